@@ -1,0 +1,67 @@
+# gitops.core: every entry point a person or CI needs.  `make test` and `make demo` set up
+# everything themselves (virtualenvs, the control-plane build, the cluster).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV        ?= .venv
+COMPAT_VENV ?= .venv-compat
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help venv venv-compat collection cluster-build cluster-up cluster-down cluster-status \
+	    unit sanity lint integration compat test demo build changelog clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+venv: ## .venv on Python 3.13 with the runtime and pinned test requirements
+	@hack/mkvenv $(VENV) 3.13 requirements.txt test-requirements.txt
+
+venv-compat: ## .venv-compat on Python 3.11 with the oldest supported ansible-core
+	@hack/mkvenv $(COMPAT_VENV) 3.11 tests/compat-requirements.txt
+
+collection: ## make the checkout importable as ansible_collections.gitops.core
+	@mkdir -p .collections/ansible_collections/gitops
+	@ln -sfn $(CURDIR) .collections/ansible_collections/gitops/core
+
+cluster-build: ## compile the control plane into the cache (KUBE_VERSION=1.34 for another minor)
+	@python3 tests/cluster/cluster.py build
+
+cluster-up: ## start the local control plane; writes .cluster/kubeconfig
+	@python3 tests/cluster/cluster.py up
+
+cluster-down: ## stop the local control plane and remove .cluster/
+	@python3 tests/cluster/cluster.py down
+
+cluster-status: ## version, ports and memory of the running control plane
+	@python3 tests/cluster/cluster.py status
+
+unit: venv collection ## unit tests (no cluster)
+	$(VENV)/bin/pytest -q tests/unit
+
+sanity: venv ## ansible-test sanity on a copy laid out as ansible_collections/gitops/core
+	@hack/sanity
+
+lint: venv collection ## ansible-lint (production profile)
+	$(VENV)/bin/ansible-lint
+
+integration: venv collection cluster-up ## integration tests against the running control plane
+	$(VENV)/bin/pytest -q tests/integration
+
+compat: venv-compat collection ## unit tests and a smoke test on the oldest supported ansible-core
+	@hack/compat
+
+test: ## everything: unit, sanity, lint, integration, compatibility (starts and stops the cluster)
+	@hack/test
+
+demo: venv collection ## run the main GitOps job against the local control plane
+	@hack/demo
+
+build: venv ## build the collection tarball
+	$(VENV)/bin/ansible-galaxy collection build --force --output-path .build/
+
+changelog: venv ## lint the changelog fragments
+	$(VENV)/bin/antsibull-changelog lint
+
+clean: cluster-down
+	rm -rf .build .collections tests/output .pytest_cache

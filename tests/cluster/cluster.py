@@ -1,0 +1,469 @@
+"""Build, start and stop a real local Kubernetes control plane (no Docker, no downloads of
+release binaries).
+
+  cluster.py build    compile kcp (etcd, kube-apiserver, kube-controller-manager, kube-scheduler)
+                      and kwok from their Go modules into a cache outside the repo
+  cluster.py up       build if needed, start everything on 127.0.0.1, write .cluster/kubeconfig
+  cluster.py status   say whether it runs, its version, ports and memory
+  cluster.py down     stop it and remove .cluster/
+
+Environment: KUBE_VERSION (default: the version pinned in kcp/go.mod; "1.34" picks the newest
+1.34 patch), GITOPS_CORE_CACHE (default ~/.cache/gitops-core), CLUSTER_DIR (default .cluster
+at the repository root).  Standard library only, plus `go` and `openssl`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+KCP_SRC = HERE / "kcp"
+KWOK_VERSION = "v0.8.0"
+# The KWOK stages that make fake nodes Ready (with leases) and pods Running/Ready/Completed.
+KWOK_STAGES = [
+    "kustomize/stage/node/fast/node-initialize.yaml",
+    "kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
+    "kustomize/stage/pod/fast/pod-ready.yaml",
+    "kustomize/stage/pod/fast/pod-complete.yaml",
+    "kustomize/stage/pod/fast/pod-delete.yaml",
+]
+NODES = ("kwok-node-0", "kwok-node-1")
+SERVICE_CIDR = "10.0.0.0/24"
+POD_CIDR = "10.244.0.0/16"
+
+
+def log(msg: str) -> None:
+    print(f"cluster: {msg}", file=sys.stderr, flush=True)
+
+
+def die(msg: str) -> None:
+    log(f"error: {msg}")
+    raise SystemExit(1)
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("GITOPS_CORE_CACHE") or Path.home() / ".cache" / "gitops-core")
+
+
+def cluster_dir() -> Path:
+    return Path(os.environ.get("CLUSTER_DIR") or ROOT / ".cluster").resolve()
+
+
+def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=True, **kw)
+
+
+# --------------------------------------------------------------------------- build
+
+def pinned_version() -> str:
+    m = re.search(r"^(?:require )?\s*k8s\.io/kubernetes (v\S+)$", (KCP_SRC / "go.mod").read_text(), re.M)
+    return m.group(1)
+
+
+def resolve_version(wanted: str | None) -> str:
+    """'' -> the pinned version; '1.34' -> newest published v1.34.x; 'v1.34.2' -> itself."""
+    if not wanted:
+        return pinned_version()
+    wanted = wanted.lstrip("v")
+    if re.fullmatch(r"1\.\d+\.\d+", wanted):
+        return "v" + wanted
+    if not re.fullmatch(r"1\.\d+", wanted):
+        die(f"KUBE_VERSION must look like 1.34 or 1.34.2, got {wanted!r}")
+    pinned = pinned_version()
+    if pinned.startswith(f"v{wanted}."):
+        return pinned
+    out = run(["go", "list", "-m", "-versions", "k8s.io/kubernetes"], capture_output=True, text=True).stdout
+    found = [v for v in out.split()[1:] if re.fullmatch(rf"v{re.escape(wanted)}\.\d+", v)]
+    if not found:
+        die(f"no published k8s.io/kubernetes release for {wanted}")
+    return max(found, key=lambda v: int(v.rsplit(".", 1)[1]))
+
+
+def module_dir(version: str) -> Path:
+    """The Go module to build: the committed one for the pinned version, else a generated one."""
+    if version == pinned_version():
+        return KCP_SRC
+    gen = cache_root() / "src" / version
+    if not (gen / "go.sum").exists():
+        log(f"generating the control-plane module for {version}")
+        tmp = Path(tempfile.mkdtemp(prefix=f"src-{version}-", dir=cache_root()))
+        for f in KCP_SRC.glob("*.go"):
+            shutil.copy(f, tmp)
+        run([sys.executable, str(HERE / "gen_gomod.py"), version, str(tmp)])
+        run(["go", "mod", "tidy"], cwd=tmp)
+        gen.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(gen, ignore_errors=True)
+        tmp.rename(gen)
+    return gen
+
+
+def build_key(src: Path, version: str) -> str:
+    h = hashlib.sha256()
+    go_version = run(["go", "env", "GOVERSION"], capture_output=True, text=True).stdout.strip()
+    # Everything that goes into the binaries, and nothing else (editing this launcher must not
+    # force a rebuild): sources, module sums, toolchain, flags, KWOK version and stages.
+    h.update(f"{version}\n{go_version}\n{ldflags(version)}\nkwok {KWOK_VERSION} {KWOK_STAGES}\n".encode())
+    for f in sorted(list(src.glob("*.go")) + [src / "go.mod", src / "go.sum"]):
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def ldflags(version: str) -> str:
+    major, minor = version.lstrip("v").split(".")[:2]
+    flags = ["-s", "-w"]
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        flags += [
+            f"-X {pkg}.gitVersion={version}",
+            f"-X {pkg}.gitMajor={major}",
+            f"-X {pkg}.gitMinor={minor}",
+            f"-X {pkg}.gitTreeState=clean",
+            f"-X {pkg}.buildDate=1970-01-01T00:00:00Z",
+        ]
+    return " ".join(flags)
+
+
+def build(version: str) -> Path:
+    """Return the cache folder holding kcp, kwok and the KWOK stages; build it when missing."""
+    src = module_dir(version)
+    out = cache_root() / "cluster" / f"{version}-{build_key(src, version)}"
+    if (out / ".complete").exists():
+        return out
+    log(f"building the control plane {version} into {out} (cold builds take a while on 2 cores)")
+    started = time.monotonic()
+    tmp = Path(tempfile.mkdtemp(prefix="build-", dir=out.parent if out.parent.exists() else None))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, CGO_ENABLED="0")
+    run(["go", "build", "-trimpath", "-tags", "selinux,notest", "-ldflags", ldflags(version),
+         "-o", str(tmp / "kcp"), "."], cwd=src, env=env)
+    run(["go", "install", "-trimpath", "-ldflags", "-s -w", f"sigs.k8s.io/kwok/cmd/kwok@{KWOK_VERSION}"],
+        env=dict(env, GOBIN=str(tmp)))
+    info = json.loads(run(["go", "mod", "download", "-json", f"sigs.k8s.io/kwok@{KWOK_VERSION}"],
+                          capture_output=True, text=True).stdout)
+    (tmp / "stages").mkdir()
+    for stage in KWOK_STAGES:
+        shutil.copy(Path(info["Dir"]) / stage, tmp / "stages" / Path(stage).name)
+    (tmp / ".complete").write_text(f"{version} built in {time.monotonic() - started:.0f}s\n")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    log(f"built in {time.monotonic() - started:.0f}s")
+    return out
+
+
+# --------------------------------------------------------------------------- PKI
+
+def openssl(*args: str, cwd: Path) -> None:
+    run(["openssl", *args], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def make_pki(pki: Path) -> None:
+    """A CA, the API server's serving cert, client certs per component, the SA signing key."""
+    pki.mkdir(parents=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "3650"]
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=gitops-core-local-ca",
+            cwd=pki)
+    certs = {
+        "apiserver": ("/CN=kube-apiserver",
+                      "subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,"
+                      "DNS:kubernetes.default,DNS:kubernetes.default.svc"),
+        "admin": ("/O=system:masters/CN=gitops-core-admin", None),
+        "controller-manager": ("/CN=system:kube-controller-manager", None),
+        "scheduler": ("/CN=system:kube-scheduler", None),
+        "kwok": ("/O=system:masters/CN=kwok", None),
+    }
+    for name, (subject, san) in certs.items():
+        extra = ["-addext", san] if san else []
+        openssl("req", "-x509", *ec, "-CA", "ca.crt", "-CAkey", "ca.key", "-keyout", f"{name}.key",
+                "-out", f"{name}.crt", "-subj", subject, *extra, cwd=pki)
+    openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "sa.key", cwd=pki)
+    openssl("pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
+    for key in pki.glob("*.key"):
+        key.chmod(0o600)
+
+
+def kubeconfig(path: Path, server: str, pki: Path, user: str) -> None:
+    cfg = {
+        "apiVersion": "v1", "kind": "Config", "preferences": {},
+        "clusters": [{"name": "gitops-core-local",
+                      "cluster": {"server": server, "certificate-authority": str(pki / "ca.crt")}}],
+        "users": [{"name": user, "user": {"client-certificate": str(pki / f"{user}.crt"),
+                                          "client-key": str(pki / f"{user}.key")}}],
+        "contexts": [{"name": "gitops-core-local", "context": {"cluster": "gitops-core-local", "user": user}}],
+        "current-context": "gitops-core-local",
+    }
+    path.write_text(json.dumps(cfg, indent=2) + "\n")
+    path.chmod(0o600)
+
+
+# --------------------------------------------------------------------------- processes
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(name: str, argv: list[str], logs: Path) -> int:
+    with open(logs / f"{name}.log", "ab") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, close_fds=True)
+    return proc.pid
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:  # a zombie child of ours is not alive
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class Api:
+    """Just enough of a client to wait for readiness and register nodes."""
+
+    def __init__(self, server: str, pki: Path, user: str = "admin"):
+        self.server = server
+        self.ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+        self.ctx.load_cert_chain(str(pki / f"{user}.crt"), str(pki / f"{user}.key"))
+
+    def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, str]:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.server + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, context=self.ctx, timeout=10) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+        except (urllib.error.URLError, OSError) as e:
+            return 0, str(e)
+
+
+def wait_for(what: str, check, timeout: float, pids: dict[str, int], logs: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name, pid in pids.items():
+            if not alive(pid):
+                tail = (logs / f"{name}.log").read_text(errors="replace")[-3000:]
+                die(f"{name} exited while waiting for {what}; end of {logs / (name + '.log')}:\n{tail}")
+        if check():
+            return
+        time.sleep(0.2)
+    die(f"timed out after {timeout:.0f}s waiting for {what} (logs in {logs})")
+
+
+def node_manifest(name: str) -> dict:
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "annotations": {"kwok.x-k8s.io/node": "fake",
+                                                   "node.alpha.kubernetes.io/ttl": "0"},
+                     "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+                                "kubernetes.io/arch": "amd64", "type": "kwok"}},
+        "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                   "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                   "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux",
+                                "kubeletVersion": "fake", "kubeProxyVersion": "fake"}},
+    }
+
+
+def read_state(cdir: Path) -> dict | None:
+    try:
+        return json.loads((cdir / "state.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def running(state: dict | None) -> bool:
+    return bool(state) and all(alive(pid) for pid in state["pids"].values())
+
+
+def up() -> None:
+    cdir = cluster_dir()
+    state = read_state(cdir)
+    if running(state):
+        log(f"already running ({state['version']}); kubeconfig: {cdir / 'kubeconfig'}")
+        print(cdir / "kubeconfig")
+        return
+    if state or cdir.exists():
+        down(quiet=True)
+    version = resolve_version(os.environ.get("KUBE_VERSION"))
+    bindir = build(version)
+    t0 = time.monotonic()
+    pki, logs = cdir / "pki", cdir / "logs"
+    logs.mkdir(parents=True)
+    make_pki(pki)
+    ports = {name: free_port() for name in ("etcd", "etcd_peer", "apiserver")}
+    server = f"https://127.0.0.1:{ports['apiserver']}"
+    for user in ("admin", "controller-manager", "scheduler", "kwok"):
+        kubeconfig(cdir / ("kubeconfig" if user == "admin" else f"{user}.kubeconfig"), server, pki, user)
+    kcp = str(bindir / "kcp")
+    pids: dict[str, int] = {}
+    state = {"version": version, "server": server, "ports": ports, "pids": pids, "bindir": str(bindir)}
+
+    def save() -> None:
+        (cdir / "state.json").write_text(json.dumps(state, indent=2) + "\n")
+
+    pids["etcd"] = start("etcd", [kcp, "etcd", f"--data-dir={cdir / 'etcd'}",
+                                  f"--client-port={ports['etcd']}", f"--peer-port={ports['etcd_peer']}"], logs)
+    save()
+    etcd_health = f"http://127.0.0.1:{ports['etcd']}/health"
+    wait_for("etcd", lambda: _http_ok(etcd_health), 60, pids, logs)
+
+    pids["kube-apiserver"] = start("kube-apiserver", [
+        kcp, "kube-apiserver",
+        f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
+        "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={ports['apiserver']}",
+        "--endpoint-reconciler-type=none",
+        f"--tls-cert-file={pki / 'apiserver.crt'}", f"--tls-private-key-file={pki / 'apiserver.key'}",
+        f"--client-ca-file={pki / 'ca.crt'}",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        "--authorization-mode=Node,RBAC",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        f"--service-account-key-file={pki / 'sa.pub'}",
+        f"--service-account-signing-key-file={pki / 'sa.key'}",
+        "--allow-privileged=true",
+        "--profiling=false",
+    ], logs)
+    save()
+    api = Api(server, pki)
+    wait_for("kube-apiserver /readyz", lambda: api.call("GET", "/readyz")[0] == 200, 120, pids, logs)
+
+    pids["kube-controller-manager"] = start("kube-controller-manager", [
+        kcp, "kube-controller-manager",
+        f"--kubeconfig={cdir / 'controller-manager.kubeconfig'}",
+        f"--authentication-kubeconfig={cdir / 'controller-manager.kubeconfig'}",
+        f"--authorization-kubeconfig={cdir / 'controller-manager.kubeconfig'}",
+        "--leader-elect=false", "--secure-port=0",
+        f"--root-ca-file={pki / 'ca.crt'}",
+        f"--service-account-private-key-file={pki / 'sa.key'}",
+        "--use-service-account-credentials=true",
+        f"--cluster-signing-cert-file={pki / 'ca.crt'}", f"--cluster-signing-key-file={pki / 'ca.key'}",
+    ], logs)
+    pids["kube-scheduler"] = start("kube-scheduler", [
+        kcp, "kube-scheduler",
+        f"--kubeconfig={cdir / 'scheduler.kubeconfig'}",
+        f"--authentication-kubeconfig={cdir / 'scheduler.kubeconfig'}",
+        f"--authorization-kubeconfig={cdir / 'scheduler.kubeconfig'}",
+        "--leader-elect=false", "--secure-port=0",
+    ], logs)
+    pids["kwok"] = start("kwok", [
+        str(bindir / "kwok"), f"--kubeconfig={cdir / 'kwok.kubeconfig'}",
+        "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+        f"--cidr={POD_CIDR}", "--node-ip=10.240.0.1", "--node-lease-duration-seconds=40",
+        "--server-address=127.0.0.1:0",
+        *[f"--config={p}" for p in sorted((bindir / "stages").glob("*.yaml"))],
+    ], logs)
+    save()
+
+    for name in NODES:
+        code, body = api.call("POST", "/api/v1/nodes", node_manifest(name))
+        if code not in (201, 409):
+            die(f"registering node {name}: HTTP {code}: {body[:300]}")
+
+    def nodes_ready() -> bool:
+        code, body = api.call("GET", "/api/v1/nodes")
+        if code != 200:
+            return False
+        ready = [n for n in json.loads(body)["items"]
+                 if any(c["type"] == "Ready" and c["status"] == "True"
+                        for c in n.get("status", {}).get("conditions", []))]
+        return len(ready) >= len(NODES)
+
+    wait_for("fake nodes Ready", nodes_ready, 60, pids, logs)
+    wait_for("the default ServiceAccount",
+             lambda: api.call("GET", "/api/v1/namespaces/default/serviceaccounts/default")[0] == 200,
+             60, pids, logs)
+    state["startup_seconds"] = round(time.monotonic() - t0, 1)
+    save()
+    log(f"{version} up in {state['startup_seconds']}s at {server}; kubeconfig: {cdir / 'kubeconfig'}")
+    print(cdir / "kubeconfig")
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def rss_mib(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def status() -> int:
+    cdir = cluster_dir()
+    state = read_state(cdir)
+    if not running(state):
+        log("not running")
+        return 1
+    rss = {name: rss_mib(pid) for name, pid in state["pids"].items()}
+    print(json.dumps({"version": state["version"], "server": state["server"],
+                      "kubeconfig": str(cdir / "kubeconfig"), "startup_seconds": state.get("startup_seconds"),
+                      "rss_mib": {k: round(v, 1) for k, v in rss.items()},
+                      "rss_mib_total": round(sum(rss.values()), 1)}, indent=2))
+    return 0
+
+
+def down(quiet: bool = False) -> None:
+    cdir = cluster_dir()
+    state = read_state(cdir) or {"pids": {}}
+    # Stop in reverse start order: the API server last but one, etcd last.
+    for name, pid in reversed(list(state["pids"].items())):
+        if alive(pid):
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except OSError:
+                pass
+            deadline = time.monotonic() + 10
+            while alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if alive(pid):
+                os.killpg(pid, signal.SIGKILL)
+    shutil.rmtree(cdir, ignore_errors=True)
+    if not quiet:
+        log("stopped; state removed")
+
+
+def main() -> int:
+    cmd = sys.argv[1] if len(sys.argv) > 1 else ""
+    if cmd == "build":
+        print(build(resolve_version(os.environ.get("KUBE_VERSION"))))
+    elif cmd == "up":
+        up()
+    elif cmd == "down":
+        down()
+    elif cmd == "status":
+        return status()
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
