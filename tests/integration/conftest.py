@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -57,3 +58,57 @@ def namespace(kubectl):
     kubectl.run("create", "namespace", name)
     yield name
     kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+class PlaybookRun:
+    def __init__(self, proc: subprocess.CompletedProcess, results: dict):
+        self.rc = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.results = results  # name -> registered result, from the playbook's `record` tasks
+
+
+@pytest.fixture
+def ansible_playbook(tmp_path, kubeconfig):
+    """Run a real ansible-playbook (the one beside this pytest's Python, so the compatibility
+    venv runs its own ansible-core) on localhost.  The playbook can save registered results with
+    `record: NAME` vars; they come back in PlaybookRun.results."""
+    bindir = Path(sys.executable).parent
+
+    def run(playbook: str, extra_vars: dict | None = None, check: bool = False, diff: bool = False,
+            env: dict | None = None) -> PlaybookRun:
+        book = tmp_path / f"play-{uuid.uuid4().hex[:6]}.yml"
+        book.write_text(playbook)
+        record_dir = tmp_path / "records"
+        record_dir.mkdir(exist_ok=True)
+        variables = {"kubeconfig": str(kubeconfig), "record_dir": str(record_dir),
+                     "ansible_python_interpreter": sys.executable, **(extra_vars or {})}
+        argv = [str(bindir / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                "-e", json.dumps(variables), str(book)]
+        if check:
+            argv.append("--check")
+        if diff:
+            argv.append("--diff")
+        run_env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"),
+                       ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_RETRY_FILES_ENABLED="0",
+                       ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
+                       **(env or {}))
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=run_env, check=False)
+        results = {f.stem: json.loads(f.read_text()) for f in record_dir.glob("*.json")}
+        return PlaybookRun(proc, results)
+
+    return run
+
+
+RECORD = """
+    - name: Record {name}
+      ansible.builtin.copy:
+        content: "{{{{ {name} | to_json }}}}"
+        dest: "{{{{ record_dir }}}}/{name}.json"
+        mode: "0600"
+"""
+
+
+def record(name: str) -> str:
+    """Playbook tasks that save the registered variable `name` for the test to read."""
+    return RECORD.format(name=name)

@@ -1,0 +1,33 @@
+"""ansible-playbook (newest and oldest supported ansible-core) runs with this collection on its
+path against the local control plane."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import record
+
+pytestmark = [pytest.mark.integration, pytest.mark.compat]
+
+
+def test_playbook_with_the_collections_action_group_reaches_the_cluster(ansible_playbook):
+    run = ansible_playbook("""
+- name: Smoke
+  hosts: localhost
+  gather_facts: false
+  module_defaults:
+    group/gitops.core.gitops:
+      kubeconfig: "{{ kubeconfig }}"
+  tasks:
+    - name: List nodes
+      ansible.builtin.command: kubectl --kubeconfig {{ kubeconfig }} get nodes -o json
+      register: nodes
+      changed_when: false
+""" + record("nodes") + """
+    - name: Ansible version
+      ansible.builtin.debug:
+        var: ansible_version.full
+""")
+    assert run.rc == 0, run.stdout + run.stderr
+    nodes = json.loads(run.results["nodes"]["stdout"])["items"]
+    assert sorted(n["metadata"]["name"] for n in nodes)[:2] == ["kwok-node-0", "kwok-node-1"]
