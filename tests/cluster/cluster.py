@@ -169,25 +169,52 @@ def openssl(*args: str, cwd: Path) -> None:
     run(["openssl", *args], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+OPENSSL_CNF = """
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = unused
+[ca]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+subjectAltName = IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc
+[client]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+"""
+
+
 def make_pki(pki: Path) -> None:
-    """A CA, the API server's serving cert, client certs per component, the SA signing key."""
+    """A CA, the API server's serving cert, client certs per component, the SA signing key.
+    Extensions are explicit (key usage on the CA, CA:FALSE on leaves) so that strict X.509
+    verification, Python 3.13's default, accepts them."""
     pki.mkdir(parents=True)
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "3650"]
-    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=gitops-core-local-ca",
-            cwd=pki)
+    (pki / "openssl.cnf").write_text(OPENSSL_CNF)
+    common = ["-config", "openssl.cnf", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+              "-nodes", "-days", "3650"]
+    openssl("req", "-x509", *common, "-extensions", "ca", "-keyout", "ca.key", "-out", "ca.crt",
+            "-subj", "/CN=gitops-core-local-ca", cwd=pki)
     certs = {
-        "apiserver": ("/CN=kube-apiserver",
-                      "subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,"
-                      "DNS:kubernetes.default,DNS:kubernetes.default.svc"),
-        "admin": ("/O=system:masters/CN=gitops-core-admin", None),
-        "controller-manager": ("/CN=system:kube-controller-manager", None),
-        "scheduler": ("/CN=system:kube-scheduler", None),
-        "kwok": ("/O=system:masters/CN=kwok", None),
+        "apiserver": ("/CN=kube-apiserver", "server"),
+        "admin": ("/O=system:masters/CN=gitops-core-admin", "client"),
+        "controller-manager": ("/CN=system:kube-controller-manager", "client"),
+        "scheduler": ("/CN=system:kube-scheduler", "client"),
+        "kwok": ("/O=system:masters/CN=kwok", "client"),
     }
-    for name, (subject, san) in certs.items():
-        extra = ["-addext", san] if san else []
-        openssl("req", "-x509", *ec, "-CA", "ca.crt", "-CAkey", "ca.key", "-keyout", f"{name}.key",
-                "-out", f"{name}.crt", "-subj", subject, *extra, cwd=pki)
+    for name, (subject, profile) in certs.items():
+        openssl("req", "-x509", *common, "-extensions", profile, "-CA", "ca.crt", "-CAkey", "ca.key",
+                "-keyout", f"{name}.key", "-out", f"{name}.crt", "-subj", subject, cwd=pki)
     openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "sa.key", cwd=pki)
     openssl("pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
     for key in pki.glob("*.key"):
@@ -255,18 +282,27 @@ class Api:
         except (urllib.error.URLError, OSError) as e:
             return 0, str(e)
 
+    def ok(self, method: str, path: str) -> bool | str:
+        """True on 200, else the status and body (a reason to report)."""
+        code, body = self.call(method, path)
+        return code == 200 or f"{method} {path}: {code} {body[:300]}"
+
 
 def wait_for(what: str, check, timeout: float, pids: dict[str, int], logs: Path) -> None:
+    """Poll check() until it returns True; any other value is the reason it is not done yet,
+    reported on timeout."""
     deadline = time.monotonic() + timeout
+    reason = None
     while time.monotonic() < deadline:
         for name, pid in pids.items():
             if not alive(pid):
                 tail = (logs / f"{name}.log").read_text(errors="replace")[-3000:]
                 die(f"{name} exited while waiting for {what}; end of {logs / (name + '.log')}:\n{tail}")
-        if check():
+        reason = check()
+        if reason is True:
             return
         time.sleep(0.2)
-    die(f"timed out after {timeout:.0f}s waiting for {what} (logs in {logs})")
+    die(f"timed out after {timeout:.0f}s waiting for {what}: {reason} (logs in {logs})")
 
 
 def node_manifest(name: str) -> dict:
@@ -324,7 +360,7 @@ def up() -> None:
                                   f"--client-port={ports['etcd']}", f"--peer-port={ports['etcd_peer']}"], logs)
     save()
     etcd_health = f"http://127.0.0.1:{ports['etcd']}/health"
-    wait_for("etcd", lambda: _http_ok(etcd_health), 60, pids, logs)
+    wait_for("etcd", lambda: _http_ok(etcd_health) or "no answer on " + etcd_health, 60, pids, logs)
 
     pids["kube-apiserver"] = start("kube-apiserver", [
         kcp, "kube-apiserver",
@@ -343,7 +379,7 @@ def up() -> None:
     ], logs)
     save()
     api = Api(server, pki)
-    wait_for("kube-apiserver /readyz", lambda: api.call("GET", "/readyz")[0] == 200, 120, pids, logs)
+    wait_for("kube-apiserver /readyz", lambda: api.ok("GET", "/readyz"), 120, pids, logs)
 
     pids["kube-controller-manager"] = start("kube-controller-manager", [
         kcp, "kube-controller-manager",
@@ -377,18 +413,18 @@ def up() -> None:
         if code not in (201, 409):
             die(f"registering node {name}: HTTP {code}: {body[:300]}")
 
-    def nodes_ready() -> bool:
+    def nodes_ready() -> bool | str:
         code, body = api.call("GET", "/api/v1/nodes")
         if code != 200:
-            return False
+            return f"GET nodes: {code} {body[:200]}"
         ready = [n for n in json.loads(body)["items"]
                  if any(c["type"] == "Ready" and c["status"] == "True"
                         for c in n.get("status", {}).get("conditions", []))]
-        return len(ready) >= len(NODES)
+        return len(ready) >= len(NODES) or f"{len(ready)} of {len(NODES)} nodes Ready"
 
     wait_for("fake nodes Ready", nodes_ready, 60, pids, logs)
     wait_for("the default ServiceAccount",
-             lambda: api.call("GET", "/api/v1/namespaces/default/serviceaccounts/default")[0] == 200,
+             lambda: api.ok("GET", "/api/v1/namespaces/default/serviceaccounts/default"),
              60, pids, logs)
     state["startup_seconds"] = round(time.monotonic() - t0, 1)
     save()
