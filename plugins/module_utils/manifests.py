@@ -1,0 +1,220 @@
+# -*- coding: utf-8 -*-
+# Copyright: gitops.core contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Desired state from files: find them (inside the checkout only), load them safely, validate
+each object, flatten `*List` kinds, refuse duplicates, and digest the result."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import fnmatch
+import hashlib
+import json
+import os
+from collections import namedtuple
+
+from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.objref import ObjectRef
+from ansible_collections.gitops.core.plugins.module_utils.yamlsafe import load_all
+
+DEFAULT_INCLUDE = ("*.yaml", "*.yml", "*.json")
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_OBJECTS = 20000
+
+# One object of the desired state and where it came from ("file" is relative to the checkout).
+Loaded = namedtuple("Loaded", "obj ref file document")
+# One unit to render: a file ("plain" or "jinja") or a kustomization folder ("kustomize").
+Source = namedtuple("Source", "path renderer")
+
+
+def inside(root, path):
+    """The real path of `path` (relative to `root` or absolute), refused when it resolves outside
+    the real `root`, through any chain of symlinks."""
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(os.path.join(real_root, path))
+    if real != real_root and not real.startswith(real_root + os.sep):
+        rel = os.path.relpath(os.path.join(root, path), root)
+        raise GitOpsError("path '%s' resolves outside the repository" % rel)
+    return real
+
+
+def _matches(rel, patterns):
+    name = os.path.basename(rel)
+    return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(rel, p) for p in patterns)
+
+
+def _is_kustomization_dir(path):
+    return any(os.path.isfile(os.path.join(path, f)) for f in KUSTOMIZATION_FILES)
+
+
+def collect_sources(root, paths, recursive=True, include=None, exclude=(), render="auto"):
+    """The files and kustomization folders under `paths`, in a stable order.
+
+    render: auto (kustomize for a folder with a kustomization file, jinja for *.j2, else plain),
+    plain, jinja (every file is a template) or kustomize (each path must be a kustomization)."""
+    if include is None:
+        include = DEFAULT_INCLUDE + (("*.j2",) if render in ("auto", "jinja") else ())
+    real_root = os.path.realpath(root)
+    sources = []
+    seen = set()
+
+    def add(rel, renderer):
+        if rel not in seen:
+            seen.add(rel)
+            sources.append(Source(rel, renderer))
+
+    def file_renderer(rel):
+        if render == "jinja" or (render == "auto" and rel.endswith(".j2")):
+            return "jinja"
+        return "plain"
+
+    for path in paths:
+        real = inside(root, path)
+        rel_top = os.path.relpath(real, real_root)
+        if not os.path.exists(real):
+            raise GitOpsError("path '%s' does not exist in the repository" % path)
+        if os.path.isfile(real):
+            if render == "kustomize":
+                raise GitOpsError("path '%s' is a file; render=kustomize needs a folder with a kustomization" % path)
+            add(rel_top, file_renderer(rel_top))
+            continue
+        if render == "kustomize" or (render == "auto" and _is_kustomization_dir(real)):
+            if not _is_kustomization_dir(real):
+                raise GitOpsError("path '%s' has no kustomization.yaml (render=kustomize)" % path)
+            add(rel_top, "kustomize")
+            continue
+        visited = set()
+        for dirpath, dirnames, filenames in os.walk(real, followlinks=True):
+            real_dir = inside(root, dirpath)
+            if real_dir in visited:  # a symlink loop inside the repository
+                dirnames[:] = []
+                continue
+            visited.add(real_dir)
+            dirnames[:] = sorted(d for d in dirnames if d != ".git")
+            for d in list(dirnames):
+                sub = os.path.join(dirpath, d)
+                inside(root, sub)
+                if render == "auto" and recursive and _is_kustomization_dir(sub):
+                    dirnames.remove(d)
+                    add(os.path.relpath(sub, real_root), "kustomize")
+            if not recursive:
+                dirnames[:] = []
+            for name in sorted(filenames):
+                full = os.path.join(dirpath, name)
+                rel = os.path.relpath(full, real_root)
+                if not _matches(rel, include) or _matches(rel, exclude):
+                    continue
+                inside(root, full)
+                add(rel, file_renderer(rel))
+    return sorted(sources, key=lambda s: s.path)
+
+
+def read_text(root, rel, max_bytes=MAX_FILE_BYTES):
+    """A file's text, refused when it is over `max_bytes` or not UTF-8."""
+    real = inside(root, rel)
+    size = os.path.getsize(real)
+    if size > max_bytes:
+        raise GitOpsError("%s is %d bytes, over the limit of %d (max_file_bytes)" % (rel, size, max_bytes))
+    with open(real, "rb") as fh:
+        data = fh.read(max_bytes + 1)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise GitOpsError("%s is not UTF-8 text (byte %d)" % (rel, exc.start))
+
+
+def _no_duplicate_pairs(name):
+    def hook(pairs):
+        out = {}
+        for key, value in pairs:
+            if key in out:
+                raise GitOpsError("%s: duplicate key %r" % (name, key))
+            out[key] = value
+        return out
+    return hook
+
+
+def parse_documents(text, name):
+    """(document index, data) of a YAML or JSON file or of rendered output."""
+    if name.endswith(".json"):
+        try:
+            return [(1, json.loads(text, object_pairs_hook=_no_duplicate_pairs(name)))]
+        except ValueError as exc:
+            raise GitOpsError("%s: JSON syntax error: %s" % (name, exc))
+    return [(index, data) for index, _line, data in load_all(text, name)]
+
+
+def _require_str(value, field, where):
+    if not isinstance(value, str) or not value:
+        what = "is missing" if value in (None, "") else "must be a string, got %s" % type(value).__name__
+        raise GitOpsError("%s: %s %s" % (where, field, what))
+
+
+def validate(obj, where):
+    """Refuse what cannot be a Kubernetes object; `where` names file and document."""
+    if not isinstance(obj, dict):
+        raise GitOpsError("%s: expected a Kubernetes object (a mapping), got %s" % (where, type(obj).__name__))
+    _require_str(obj.get("apiVersion"), "apiVersion", where)
+    _require_str(obj.get("kind"), "kind", where)
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        raise GitOpsError("%s: metadata %s" % (where, "is missing" if meta is None else "must be a mapping"))
+    _require_str(meta.get("name"), "metadata.name", where)
+    if "namespace" in meta:
+        _require_str(meta.get("namespace"), "metadata.namespace", where)
+    for field in ("labels", "annotations"):
+        values = meta.get(field)
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            raise GitOpsError("%s: metadata.%s must be a mapping" % (where, field))
+        for key, value in values.items():
+            if not isinstance(value, str):
+                raise GitOpsError("%s: metadata.%s.%s must be a string, got %s"
+                                  % (where, field, key, type(value).__name__))
+
+
+def objects_from_documents(documents, name):
+    """Validated objects (Loaded records) from parsed documents; `*List` kinds are flattened."""
+    out = []
+    for index, data in documents:
+        where = "%s, document %d" % (name, index)
+        if isinstance(data, dict) and str(data.get("kind", "")).endswith("List") and "items" in data:
+            items = data.get("items") or []
+            if not isinstance(items, list):
+                raise GitOpsError("%s: items must be a list" % where)
+            for i, item in enumerate(items):
+                item_where = "%s, items[%d]" % (where, i)
+                validate(item, item_where)
+                out.append(Loaded(item, ObjectRef.from_object(item), name, index))
+            continue
+        validate(data, where)
+        out.append(Loaded(data, ObjectRef.from_object(data), name, index))
+    return out
+
+
+def check_unique(loaded):
+    """Refuse an object (group, kind, namespace, name) declared twice, naming both places."""
+    first = {}
+    for item in loaded:
+        other = first.setdefault(item.ref.key, item)
+        if other is not item:
+            raise GitOpsError("%s is declared twice: %s document %d and %s document %d"
+                              % (item.ref, other.file, other.document, item.file, item.document))
+
+
+def check_count(loaded, max_objects=MAX_OBJECTS):
+    if len(loaded) > max_objects:
+        raise GitOpsError("the desired state has %d objects, over the limit of %d (max_objects)"
+                          % (len(loaded), max_objects))
+
+
+def canonical_json(value):
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def digest(objects):
+    """sha256 of the canonical JSON of the object list: same objects, same digest."""
+    return hashlib.sha256(canonical_json(objects).encode("utf-8")).hexdigest()
