@@ -8,14 +8,20 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import yaml
+import traceback
 
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 
 try:
-    _BaseLoader = yaml.CSafeLoader
-except AttributeError:  # PyYAML without libyaml
-    _BaseLoader = yaml.SafeLoader
+    import yaml
+except ImportError:
+    HAS_YAML = False
+    YAML_IMPORT_ERROR = traceback.format_exc()
+    _BaseLoader = object
+else:
+    HAS_YAML = True
+    YAML_IMPORT_ERROR = None
+    _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
 
 # The most nodes one document may expand to through aliases; a plain document counts its own size.
 MAX_EXPANDED_NODES = 1000000

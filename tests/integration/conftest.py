@@ -69,7 +69,7 @@ class PlaybookRun:
 
 
 @pytest.fixture
-def ansible_playbook(tmp_path, kubeconfig):
+def ansible_playbook(tmp_path):
     """Run a real ansible-playbook (the one beside this pytest's Python, so the compatibility
     venv runs its own ansible-core) on localhost.  The playbook can save registered results with
     `record: NAME` vars; they come back in PlaybookRun.results."""
@@ -81,7 +81,7 @@ def ansible_playbook(tmp_path, kubeconfig):
         book.write_text(playbook)
         record_dir = tmp_path / "records"
         record_dir.mkdir(exist_ok=True)
-        variables = {"kubeconfig": str(kubeconfig), "record_dir": str(record_dir),
+        variables = {"kubeconfig": str(CLUSTER_DIR / "kubeconfig"), "record_dir": str(record_dir),
                      "ansible_python_interpreter": sys.executable, **(extra_vars or {})}
         argv = [str(bindir / "ansible-playbook"), "-i", "localhost,", "-c", "local",
                 "-e", json.dumps(variables), str(book)]
@@ -106,6 +106,7 @@ RECORD = """
         content: "{{{{ {name} | to_json }}}}"
         dest: "{{{{ record_dir }}}}/{name}.json"
         mode: "0600"
+      check_mode: false
 """
 
 

@@ -31,3 +31,24 @@ def test_playbook_with_the_collections_action_group_reaches_the_cluster(ansible_
     assert run.rc == 0, run.stdout + run.stderr
     nodes = json.loads(run.results["nodes"]["stdout"])["items"]
     assert sorted(n["metadata"]["name"] for n in nodes)[:2] == ["kwok-node-0", "kwok-node-1"]
+
+
+def test_git_desired_state_runs_on_this_ansible_core(ansible_playbook, tmp_path):
+    from gitfixtures import Repo
+
+    repo = Repo(tmp_path)
+    sha = repo.commit({"apps/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: smoke}\n"})
+    run = ansible_playbook("""
+- name: Smoke git_desired_state
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Fetch
+      gitops.core.git_desired_state:
+        repo: %s
+        dest: %s
+      register: desired
+""" % (repo.url, tmp_path / "cache") + record("desired"))
+    assert run.rc == 0, run.stdout + run.stderr
+    assert run.results["desired"]["commit"] == sha
+    assert run.results["desired"]["objects"][0]["metadata"]["name"] == "smoke"

@@ -1,0 +1,97 @@
+# -*- coding: utf-8 -*-
+# Copyright: gitops.core contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Rendering of desired-state sources: Jinja2 templates (sandboxed, strict undefined) and
+Kustomize folders (root-only load restrictor, no remote resources, no plugins)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import shutil
+import subprocess
+
+from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.manifests import KUSTOMIZATION_FILES, inside
+from ansible_collections.gitops.core.plugins.module_utils.yamlsafe import load_all
+
+# Fields of a kustomization that name other files or folders to load.
+_KUSTOMIZE_REFERENCES = ("resources", "bases", "components", "crds", "configurations", "transformers",
+                         "generators", "validators")
+KUSTOMIZE_TIMEOUT = 300
+
+
+def render_jinja(text, name, variables):
+    """Render one template with `variables`; undefined variables and unsafe attribute access fail."""
+    try:
+        import jinja2
+        from jinja2.sandbox import SandboxedEnvironment
+    except ImportError:
+        raise GitOpsError("rendering %s needs the Jinja2 Python package (pip install Jinja2)" % name)
+    env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    try:
+        return env.from_string(text).render(**(variables or {}))
+    except jinja2.TemplateSyntaxError as exc:
+        raise GitOpsError("%s:%s Jinja syntax error: %s" % (name, exc.lineno, exc.message))
+    except jinja2.TemplateError as exc:
+        raise GitOpsError("%s: Jinja error: %s" % (name, exc))
+
+
+def kustomize_command(path):
+    """The command that builds `path`: a standalone kustomize, else `kubectl kustomize`."""
+    kustomize = shutil.which("kustomize")
+    if kustomize:
+        return [kustomize, "build", "--load-restrictor", "LoadRestrictionsRootOnly", path]
+    kubectl = shutil.which("kubectl")
+    if kubectl:
+        return [kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsRootOnly", path]
+    raise GitOpsError("rendering %s needs kustomize or kubectl on PATH; neither was found" % path)
+
+
+def check_kustomization_tree(root, rel_dir):
+    """Every file or folder a kustomization under `rel_dir` references must exist inside the
+    checkout: remote bases would load content that no pinned, verified commit vouches for."""
+    top = inside(root, rel_dir)
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames[:] = [d for d in dirnames if d != ".git"]
+        for name in filenames:
+            if name not in KUSTOMIZATION_FILES:
+                continue
+            kfile = os.path.join(dirpath, name)
+            rel_kfile = os.path.relpath(kfile, os.path.realpath(root))
+            with open(inside(root, kfile), encoding="utf-8") as fh:
+                docs = load_all(fh.read(), rel_kfile)
+            spec = docs[0][2] if docs else {}
+            if not isinstance(spec, dict):
+                raise GitOpsError("%s: expected a mapping" % rel_kfile)
+            for field in _KUSTOMIZE_REFERENCES:
+                for entry in spec.get(field) or []:
+                    if not isinstance(entry, str):
+                        continue  # inline generator/transformer configs
+                    target = os.path.join(dirpath, entry)
+                    if "://" in entry or entry.startswith("git@") or not os.path.exists(target):
+                        raise GitOpsError(
+                            "%s: %s entry '%s' is not a file or folder in the repository "
+                            "(remote resources are refused)" % (rel_kfile, field, entry))
+                    inside(root, target)
+            if spec.get("helmCharts") or spec.get("helmChartInflationGenerator"):
+                raise GitOpsError("%s: helmCharts are not supported (they fetch charts at render time)"
+                                  % rel_kfile)
+
+
+def render_kustomize(root, rel_dir, timeout=KUSTOMIZE_TIMEOUT):
+    """The YAML stream that `kustomize build` makes of `rel_dir`."""
+    check_kustomization_tree(root, rel_dir)
+    path = inside(root, rel_dir)
+    cmd = kustomize_command(path)
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")}
+    try:
+        proc = subprocess.run(cmd, cwd=path, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise GitOpsError("kustomize build %s took longer than %ds" % (rel_dir, timeout))
+    if proc.returncode != 0:
+        err = proc.stderr.decode("utf-8", "replace").strip().replace(os.path.realpath(root) + os.sep, "")
+        raise GitOpsError("kustomize build %s failed: %s" % (rel_dir, err[-2000:]))
+    return proc.stdout.decode("utf-8", "replace")

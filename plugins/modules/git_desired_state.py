@@ -1,0 +1,366 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: gitops.core contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: git_desired_state
+short_description: Fetch the desired state of a cluster from Git, verified and loaded
+version_added: 0.1.0
+description:
+  - Resolves a branch, tag or commit of a Git repository to one commit, fetches it into a local
+    cache, optionally requires a good GPG or SSH signature by a trusted key, and returns the
+    Kubernetes objects found (or rendered with Jinja2 or Kustomize) under the given paths.
+  - The result feeds M(gitops.core.k8s_reconcile) and M(gitops.core.drift_check).
+  - Nothing outside O(dest) is written. Credentials never appear in the result, in messages, in
+    the cache's C(.git/config) or in the remote URL; the repository is fetched by URL without a
+    configured remote.
+  - The user's and system's git configuration are ignored, so no hook, credential helper or alias
+    of the machine runs; only the https, http, ssh, git and file protocols are allowed.
+author:
+  - gitops.core developers (@gitops-core)
+requirements:
+  - git
+  - gnupg (for O(gpg_keys))
+  - openssh-client (for SSH remotes and O(allowed_signers))
+  - PyYAML
+  - Jinja2 (for Jinja rendering)
+  - kustomize or kubectl (for Kustomize rendering)
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details:
+      - The repository is still fetched into the cache in check mode; the cache is not managed
+        state, and the objects are needed to plan the next tasks.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+options:
+  repo:
+    description:
+      - The repository. V(https://), V(http://), V(ssh://), V(git://), V(file://), V(user@host:path)
+        or a local path.
+      - Credentials in an https URL (V(https://user:token@host/repo.git)) are split off and used as
+        O(username) and O(password).
+    type: str
+    required: true
+  version:
+    description:
+      - Branch, tag or commit SHA (full or abbreviated) to fetch. V(refs/heads/NAME) and
+        V(refs/tags/NAME) are accepted too, and are required when a name is both a branch and a tag.
+      - Defaults to the remote's default branch.
+      - A force-pushed branch is followed; the cache is reset to whatever the branch points to now.
+    type: str
+  path:
+    description:
+      - Folders or files of the repository that hold the desired state, relative to its root.
+      - A path that resolves outside the repository, also through symlinks, is refused.
+    type: list
+    elements: str
+    default: ['.']
+  recursive:
+    description: Whether to descend into sub-folders of the O(path) folders.
+    type: bool
+    default: true
+  include:
+    description:
+      - Globs of file names (or paths relative to the repository root) to load.
+      - Defaults to V(*.yaml), V(*.yml), V(*.json), and V(*.j2) unless O(render=plain).
+    type: list
+    elements: str
+  exclude:
+    description: Globs of file names (or relative paths) to skip.
+    type: list
+    elements: str
+    default: []
+  render:
+    description:
+      - V(auto) renders a folder that holds a C(kustomization.yaml) with Kustomize, C(*.j2) files with
+        Jinja2 and O(template_vars), and loads other files as YAML or JSON.
+      - V(plain) loads YAML and JSON only. V(jinja) renders every included file as a template.
+        V(kustomize) requires every O(path) to be a kustomization folder.
+      - Kustomize runs as C(kustomize build) or C(kubectl kustomize) with the root-only load restrictor;
+        remote bases and C(helmCharts) are refused, since they would load content that the fetched
+        (and verified) commit does not pin.
+      - Jinja2 templates render in a sandbox with strict undefined variables; C(include) and
+        C(import) of other templates are not available.
+    type: str
+    choices: [auto, plain, jinja, kustomize]
+    default: auto
+  template_vars:
+    description: Variables for Jinja2 templates.
+    type: dict
+    default: {}
+  dest:
+    description:
+      - The checkout cache. It is a cache, not a workspace; local edits are discarded.
+      - Defaults to C(~/.cache/gitops.core/repos/<hash of the URL without credentials>).
+      - Concurrent runs on one cache wait for each other (lock file C(<dest>.lock)). A run that was
+        interrupted leaves a cache that the next run checks and, if broken, rebuilds.
+      - An existing, non-empty folder that is not a gitops.core cache is refused.
+    type: path
+  depth:
+    description: Fetch only this many commits of history (a shallow fetch).
+    type: int
+  key_file:
+    description: SSH private key for ssh remotes.
+    type: path
+  known_hosts:
+    description:
+      - known_hosts content or file for ssh remotes; host keys must match it.
+      - Without it, the user's known_hosts is used, unless O(accept_hostkey=true).
+    type: str
+  accept_hostkey:
+    description:
+      - Trust an ssh server's host key on first use; it is remembered in a C(known_hosts) file beside
+        the cache and must match on later runs.
+    type: bool
+    default: false
+  username:
+    description: User name for https remotes.
+    type: str
+  password:
+    description:
+      - Password or token for https remotes. Handed to git through a credential helper reading it from
+        the environment of the git process; never written to disk, a URL or any output.
+    type: str
+  verify:
+    description:
+      - Signature policy.
+      - V(none) checks no signature.
+      - V(head) requires a good signature on the resolved commit by a key in O(gpg_keys) or
+        O(allowed_signers).
+      - V(tag) requires O(version) to name an annotated tag with such a signature.
+      - V(all) requires such a signature on every commit from O(verify_since) up to the resolved commit.
+    type: str
+    choices: [none, head, tag, all]
+    default: none
+  verify_since:
+    description:
+      - With O(verify=all), the trusted commit after which every commit must be signed.
+      - Defaults to the last commit this cache verified for the same ref; when there is none, the
+        whole history must be signed.
+    type: str
+  gpg_keys:
+    description:
+      - ASCII-armored OpenPGP public keys (text or file paths) whose signatures are trusted.
+      - They are imported into a keyring made for this run only, never the user's.
+    type: list
+    elements: str
+    default: []
+  allowed_signers:
+    description:
+      - An OpenSSH C(allowed_signers) file (text or path) listing the SSH keys whose signatures are
+        trusted (git C(gpg.format=ssh)).
+    type: str
+  max_file_bytes:
+    description: Refuse a file larger than this. Kustomize output may be up to 16 times this.
+    type: int
+    default: 4194304
+  max_objects:
+    description: Refuse a desired state with more objects than this.
+    type: int
+    default: 20000
+seealso:
+  - module: gitops.core.k8s_reconcile
+  - module: gitops.core.drift_check
+notes:
+  - YAML is loaded safely; duplicate keys, recursive aliases and alias expansion beyond one million
+    nodes (billion laughs) are refused. Empty documents are skipped; C(*List) kinds are flattened.
+  - Each object needs C(apiVersion), C(kind) and C(metadata.name); an object (group, kind, namespace,
+    name) declared twice is refused, naming both files.
+  - Git submodules are not fetched.
+"""
+
+EXAMPLES = r"""
+- name: Fetch the production desired state from a branch
+  gitops.core.git_desired_state:
+    repo: https://git.example.com/platform/deploy.git
+    version: main
+    path: [clusters/prod]
+    username: deploy-bot
+    password: "{{ git_token }}"
+  register: desired
+
+- name: Require a signed tag, trusting an SSH and a GPG key
+  gitops.core.git_desired_state:
+    repo: git@git.example.com:platform/deploy.git
+    key_file: ~/.ssh/deploy_ed25519
+    known_hosts: "git.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI..."
+    version: v1.4.0
+    verify: tag
+    allowed_signers: "release@example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI..."
+    gpg_keys:
+      - "{{ lookup('file', 'keys/release.asc') }}"
+
+- name: Every commit since the last verified one must be signed
+  gitops.core.git_desired_state:
+    repo: https://git.example.com/platform/deploy.git
+    verify: all
+    gpg_keys: [/etc/gitops/trusted.asc]
+
+- name: Render Jinja2 templates with variables
+  gitops.core.git_desired_state:
+    repo: /srv/git/deploy.git
+    path: [templates]
+    template_vars:
+      replicas: 3
+      image_tag: "{{ release }}"
+
+- name: Converge the cluster to it
+  gitops.core.k8s_reconcile:
+    set_name: prod-apps
+    objects: "{{ desired.objects }}"
+    revision: "{{ desired.commit }}"
+"""
+
+RETURN = r"""
+changed:
+  description: Whether the commit moved since the cache's last checkout (always true for a new cache).
+  returned: always
+  type: bool
+commit:
+  description: The resolved commit SHA.
+  returned: success
+  type: str
+  sample: 3f1c2e9a7b1d4c0e8f6a5b4c3d2e1f0a9b8c7d6e
+short_commit:
+  description: The first 12 characters of RV(commit).
+  returned: success
+  type: str
+  sample: 3f1c2e9a7b1d
+previous_commit:
+  description: The commit the cache held before this run, or null for a new cache.
+  returned: success
+  type: str
+  sample: 9b8c7d6e3f1c2e9a7b1d4c0e8f6a5b4c3d2e1f0a
+ref:
+  description: The full ref that O(version) resolved to, or the commit SHA when a commit was asked for.
+  returned: success
+  type: str
+  sample: refs/heads/main
+commit_date:
+  description: Committer date, ISO 8601.
+  returned: success
+  type: str
+  sample: "2026-11-26T08:41:02+00:00"
+author:
+  description: Author name and e-mail.
+  returned: success
+  type: str
+  sample: Alice <alice@example.com>
+subject:
+  description: The first line of the commit message.
+  returned: success
+  type: str
+  sample: "prod: raise web replicas to 5"
+signature:
+  description: The signature that satisfied O(verify) (the tag's for V(tag), the resolved commit's otherwise).
+  returned: success
+  type: dict
+  contains:
+    verified:
+      description: Whether a signature was verified.
+      type: bool
+    format:
+      description: V(gpg), V(ssh), or null when nothing was verified.
+      type: str
+    signer:
+      description: The GPG user ID or the SSH principal of the signer.
+      type: str
+    key:
+      description: The GPG primary key fingerprint or the SSH key fingerprint.
+      type: str
+  sample: {verified: true, format: ssh, signer: release@example.com, key: "SHA256:TriqMStykUnPLXDuyMUsbMPCvUT9cntihwX7C7NniVc"}
+objects:
+  description: The Kubernetes objects, in file order (files sorted by path, then document order).
+  returned: success
+  type: list
+  elements: dict
+object_count:
+  description: Number of objects.
+  returned: success
+  type: int
+  sample: 42
+sources:
+  description: Where each object of RV(objects) came from (same order).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{ref: "apps/Deployment web/frontend", file: apps/web.yaml, document: 1}]
+files:
+  description: The files and kustomization folders loaded, relative to the repository root.
+  returned: success
+  type: list
+  elements: str
+  sample: [apps/web.yaml, base]
+digest:
+  description: sha256 of the canonical JSON of RV(objects); the same commit and options give the same digest.
+  returned: success
+  type: str
+  sample: 5d41402abc4b2a76b9719d911017c592ae9d1a7e2cf62d2b1a9c7e1a3f8b0c1d
+cache_dir:
+  description: The cache folder (O(dest) or the default).
+  returned: success
+  type: str
+  sample: /home/awx/.cache/gitops.core/repos/0f1e2d3c4b5a69788796a5b4
+source:
+  description: The repository URL without credentials, the paths and the commit.
+  returned: success
+  type: dict
+  sample: {repo: "https://git.example.com/platform/deploy.git", path: [clusters/prod], commit: 3f1c2e9a7b1d4c0e8f6a5b4c3d2e1f0a9b8c7d6e}
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.gitops.core.plugins.module_utils.desired_state import fetch_desired_state
+from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.yamlsafe import HAS_YAML, YAML_IMPORT_ERROR
+
+
+def argument_spec():
+    return dict(
+        repo=dict(type="str", required=True),
+        version=dict(type="str"),
+        path=dict(type="list", elements="str", default=["."]),
+        recursive=dict(type="bool", default=True),
+        include=dict(type="list", elements="str"),
+        exclude=dict(type="list", elements="str", default=[]),
+        render=dict(type="str", default="auto", choices=["auto", "plain", "jinja", "kustomize"]),
+        template_vars=dict(type="dict", default={}),
+        dest=dict(type="path"),
+        depth=dict(type="int"),
+        key_file=dict(type="path", no_log=False),
+        known_hosts=dict(type="str"),
+        accept_hostkey=dict(type="bool", default=False),
+        username=dict(type="str"),
+        password=dict(type="str", no_log=True),
+        verify=dict(type="str", default="none", choices=["none", "head", "tag", "all"]),
+        verify_since=dict(type="str"),
+        gpg_keys=dict(type="list", elements="str", default=[], no_log=False),
+        allowed_signers=dict(type="str"),
+        max_file_bytes=dict(type="int", default=4194304),
+        max_objects=dict(type="int", default=20000),
+    )
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    if not HAS_YAML:
+        module.fail_json(msg=missing_required_lib("PyYAML"), exception=YAML_IMPORT_ERROR)
+    if module.params["depth"] is not None and module.params["depth"] < 1:
+        module.fail_json(msg="depth must be at least 1")
+    try:
+        result = fetch_desired_state(module.params)
+    except GitOpsError as exc:
+        module.fail_json(msg=exc.message)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

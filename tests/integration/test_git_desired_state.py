@@ -1,0 +1,443 @@
+"""gitops.core.git_desired_state through real ansible-playbook, on real git repositories, with
+real GPG and SSH keys and a real HTTP git server."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import record
+from gitfixtures import GitHttpServer, Keys, Repo, sh
+
+CM = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: %s, namespace: default}\ndata: {k: \"%s\"}\n"
+DEPLOY = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: default}\nspec: {replicas: %d}\n"
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    return Keys(tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture
+def repo(tmp_path, keys):
+    return Repo(tmp_path, keys)
+
+
+@pytest.fixture
+def gds(ansible_playbook, tmp_path):
+    """Run the module once in a playbook (failures included) and return its registered result."""
+
+    def run(check: bool = False, verbose: bool = False, **params):
+        params.setdefault("dest", str(tmp_path / "cache"))
+        book = """
+- name: Fetch desired state
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Fetch
+      gitops.core.git_desired_state: %s
+      register: r
+      ignore_errors: true
+""" % json.dumps(params) + record("r")
+        played = ansible_playbook(book, check=check)
+        assert played.rc == 0, played.stdout + played.stderr
+        result = played.results["r"]
+        result["_stdout"] = played.stdout
+        return result
+
+    return run
+
+
+def ok(result):
+    assert not result.get("failed"), result.get("msg")
+    return result
+
+
+def failed(result, *fragments):
+    assert result.get("failed"), "expected a failure, got %s" % {k: result.get(k) for k in ("commit", "ref")}
+    for fragment in fragments:
+        assert fragment in result["msg"], result["msg"]
+    return result["msg"]
+
+
+# ---------------------------------------------------------------- fetching
+
+
+def test_default_branch_gives_commit_metadata_and_objects(repo, gds):
+    sha = repo.commit({"apps/web.yaml": DEPLOY % 2, "apps/cm.yaml": CM % ("cfg", "v1"), "README.md": "x"},
+                      message="first change")
+    r = ok(gds(repo=repo.url))
+    assert r["changed"] is True and r["previous_commit"] is None
+    assert (r["commit"], r["short_commit"], r["ref"]) == (sha, sha[:12], "refs/heads/main")
+    assert (r["author"], r["subject"]) == ("Dev <dev@example.com>", "first change")
+    assert r["files"] == ["apps/cm.yaml", "apps/web.yaml"]
+    assert [o["kind"] for o in r["objects"]] == ["ConfigMap", "Deployment"] and r["object_count"] == 2
+    assert r["sources"][1] == {"ref": "apps/Deployment default/web", "file": "apps/web.yaml", "document": 1}
+    assert r["source"] == {"repo": repo.url, "path": ["."], "commit": sha}
+    assert r["signature"] == {"verified": False, "format": None, "signer": None, "key": None}
+    assert len(r["digest"]) == 64
+
+
+def test_rerun_on_unchanged_repo_is_not_changed_with_the_same_digest(repo, gds):
+    repo.commit({"a.yaml": CM % ("a", "1")})
+    first, second = ok(gds(repo=repo.url)), ok(gds(repo=repo.url))
+    assert second["changed"] is False and second["previous_commit"] == first["commit"]
+    assert second["digest"] == first["digest"]
+
+
+def test_branch_tag_and_commit_each_resolve(repo, gds):
+    c1 = repo.commit({"a.yaml": CM % ("a", "1")})
+    repo.tag("v1")
+    c2 = repo.commit({"a.yaml": CM % ("a", "2")}, branch="dev")
+    assert ok(gds(repo=repo.url, version="dev"))["commit"] == c2
+    tagged = ok(gds(repo=repo.url, version="v1"))
+    assert (tagged["commit"], tagged["ref"]) == (c1, "refs/tags/v1")
+    assert tagged["objects"][0]["data"]["k"] == "1"
+    assert ok(gds(repo=repo.url, version=c2))["commit"] == c2
+    short = ok(gds(repo=repo.url, version=c1[:8]))
+    assert (short["commit"], short["ref"]) == (c1, c1)
+
+
+def test_force_pushed_branch_is_followed(repo, gds):
+    repo.commit({"a.yaml": CM % ("a", "1")})
+    before = repo.commit({"a.yaml": CM % ("a", "2")})
+    ok(gds(repo=repo.url))
+    repo.git("reset", "-q", "--hard", "HEAD~1")
+    rewritten = repo.commit({"a.yaml": CM % ("a", "rewritten")})
+    r = ok(gds(repo=repo.url))
+    assert (r["commit"], r["previous_commit"], r["changed"]) == (rewritten, before, True)
+    assert r["objects"][0]["data"]["k"] == "rewritten"
+
+
+def test_local_edits_in_the_cache_are_discarded(repo, gds, tmp_path):
+    repo.commit({"a.yaml": CM % ("a", "1")})
+    ok(gds(repo=repo.url))
+    (tmp_path / "cache" / "a.yaml").write_text(CM % ("a", "edited"))
+    (tmp_path / "cache" / "planted.yaml").write_text(CM % ("planted", "x"))
+    r = ok(gds(repo=repo.url))
+    assert r["changed"] is False
+    assert [o["metadata"]["name"] for o in r["objects"]] == ["a"] and r["objects"][0]["data"]["k"] == "1"
+
+
+def test_check_mode_fetches_and_returns_the_objects(repo, gds):
+    sha = repo.commit({"a.yaml": CM % ("a", "1")})
+    r = ok(gds(check=True, repo=repo.url))
+    assert r["commit"] == sha and r["object_count"] == 1
+
+
+def test_shallow_fetch(repo, gds):
+    for i in range(3):
+        sha = repo.commit({"a.yaml": CM % ("a", str(i))})
+    r = ok(gds(repo=repo.url, depth=1, dest=str(repo.work.parent / "shallow")))
+    assert r["commit"] == sha
+    count = sh("git", "rev-list", "--count", "HEAD", cwd=r["cache_dir"]).strip()
+    assert count == "1"
+
+
+def test_paths_recursion_and_globs(repo, gds):
+    repo.commit({"base/a.yaml": CM % ("a", "1"), "base/sub/b.yml": CM % ("b", "1"),
+                 "base/c.json": json.dumps(json.loads(json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
+                                                                  "metadata": {"name": "c"}}))),
+                 "base/skip-me.yaml": CM % ("skip", "1"), "other/d.yaml": CM % ("d", "1")})
+    r = ok(gds(repo=repo.url, path=["base"], exclude=["skip-*"]))
+    assert r["files"] == ["base/a.yaml", "base/c.json", "base/sub/b.yml"]
+    flat = ok(gds(repo=repo.url, path=["base"], recursive=False, include=["*.yaml"], exclude=["skip-*"]))
+    assert flat["files"] == ["base/a.yaml"]
+
+
+def test_list_kinds_are_flattened(repo, gds):
+    repo.commit({"list.yaml": "apiVersion: v1\nkind: List\nitems:\n"
+                 "- {apiVersion: v1, kind: ConfigMap, metadata: {name: x}}\n"
+                 "- {apiVersion: v1, kind: ConfigMap, metadata: {name: y}}\n"})
+    assert [o["metadata"]["name"] for o in ok(gds(repo=repo.url))["objects"]] == ["x", "y"]
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def test_jinja_templates_render_with_template_vars(repo, gds):
+    repo.commit({"web.yaml.j2": DEPLOY.replace("%d", "{{ replicas }}"), "cm.yaml": CM % ("plain", "{{ untouched }}")})
+    r = ok(gds(repo=repo.url, template_vars={"replicas": 4}))
+    by_kind = {o["kind"]: o for o in r["objects"]}
+    assert by_kind["Deployment"]["spec"]["replicas"] == 4
+    assert by_kind["ConfigMap"]["data"]["k"] == "{{ untouched }}"
+
+
+def test_jinja_undefined_variable_names_file_and_variable(repo, gds):
+    repo.commit({"web.yaml.j2": DEPLOY.replace("%d", "{{ replicas }}")})
+    failed(gds(repo=repo.url), "web.yaml.j2: Jinja error", "'replicas' is undefined")
+
+
+def test_jinja_sandbox_refuses_unsafe_attributes(repo, gds):
+    repo.commit({"x.yaml.j2": "a: {{ ''.__class__.__mro__ }}\n"})
+    failed(gds(repo=repo.url), "x.yaml.j2: Jinja error")
+
+
+def test_kustomize_folder_is_rendered(repo, gds):
+    repo.commit({"app/kustomization.yaml": "namePrefix: prod-\nnamespace: shop\nresources: [cm.yaml]\n",
+                 "app/cm.yaml": CM % ("cfg", "1"), "loose.yaml": CM % ("loose", "1")})
+    r = ok(gds(repo=repo.url))
+    assert r["files"] == ["app", "loose.yaml"]
+    names = sorted((o["metadata"].get("namespace"), o["metadata"]["name"]) for o in r["objects"])
+    assert names == [("default", "loose"), ("shop", "prod-cfg")]
+
+
+def test_kustomize_remote_resources_are_refused(repo, gds):
+    repo.commit({"app/kustomization.yaml": "resources:\n- https://github.com/org/repo//base?ref=main\n"})
+    failed(gds(repo=repo.url), "app/kustomization.yaml: resources entry 'https://github.com/org/repo//base?ref=main'",
+           "remote resources are refused")
+
+
+def test_kustomize_cannot_read_outside_its_root(repo, gds):
+    repo.commit({"app/kustomization.yaml": "resources: [../outside.yaml]\n", "outside.yaml": CM % ("o", "1")})
+    failed(gds(repo=repo.url, path=["app"]), "kustomize build app failed")
+
+
+# ---------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize("files, fragments", [
+    ({"bad.yaml": "a: 1\nb: [1, 2\nc: 3\n"}, ["bad.yaml: line", "YAML syntax error"]),
+    ({"x.yaml": "kind: ConfigMap\nmetadata: {name: a}\n"}, ["x.yaml, document 1: apiVersion is missing"]),
+    ({"x.yaml": "apiVersion: v1\nmetadata: {name: a}\n"}, ["x.yaml, document 1: kind is missing"]),
+    ({"x.yaml": CM % ("a", "1") + "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {namespace: x}\n"},
+     ["x.yaml, document 2: metadata.name is missing"]),
+    ({"a.yaml": CM % ("dup", "1"), "b.yaml": CM % ("dup", "2")},
+     ["ConfigMap default/dup is declared twice: a.yaml document 1 and b.yaml document 1"]),
+    ({"d.yaml": "apiVersion: v1\nkind: ConfigMap\nkind: Secret\nmetadata: {name: a}\n"},
+     ["d.yaml, document 1: duplicate key 'kind' at line 3"]),
+    ({"bomb.yaml": "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
+        "%s: &%s [%s]\n" % (c, c, ",".join(["*" + p] * 10)) for p, c in zip("abcdefgh", "bcdefghi"))},
+     ["bomb.yaml", "alias bomb"]),
+])
+def test_bad_manifests_fail_with_file_document_and_field(repo, gds, files, fragments):
+    repo.commit(files)
+    failed(gds(repo=repo.url), *fragments)
+
+
+def test_symlink_chain_out_of_the_checkout_is_refused(repo, gds, tmp_path):
+    (tmp_path / "host-secret.yaml").write_text(CM % ("stolen", "secret"))
+    os.symlink(str(tmp_path / "host-secret.yaml"), repo.work / "hop1.yaml")
+    os.symlink("hop1.yaml", repo.work / "hop2.yaml")
+    repo.commit({"ok.yaml": CM % ("a", "1")})
+    msg = failed(gds(repo=repo.url), "resolves outside the repository")
+    assert "secret" not in msg.replace("host-secret", "")
+
+
+def test_file_over_the_size_limit_is_refused(repo, gds):
+    repo.commit({"big.yaml": CM % ("big", "x" * 2000)})
+    failed(gds(repo=repo.url, max_file_bytes=1000), "big.yaml is", "over the limit of 1000 (max_file_bytes)")
+
+
+def test_object_limit(repo, gds):
+    repo.commit({"a.yaml": "---\n".join(CM % (n, n) for n in "abc")})
+    failed(gds(repo=repo.url, max_objects=2), "3 objects, over the limit of 2 (max_objects)")
+
+
+def test_unknown_ref_and_unreachable_remote(repo, gds, tmp_path):
+    repo.commit({"a.yaml": CM % ("a", "1")})
+    failed(gds(repo=repo.url, version="nope"), "unknown ref 'nope'")
+    failed(gds(repo=str(tmp_path / "missing.git")), "unreachable or does not exist")
+
+
+@pytest.mark.parametrize("params, fragment", [
+    ({"repo": "ext::sh -c touch%% %(marker)s"}, "transport helper"),
+    ({"repo": "fd::3"}, "transport helper"),
+    ({"repo": "--upload-pack=touch %(marker)s"}, "must not start with '-'"),
+    ({"version": "--upload-pack=touch %(marker)s"}, "must not start with '-'"),
+    ({"version": "main --upload-pack=touch"}, "is not a valid branch, tag or commit name"),
+])
+def test_unsafe_repo_or_version_is_refused_and_nothing_runs(repo, gds, tmp_path, params, fragment):
+    repo.commit({"a.yaml": CM % ("a", "1")})
+    marker = tmp_path / "pwned"
+    params = {k: v % {"marker": marker} for k, v in params.items()}
+    failed(gds(**{"repo": repo.url, **params}), fragment)
+    assert not marker.exists()
+    assert not (tmp_path / "cache").exists()
+
+
+def test_dest_that_is_not_a_cache_is_never_overwritten(repo, gds, tmp_path):
+    repo.commit({"a.yaml": CM % ("a", "1")})
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    failed(gds(repo=repo.url, dest=str(precious)), "is not a gitops.core cache; refusing to overwrite it")
+    assert [p.name for p in precious.iterdir()] == ["notes.txt"]
+
+
+def test_cache_left_by_an_interrupted_run_is_repaired(repo, gds, tmp_path):
+    sha = repo.commit({"a.yaml": CM % ("a", "1")})
+    cache = Path(ok(gds(repo=repo.url))["cache_dir"])
+    state_file = cache / ".git" / "gitops-core-cache.json"
+    state = json.loads(state_file.read_text())
+    state_file.write_text(json.dumps({**state, "in_progress": True}))
+    (cache / ".git" / "index.lock").write_text("")
+    assert ok(gds(repo=repo.url))["commit"] == sha
+    # a broken object store (say, the disk filled up mid-fetch) is rebuilt from the remote
+    state_file.write_text(json.dumps({**state, "in_progress": True}))
+    for obj in (cache / ".git" / "objects").rglob("*"):
+        if obj.is_file() and obj.parent.name not in ("info", "pack"):
+            obj.unlink()
+    r = ok(gds(repo=repo.url))
+    assert r["commit"] == sha and r["object_count"] == 1
+
+
+def test_concurrent_runs_on_one_cache_both_succeed(repo, tmp_path):
+    repo.commit({"a.yaml": CM % ("a", "1")})
+    code = ("import json,sys; from ansible_collections.gitops.core.plugins.module_utils.desired_state "
+            "import fetch_desired_state as f; print(f(json.loads(sys.argv[1]))['commit'])")
+    params = json.dumps({"repo": repo.url, "dest": str(tmp_path / "cache")})
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / ".collections"))
+    procs = [subprocess.Popen([os.sys.executable, "-c", code, params], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _run in range(3)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    assert len({out.strip() for out, err in outs}) == 1
+
+
+# ---------------------------------------------------------------- signatures
+
+
+def test_gpg_signed_head_is_verified(repo, gds, keys):
+    repo.commit({"a.yaml": CM % ("a", "1")}, signer="alice")
+    r = ok(gds(repo=repo.url, verify="head", gpg_keys=[keys.gpg_public("alice")]))
+    assert r["signature"] == {"verified": True, "format": "gpg", "signer": "Alice <alice@example.com>",
+                              "key": keys.fingerprint("alice")}
+
+
+def test_ssh_signed_head_is_verified(repo, gds, keys):
+    repo.commit({"a.yaml": CM % ("a", "1")}, signer="bob")
+    r = ok(gds(repo=repo.url, verify="head", allowed_signers=keys.allowed_signers))
+    assert r["signature"]["format"] == "ssh" and r["signature"]["signer"] == "bob@example.com"
+    assert r["signature"]["key"].startswith("SHA256:")
+
+
+def test_gpg_and_ssh_keys_may_be_trusted_at_once(repo, gds, keys, tmp_path):
+    signers = tmp_path / "allowed_signers"
+    signers.write_text(keys.allowed_signers)
+    pub = tmp_path / "alice.asc"
+    pub.write_text(keys.gpg_public("alice"))
+    repo.commit({"a.yaml": CM % ("a", "1")}, signer="bob")
+    both = {"gpg_keys": [str(pub)], "allowed_signers": str(signers)}
+    assert ok(gds(repo=repo.url, verify="head", **both))["signature"]["format"] == "ssh"
+    repo.commit({"a.yaml": CM % ("a", "2")}, signer="alice")
+    assert ok(gds(repo=repo.url, verify="head", **both))["signature"]["format"] == "gpg"
+
+
+@pytest.mark.parametrize("signer, fragment", [
+    (None, "is not signed"),
+    ("mallory", "which is not among gpg_keys"),
+    ("eve", "which is not in allowed_signers"),
+])
+def test_head_without_a_trusted_signature_is_refused(repo, gds, keys, signer, fragment):
+    sha = repo.commit({"a.yaml": CM % ("a", "1")}, signer=signer)
+    msg = failed(gds(repo=repo.url, verify="head", gpg_keys=[keys.gpg_public("alice")],
+                     allowed_signers=keys.allowed_signers), "commit %s: " % sha[:12], fragment)
+    assert "objects" not in msg
+
+
+def test_signed_annotated_tag_is_verified(repo, gds, keys):
+    sha = repo.commit({"a.yaml": CM % ("a", "1")})
+    repo.tag("v1.0", signer="bob")
+    r = ok(gds(repo=repo.url, version="v1.0", verify="tag", allowed_signers=keys.allowed_signers))
+    assert (r["commit"], r["signature"]["signer"]) == (sha, "bob@example.com")
+
+
+@pytest.mark.parametrize("tag_kind, version, fragment", [
+    ("unsigned", "v1", "tag v1: it is not signed"),
+    ("lightweight", "v1", "tag 'v1' is a lightweight tag"),
+    ("eve", "v1", "tag v1: signed with SSH key"),
+    ("unsigned", "main", "version 'main' is not a tag"),
+])
+def test_tag_policy_refusals(repo, gds, keys, tag_kind, version, fragment):
+    repo.commit({"a.yaml": CM % ("a", "1")}, signer="bob")
+    if tag_kind == "eve":
+        repo.tag("v1", signer="eve")
+    else:
+        repo.tag("v1", annotated=tag_kind != "lightweight")
+    failed(gds(repo=repo.url, version=version, verify="tag", allowed_signers=keys.allowed_signers), fragment)
+
+
+def test_verify_all_requires_every_commit_since_the_baseline(repo, gds, keys):
+    trust = {"gpg_keys": [keys.gpg_public("alice")], "allowed_signers": keys.allowed_signers}
+    repo.commit({"a.yaml": CM % ("a", "1")}, signer="bob")
+    unsigned = repo.commit({"a.yaml": CM % ("a", "2")})
+    repo.commit({"a.yaml": CM % ("a", "3")}, signer="alice")
+    failed(gds(repo=repo.url, verify="all", **trust), "commit %s (verify=all" % unsigned[:12], "is not signed")
+    head = ok(gds(repo=repo.url, verify="all", verify_since=unsigned, **trust))
+    # the cache remembers the last verified commit: later runs check only what is new
+    after = repo.commit({"a.yaml": CM % ("a", "4")}, signer="bob")
+    assert ok(gds(repo=repo.url, verify="all", **trust))["commit"] == after
+    bad = repo.commit({"a.yaml": CM % ("a", "5")}, signer="eve")
+    failed(gds(repo=repo.url, verify="all", **trust), "commit %s" % bad[:12], "not in allowed_signers")
+    assert head["signature"]["signer"] == "Alice <alice@example.com>"
+
+
+def test_rewritten_history_after_a_verified_commit_is_refused_under_verify_all(repo, gds, keys):
+    repo.commit({"a.yaml": CM % ("a", "1")}, signer="bob")
+    verified = repo.commit({"a.yaml": CM % ("a", "2")}, signer="bob")
+    ok(gds(repo=repo.url, verify="all", allowed_signers=keys.allowed_signers))
+    repo.git("reset", "-q", "--hard", "HEAD~1")
+    repo.commit({"a.yaml": CM % ("a", "forced")}, signer="bob")  # force-pushed over the verified commit
+    failed(gds(repo=repo.url, verify="all", allowed_signers=keys.allowed_signers),
+           "verify_since %s is not an ancestor" % verified[:12], "history rewritten?")
+
+
+def test_verify_since_must_be_a_known_commit(repo, gds, keys):
+    repo.commit({"a.yaml": CM % ("a", "1")}, signer="bob")
+    failed(gds(repo=repo.url, verify="all", verify_since="0123456789abcdef0123456789abcdef01234567",
+               allowed_signers=keys.allowed_signers), "is not a commit of this repository")
+
+
+def test_verify_without_keys_is_refused(repo, gds):
+    repo.commit({"a.yaml": CM % ("a", "1")})
+    failed(gds(repo=repo.url, verify="head"), "verify=head needs trusted keys")
+
+
+# ---------------------------------------------------------------- credentials
+
+TOKEN = "tok-3xtr4-s3cr3t-Z9"
+
+
+@pytest.fixture
+def http_repo(repo):
+    repo.commit({"a.yaml": CM % ("a", "1")})
+    server = GitHttpServer(repo.bare.parent, "deploy-bot", TOKEN)
+    yield repo, f"{server.base}/{repo.bare.name}"
+    server.close()
+
+
+def assert_no_secret(result, cache_dir=None):
+    assert TOKEN not in json.dumps(result)
+    if cache_dir:
+        for path in Path(cache_dir).rglob("*"):
+            if path.is_file():
+                assert TOKEN.encode() not in path.read_bytes(), path
+
+
+def test_https_token_fetches_and_is_never_shown_or_stored(http_repo, gds):
+    repo, url = http_repo
+    r = ok(gds(repo=url, username="deploy-bot", password=TOKEN, verbose=True))
+    assert r["source"]["repo"] == url and r["object_count"] == 1
+    assert_no_secret(r, r["cache_dir"])
+    assert url not in (Path(r["cache_dir"]) / ".git" / "config").read_text()
+
+
+def test_credentials_inside_the_url_are_split_off(http_repo, gds):
+    _repo, url = http_repo
+    with_creds = url.replace("http://", f"http://deploy-bot:{TOKEN}@")
+    r = ok(gds(repo=with_creds))
+    assert r["source"]["repo"] == url
+    assert_no_secret(r, r["cache_dir"])
+
+
+def test_wrong_token_is_an_authentication_failure_without_the_token(http_repo, gds):
+    _repo, url = http_repo
+    wrong = TOKEN + "-wrong"
+    r = gds(repo=url.replace("http://", f"http://deploy-bot:{wrong}@"))
+    failed(r, "authentication failed")
+    assert wrong not in json.dumps(r) and TOKEN not in json.dumps(r)
+    r = gds(repo=url)
+    failed(r, "authentication failed")

@@ -1,0 +1,45 @@
+"""Reading git's verification output: only a good signature by a trusted key passes."""
+from __future__ import annotations
+
+from ansible_collections.gitops.core.plugins.module_utils.signatures import _reason, parse_verification
+
+GPG_GOOD = """[GNUPG:] NEWSIG alice@example.com
+[GNUPG:] GOODSIG 50B19B8BEEF882FB Alice <alice@example.com>
+[GNUPG:] VALIDSIG 094B80A960E998B71AE633DB50B19B8BEEF882FB 2026-11-26 1795682668 0 4 0 22 8 00 094B80A960E998B71AE633DB50B19B8BEEF882FB
+[GNUPG:] TRUST_UNDEFINED 0 pgp
+"""
+
+
+def test_good_gpg_signature_gives_signer_and_primary_fingerprint():
+    assert parse_verification(GPG_GOOD) == {
+        "format": "gpg", "signer": "Alice <alice@example.com>", "key": "094B80A960E998B71AE633DB50B19B8BEEF882FB"}
+
+
+def test_gpg_signature_by_an_unknown_key_is_not_good():
+    out = "[GNUPG:] ERRSIG 50B19B8BEEF882FB 22 8 00 1795682668 9 -\n[GNUPG:] NO_PUBKEY 50B19B8BEEF882FB\n"
+    assert parse_verification(out) is None
+    assert _reason(out) == "signed with GPG key 50B19B8BEEF882FB, which is not among gpg_keys"
+
+
+def test_bad_or_expired_gpg_signatures_are_not_good():
+    for word in ("BADSIG", "EXPKEYSIG", "REVKEYSIG"):
+        out = GPG_GOOD.replace("GOODSIG", word)
+        assert parse_verification(out) is None
+        assert "GPG" in _reason(out)
+
+
+def test_good_ssh_signature_gives_principal_and_key():
+    out = 'Good "git" signature for bob@example.com with ED25519 key SHA256:TriqMStykUnPLXDuyMUsbMPCvUT9cntihwX7C7NniVc\n'
+    assert parse_verification(out) == {"format": "ssh", "signer": "bob@example.com",
+                                       "key": "SHA256:TriqMStykUnPLXDuyMUsbMPCvUT9cntihwX7C7NniVc"}
+
+
+def test_ssh_signature_without_a_matching_principal_is_not_good():
+    out = 'Good "git" signature with ED25519 key SHA256:wN5bfYrFwB0Vox\nNo principal matched.\n'
+    assert parse_verification(out) is None
+    assert _reason(out) == "signed with SSH key SHA256:wN5bfYrFwB0Vox, which is not in allowed_signers"
+
+
+def test_no_output_means_unsigned():
+    assert parse_verification("") is None
+    assert _reason("") == "it is not signed"
