@@ -87,7 +87,7 @@ def _verify(git, mode, ref, version, commit, params, state):
     return signatures.verify(git, "commit", commit, "commit %s" % short)
 
 
-def _load(dest, params):
+def _load(runner, dest, params):
     paths = params.get("path") or ["."]
     sources = manifests.collect_sources(dest, paths, recursive=params.get("recursive", True),
                                         include=params.get("include"), exclude=params.get("exclude") or (),
@@ -98,7 +98,7 @@ def _load(dest, params):
     files = []
     for src in sources:
         if src.renderer == "kustomize":
-            text = render.render_kustomize(dest, src.path)
+            text = render.render_kustomize(runner, dest, src.path)
             name = "%s (kustomize build)" % src.path
             if len(text.encode("utf-8")) > max_bytes * 16:
                 raise GitOpsError("%s output is over %d bytes" % (name, max_bytes * 16))
@@ -116,9 +116,10 @@ def _load(dest, params):
     return loaded, files
 
 
-def fetch_desired_state(params):
-    """Run one fetch-verify-load; return the module result (without `changed` bookkeeping of
-    Ansible).  Raises GitOpsError with an actionable, credential-free message."""
+def fetch_desired_state(params, runner):
+    """Run one fetch-verify-load; return the module result.  `runner` runs git, gpg and
+    kustomize (runner.ModuleRunner in the module).  Raises GitOpsError with an actionable,
+    credential-free message."""
     url = gitsource.RepoUrl(params["repo"], params.get("username"), params.get("password"))
     version = gitsource.check_version(params.get("version"))
     mode = _check_policy(params, version)
@@ -127,8 +128,8 @@ def fetch_desired_state(params):
     try:
         known_hosts = _known_hosts_file(params.get("known_hosts"), tmpdir)
         with gitsource.CacheLock(dest):
-            with signatures.Keyring(params.get("gpg_keys"), params.get("allowed_signers")) as keyring:
-                git = gitsource.Git(dest, url, key_file=params.get("key_file"), known_hosts=known_hosts,
+            with signatures.Keyring(runner, params.get("gpg_keys"), params.get("allowed_signers")) as keyring:
+                git = gitsource.Git(runner, dest, url, key_file=params.get("key_file"), known_hosts=known_hosts,
                                     accept_hostkey=params.get("accept_hostkey", False),
                                     cache_root=os.path.dirname(dest), extra_env=keyring.env(),
                                     extra_config=keyring.git_config())
@@ -144,7 +145,7 @@ def fetch_desired_state(params):
                 signature = _verify(git, mode, ref, version, commit, params, state)
                 gitsource.checkout(git, commit)  # always: it also discards local edits in the cache
                 info = gitsource.commit_info(git, commit)
-                loaded, files = _load(dest, params)
+                loaded, files = _load(runner, dest, params)
                 if mode in ("head", "all"):
                     state.setdefault("verified", {})[ref or version] = commit
                 state["in_progress"] = False

@@ -26,7 +26,6 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 import time
 
 try:
@@ -125,14 +124,12 @@ def check_version(version):
 class Git(object):
     """git in one working directory with a locked-down environment."""
 
-    def __init__(self, cwd, url, key_file=None, known_hosts=None, accept_hostkey=False, cache_root=None,
+    def __init__(self, runner, cwd, url, key_file=None, known_hosts=None, accept_hostkey=False, cache_root=None,
                  extra_env=None, extra_config=()):
+        self.runner = runner
         self.cwd = cwd
         self.url = url
-        env = {k: v for k, v in os.environ.items()
-               if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SSH_AUTH_SOCK", "http_proxy", "https_proxy",
-                        "HTTP_PROXY", "HTTPS_PROXY", "no_proxy", "NO_PROXY")}
-        env.update({
+        env = {
             "GIT_TERMINAL_PROMPT": "0",
             "GIT_CONFIG_NOSYSTEM": "1",
             "GIT_CONFIG_GLOBAL": os.devnull,
@@ -141,8 +138,10 @@ class Git(object):
             "GIT_ASKPASS": "/bin/false",
             "SSH_ASKPASS": "/bin/false",
             "LC_ALL": "C",
-        })
-        ssh = ["ssh", "-o", "BatchMode=yes"]
+        }
+        # ssh and http stop a stalled transfer themselves; the runner's timeout is the last resort
+        ssh = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=30", "-o", "ServerAliveInterval=15",
+               "-o", "ServerAliveCountMax=4"]
         if key_file:
             ssh += ["-i", key_file, "-o", "IdentitiesOnly=yes"]
         if known_hosts:
@@ -154,6 +153,7 @@ class Git(object):
             ssh += ["-o", "StrictHostKeyChecking=yes"]
         env["GIT_SSH_COMMAND"] = " ".join(shlex.quote(a) for a in ssh)
         config = ["-c", "core.hooksPath=%s" % os.devnull, "-c", "core.fsmonitor=false",
+                  "-c", "http.lowSpeedLimit=1000", "-c", "http.lowSpeedTime=60",
                   "-c", "protocol.file.allow=always", "-c", "advice.detachedHead=false",
                   "-c", "gc.auto=0", "-c", "credential.helper="]
         if url.password is not None or url.username:
@@ -168,19 +168,14 @@ class Git(object):
 
     def call(self, args, timeout=GIT_TIMEOUT, what=None):
         """Run git; return (exit code, stdout, stderr), both texts scrubbed of secrets."""
-        what = what or "git %s" % args[0]
         try:
-            proc = subprocess.run(["git"] + self.config + list(args), cwd=self.cwd, env=self.env,
-                                  stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired:
-            raise GitOpsError("%s on %s took longer than %ds" % (what, self.url.display, timeout))
-        except OSError as exc:
-            if exc.errno == errno.ENOENT:
-                raise GitOpsError("git is not installed (no 'git' on PATH)")
-            raise
+            code, out, err = self.runner(["git"] + self.config + list(args), cwd=self.cwd, env=self.env,
+                                         timeout=timeout)
+        except GitOpsError as exc:
+            raise GitOpsError("%s (%s on %s)" % (exc.message, what or "git %s" % args[0], self.url.display))
         secrets = self.url.secrets()
-        return (proc.returncode, scrub(proc.stdout.decode("utf-8", "replace"), secrets),
-                scrub(proc.stderr.decode("utf-8", "replace"), secrets))
+        return (code, scrub(out.decode("utf-8", "replace"), secrets),
+                scrub(err.decode("utf-8", "replace"), secrets))
 
     def run(self, *args, **kw):
         """Run git and return its stdout; raise GitOpsError unless the exit code is in `ok_codes`."""

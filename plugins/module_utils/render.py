@@ -10,7 +10,6 @@ __metaclass__ = type
 
 import os
 import shutil
-import subprocess
 
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.manifests import KUSTOMIZATION_FILES, inside
@@ -80,18 +79,12 @@ def check_kustomization_tree(root, rel_dir):
                                   % rel_kfile)
 
 
-def render_kustomize(root, rel_dir, timeout=KUSTOMIZE_TIMEOUT):
+def render_kustomize(runner, root, rel_dir, timeout=KUSTOMIZE_TIMEOUT):
     """The YAML stream that `kustomize build` makes of `rel_dir`."""
     check_kustomization_tree(root, rel_dir)
     path = inside(root, rel_dir)
-    cmd = kustomize_command(path)
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")}
-    try:
-        proc = subprocess.run(cmd, cwd=path, env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                              timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        raise GitOpsError("kustomize build %s took longer than %ds" % (rel_dir, timeout))
-    if proc.returncode != 0:
-        err = proc.stderr.decode("utf-8", "replace").strip().replace(os.path.realpath(root) + os.sep, "")
+    code, out, err = runner(kustomize_command(path), cwd=path, timeout=timeout)
+    if code != 0:
+        err = err.decode("utf-8", "replace").strip().replace(os.path.realpath(root) + os.sep, "")
         raise GitOpsError("kustomize build %s failed: %s" % (rel_dir, err[-2000:]))
-    return proc.stdout.decode("utf-8", "replace")
+    return out.decode("utf-8", "replace")

@@ -15,7 +15,6 @@ __metaclass__ = type
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
@@ -42,7 +41,8 @@ def _content_or_file(value, what):
 class Keyring(object):
     """The trusted keys of one run, in a temporary folder removed on exit."""
 
-    def __init__(self, gpg_keys=None, allowed_signers=None):
+    def __init__(self, runner, gpg_keys=None, allowed_signers=None):
+        self.runner = runner
         self.gpg_keys = list(gpg_keys or [])
         self.allowed_signers = allowed_signers
         self.tmp = None
@@ -61,17 +61,20 @@ class Keyring(object):
 
     def _import(self, armored, index):
         try:
-            proc = subprocess.run(["gpg", "--batch", "--no-tty", "--import"], input=armored.encode("utf-8"),
-                                  env=self.env(), capture_output=True, timeout=60, check=False)
-        except OSError:
-            raise GitOpsError("gpg_keys need gnupg ('gpg' on PATH), which is not installed")
-        if proc.returncode != 0 or b"imported" not in proc.stderr and b"unchanged" not in proc.stderr:
+            code, _out, err = self.runner(["gpg", "--batch", "--no-tty", "--import"], env=self.env(),
+                                          data=armored.encode("utf-8"), timeout=60)
+        except GitOpsError as exc:
+            raise GitOpsError("gpg_keys need gnupg: %s" % exc.message)
+        if code != 0 or (b"imported" not in err and b"unchanged" not in err):
             raise GitOpsError("gpg_keys[%d] is not a usable OpenPGP public key: %s"
-                              % (index, proc.stderr.decode("utf-8", "replace").strip()[-300:]))
+                              % (index, err.decode("utf-8", "replace").strip()[-300:]))
 
     def __exit__(self, *exc):
-        subprocess.run(["gpgconf", "--homedir", self.gnupghome, "--kill", "all"], env=self.env(),
-                       capture_output=True, check=False)
+        if self.gpg_keys:
+            try:
+                self.runner(["gpgconf", "--homedir", self.gnupghome, "--kill", "all"], env=self.env(), timeout=30)
+            except GitOpsError:
+                pass  # no gpgconf: no agent was started either
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def env(self):

@@ -320,6 +320,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.gitops.core.plugins.module_utils.desired_state import fetch_desired_state
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.runner import ModuleRunner
 from ansible_collections.gitops.core.plugins.module_utils.yamlsafe import HAS_YAML, YAML_IMPORT_ERROR
 
 
@@ -356,7 +357,7 @@ def main():
     if module.params["depth"] is not None and module.params["depth"] < 1:
         module.fail_json(msg="depth must be at least 1")
     try:
-        result = fetch_desired_state(module.params)
+        result = fetch_desired_state(module.params, ModuleRunner(module))
     except GitOpsError as exc:
         module.fail_json(msg=exc.message)
     module.exit_json(**result)

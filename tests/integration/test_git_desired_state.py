@@ -287,9 +287,11 @@ def test_cache_left_by_an_interrupted_run_is_repaired(repo, gds, tmp_path):
 def test_concurrent_runs_on_one_cache_both_succeed(repo, tmp_path):
     repo.commit({"a.yaml": CM % ("a", "1")})
     code = ("import json,sys; from ansible_collections.gitops.core.plugins.module_utils.desired_state "
-            "import fetch_desired_state as f; print(f(json.loads(sys.argv[1]))['commit'])")
+            "import fetch_desired_state as f; from local_runner import local_runner; "
+            "print(f(json.loads(sys.argv[1]), local_runner)['commit'])")
     params = json.dumps({"repo": repo.url, "dest": str(tmp_path / "cache")})
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / ".collections"))
+    here = Path(__file__).resolve().parent
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(here.parents[1] / ".collections"), str(here)]))
     procs = [subprocess.Popen([os.sys.executable, "-c", code, params], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _run in range(3)]
     outs = [p.communicate(timeout=120) for p in procs]
