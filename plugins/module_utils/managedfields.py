@@ -1,0 +1,110 @@
+# -*- coding: utf-8 -*-
+# Copyright: gitops.core contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""metadata.managedFields (FieldsV1) read as paths: which fields a manager owns, and which
+managers own a given path.
+
+A path is a tuple of steps: a map key (str), a keyed list item (Key: the item's key fields), a
+set member (Value) or a list index (int).  compare.py produces paths of the same shape."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+from collections import namedtuple
+
+
+class Key(namedtuple("Key", "fields")):
+    """A list item chosen by its key fields, e.g. containers[name=app]; `fields` is sorted (k, v) pairs."""
+
+    __slots__ = ()
+
+    @classmethod
+    def of(cls, mapping):
+        return cls(tuple(sorted(mapping.items())))
+
+    def __str__(self):
+        return "[%s]" % ",".join("%s=%s" % (k, v) for k, v in self.fields)
+
+
+class Value(namedtuple("Value", "value")):
+    """A member of a set-like list (e.g. finalizers)."""
+
+    __slots__ = ()
+
+    def __str__(self):
+        return "[%s]" % json.dumps(self.value)
+
+
+def path_str(path):
+    """spec.template.spec.containers[name=app].image"""
+    out = ""
+    for step in path:
+        if isinstance(step, (Key, Value)):
+            out += str(step)
+        elif isinstance(step, int):
+            out += "[%d]" % step
+        else:
+            out += ("." if out else "") + step
+    return out
+
+
+def _step(token):
+    kind, _colon, rest = token.partition(":")
+    if kind == "f":
+        return rest
+    if kind == "k":
+        return Key.of(json.loads(rest))
+    if kind == "v":
+        return Value(json.loads(rest))
+    if kind == "i":
+        return int(rest)
+    return None
+
+
+def owned_paths(fields_v1):
+    """The paths a FieldsV1 tree marks as owned: its leaves, and the items marked with '.'."""
+    out = set()
+
+    def walk(node, path):
+        if not node:
+            out.add(path)
+            return
+        for token, child in node.items():
+            if token == ".":
+                out.add(path)
+                continue
+            step = _step(token)
+            if step is not None:
+                walk(child or {}, path + (step,))
+
+    walk(fields_v1 or {}, ())
+    return out
+
+
+def entries(obj):
+    return (obj.get("metadata") or {}).get("managedFields") or []
+
+
+def owned_by(obj, manager, operation="Apply"):
+    """Paths owned by `manager` through `operation` on a live object."""
+    paths = set()
+    for entry in entries(obj):
+        if entry.get("manager") == manager and entry.get("operation") == operation:
+            paths |= owned_paths(entry.get("fieldsV1"))
+    return paths
+
+
+def managers_of(obj, path):
+    """[{manager, operation, time}] of every entry owning `path`, a prefix of it, or a field below it."""
+    out = []
+    n = len(path)
+    for entry in entries(obj):
+        for owned in owned_paths(entry.get("fieldsV1")):
+            m = min(n, len(owned))
+            if owned[:m] == path[:m]:
+                out.append({"manager": entry.get("manager"), "operation": entry.get("operation"),
+                            "time": entry.get("time")})
+                break
+    return out

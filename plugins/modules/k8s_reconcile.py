@@ -1,0 +1,314 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: gitops.core contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: k8s_reconcile
+short_description: Converge a Kubernetes cluster to the desired state, with safe prune
+version_added: 0.1.0
+description:
+  - Makes the cluster match a set of desired objects (from M(gitops.core.git_desired_state), or
+    files) with server-side apply, sending only the objects that differ.
+  - Plans first, with one LIST per kind filtered by the set label and a read of the set's
+    inventory; objects not found that way (first apply, adoption) are read by name.
+  - Every object that will be written is first validated by a server-side dry-run; when one
+    fails, nothing is applied. Objects in a Namespace, or of a CRD, that the same run creates are
+    dry-run just before their own phase.
+  - Applies in order (annotation C(gitops.core/wave), then CRDs, Namespaces, cluster-scoped RBAC
+    and config, ServiceAccounts, ConfigMaps, Secrets, Services, workloads, then the rest). CRDs are
+    Established (and discovery refreshed) before their custom resources.
+  - After every apply succeeded, prunes the objects that left the set (found in the inventory or by
+    the set label), in reverse order, then writes the inventory ConfigMap
+    C(gitops-set-<set_name>) in O(inventory_namespace).
+  - A second run with the same input changes nothing and makes no write request.
+author:
+  - gitops.core developers (@gitops-core)
+extends_documentation_fragment:
+  - gitops.core.k8s_auth_options
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details:
+      - Uses server-side dry-run for applies and deletes and reports exactly what a real run would
+        create, update and prune. Writes nothing, not even the inventory.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+    details:
+      - Before (live) and after (server-side dry-run result) per changed object, server-owned
+        metadata stripped and Secret values hidden.
+options:
+  objects:
+    description:
+      - The desired objects, for example RV(gitops.core.git_desired_state#module:objects).
+      - Mutually exclusive with O(src).
+    type: list
+    elements: dict
+  sources:
+    description:
+      - Where each of O(objects) came from, same order, for error messages; pass
+        RV(gitops.core.git_desired_state#module:sources).
+    type: list
+    elements: raw
+  src:
+    description:
+      - A YAML/JSON file or a folder of them (searched recursively) holding the desired objects.
+      - Mutually exclusive with O(objects).
+    type: path
+  set_name:
+    description:
+      - The name of this managed set, for example V(prod-apps). Every applied object gets the label
+        C(gitops.core/set=<set_name>); the inventory is the ConfigMap C(gitops-set-<set_name>).
+      - Lower-case letters, digits and C(-), at most 53 characters.
+    type: str
+    required: true
+  revision:
+    description:
+      - The revision being applied, for example the commit. Recorded in the inventory and in the
+        C(gitops.core/revision) annotation of each applied object.
+    type: str
+  namespace:
+    description: Namespace for namespaced objects that do not name one.
+    type: str
+    default: default
+  inventory_namespace:
+    description: Namespace of the inventory ConfigMap; created when missing.
+    type: str
+    default: gitops-system
+  prune:
+    description:
+      - Delete objects that left the desired set. Objects annotated C(gitops.core/prune=disabled),
+        and objects whose C(gitops.core/set) label no longer names this set, are never deleted.
+    type: bool
+    default: true
+  prune_propagation:
+    description: Deletion propagation for pruned objects.
+    type: str
+    choices: [Background, Foreground, Orphan]
+    default: Background
+  allow_empty:
+    description:
+      - Allow an empty desired set. When false (the default), an empty set that would prune
+        anything is refused; this protects against an empty branch or a failed render.
+    type: bool
+    default: false
+  max_deletions:
+    description:
+      - Refuse a run that would prune more objects than this; the error lists what would have been deleted.
+    type: int
+  field_manager:
+    description: The server-side apply field manager.
+    type: str
+    default: gitops-core
+  force_conflicts:
+    description:
+      - Take over fields owned by other field managers. When false, a conflict fails the run before
+        anything is written, naming the other manager and the fields.
+    type: bool
+    default: true
+  wait:
+    description: Wait until the desired objects are healthy (rules per kind, then a generic Ready condition).
+    type: bool
+    default: false
+  wait_timeout:
+    description: Seconds to wait with O(wait=true); on timeout the run fails listing each unhealthy object and why.
+    type: int
+    default: 300
+  parallelism:
+    description: Concurrent API requests.
+    type: int
+    default: 8
+seealso:
+  - module: gitops.core.git_desired_state
+  - module: gitops.core.drift_check
+notes:
+  - Annotation C(gitops.core/reconcile=disabled), in Git or on the live object, leaves that object alone.
+  - Requests are retried with backoff on 429, 5xx and connection errors; 401 and 403 fail at once.
+  - A failed run never shrinks the inventory, so nothing is forgotten.
+"""
+
+EXAMPLES = r"""
+- name: Fetch the desired state
+  gitops.core.git_desired_state:
+    repo: https://git.example.com/platform/deploy.git
+    version: main
+    path: [clusters/prod]
+  register: desired
+
+- name: Converge, pruning at most 10 objects
+  gitops.core.k8s_reconcile:
+    set_name: prod-apps
+    objects: "{{ desired.objects }}"
+    sources: "{{ desired.sources }}"
+    revision: "{{ desired.commit }}"
+    max_deletions: 10
+    wait: true
+    wait_timeout: 600
+
+- name: Preview exactly what a run would do
+  gitops.core.k8s_reconcile:
+    set_name: prod-apps
+    src: manifests/
+  check_mode: true
+  diff: true
+"""
+
+RETURN = r"""
+changed:
+  description: Whether anything was (or, in check mode, would be) created, updated or pruned.
+  returned: always
+  type: bool
+created:
+  description: Objects created, as C(group/Kind namespace/name).
+  returned: success
+  type: list
+  elements: str
+  sample: ["apps/Deployment shop/web"]
+updated:
+  description: Objects updated.
+  returned: success
+  type: list
+  elements: str
+  sample: ["ConfigMap shop/web-config"]
+pruned:
+  description: Objects deleted because they left the set.
+  returned: success
+  type: list
+  elements: str
+  sample: ["Service shop/old-api"]
+skipped_objects:
+  description:
+    - Objects left alone, each with the reason.
+    - Named C(skipped_objects) because Ansible reserves the result key C(skipped).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{object: "ConfigMap shop/keep", reason: "left the set; annotation gitops.core/prune: disabled"}]
+unchanged:
+  description: Number of desired objects already in sync.
+  returned: success
+  type: int
+  sample: 118
+objects:
+  description: Every object of the plan with its action (create, update, unchanged, prune, skip), source file and, for updates, the fields that differed.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{ref: "apps/Deployment shop/web", action: update, source: "apps/web.yaml, document 1",
+            diffs: [{path: spec.replicas, desired: 3, live: 5}]}]
+health:
+  description: Per object, whether it is healthy and why (with O(wait=true)).
+  returned: when wait is true
+  type: dict
+  sample: {"apps/Deployment shop/web": {healthy: true, message: "Available: 3/3"}}
+inventory:
+  description: The inventory ConfigMap and what it records.
+  returned: success
+  type: dict
+  sample: {name: gitops-set-prod-apps, namespace: gitops-system, revision: 3f1c2e9a, objects: 120}
+api_requests:
+  description: API requests made, by verb (list, get, apply, apply-dry-run, delete, discovery).
+  returned: success
+  type: dict
+  sample: {discovery: 2, list: 4, get: 1}
+duration:
+  description: Seconds the run took.
+  returned: success
+  type: float
+  sample: 1.42
+diff:
+  description: Before and after of each changed object (diff mode).
+  returned: when diff mode is on
+  type: list
+  elements: dict
+"""
+
+import re
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.gitops.core.plugins.module_utils import kubeconfig, manifests
+from ansible_collections.gitops.core.plugins.module_utils.auth_args import auth_argument_spec
+from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.kube import Client
+from ansible_collections.gitops.core.plugins.module_utils.reconcile import Reconciler
+from ansible_collections.gitops.core.plugins.module_utils.runner import ModuleRunner
+from ansible_collections.gitops.core.plugins.module_utils.yamlsafe import HAS_YAML, YAML_IMPORT_ERROR
+
+SET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,51}[a-z0-9])?$")
+
+
+def argument_spec():
+    spec = auth_argument_spec()
+    spec.update(
+        objects=dict(type="list", elements="dict"),
+        sources=dict(type="list", elements="raw"),
+        src=dict(type="path"),
+        set_name=dict(type="str", required=True),
+        revision=dict(type="str"),
+        namespace=dict(type="str", default="default"),
+        inventory_namespace=dict(type="str", default="gitops-system"),
+        prune=dict(type="bool", default=True),
+        prune_propagation=dict(type="str", default="Background", choices=["Background", "Foreground", "Orphan"]),
+        allow_empty=dict(type="bool", default=False),
+        max_deletions=dict(type="int"),
+        field_manager=dict(type="str", default="gitops-core"),
+        force_conflicts=dict(type="bool", default=True),
+        wait=dict(type="bool", default=False),
+        wait_timeout=dict(type="int", default=300),
+        parallelism=dict(type="int", default=8),
+    )
+    return spec
+
+
+def load_src(path):
+    """Objects and sources from a file or a folder of YAML/JSON files."""
+    import os
+
+    root, rel = (path, ".") if os.path.isdir(path) else (os.path.dirname(path) or ".", os.path.basename(path))
+    if not os.path.exists(path):
+        raise GitOpsError("src %s does not exist" % path)
+    objects, sources = [], []
+    for source in manifests.collect_sources(root, [rel], render="plain"):
+        text = manifests.read_text(root, source.path)
+        for item in manifests.objects_from_documents(manifests.parse_documents(text, source.path), source.path):
+            objects.append(item.obj)
+            sources.append({"file": item.file, "document": item.document})
+    return objects, sources
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+                           mutually_exclusive=[("objects", "src")], required_one_of=[("objects", "src")])
+    if not HAS_YAML:
+        module.fail_json(msg=missing_required_lib("PyYAML"), exception=YAML_IMPORT_ERROR)
+    params = dict(module.params)
+    if not SET_NAME.match(params["set_name"]):
+        module.fail_json(msg="set_name '%s' must be lower-case letters, digits and '-', at most 53 characters"
+                         % params["set_name"])
+    if params["parallelism"] < 1 or params["wait_timeout"] < 1:
+        module.fail_json(msg="parallelism and wait_timeout must be at least 1")
+    if params["max_deletions"] is not None and params["max_deletions"] < 0:
+        module.fail_json(msg="max_deletions must not be negative")
+    params["_diff"] = module._diff
+    try:
+        if params["src"]:
+            objects, sources = load_src(params["src"])
+        else:
+            objects, sources = params["objects"], params["sources"]
+        runner = ModuleRunner(module)
+        client = Client(kubeconfig.load(params, runner), params["parallelism"])
+        result = Reconciler(client, params, check_mode=module.check_mode).run(objects, sources)
+    except GitOpsError as exc:
+        module.fail_json(msg=exc.message, **exc.details)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,261 @@
+"""gitops.core.k8s_reconcile through real ansible-playbook against the real local control plane."""
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from conftest import record
+
+pytestmark = pytest.mark.integration
+
+WRITE_VERBS = ("apply", "delete", "create", "update", "patch")
+
+
+def cm(name, ns, data=None, annotations=None):
+    meta = {"name": name, "namespace": ns}
+    if annotations:
+        meta["annotations"] = annotations
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data or {"k": "v"}}
+
+
+def deployment(name, ns, replicas=1, node_selector=None, image="registry.invalid/web:1"):
+    spec = {"containers": [{"name": "app", "image": image, "resources": {"limits": {"cpu": "500m", "memory": "1Gi"}},
+                            "ports": [{"containerPort": 8080}]}]}
+    if node_selector:
+        spec["nodeSelector"] = node_selector
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}}, "spec": spec}}}
+
+
+def writes(result):
+    return {verb: n for verb, n in result["api_requests"].items() if verb in WRITE_VERBS}
+
+
+@pytest.fixture
+def set_name():
+    return "t" + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def reconcile(ansible_playbook, set_name):
+    """Run k8s_reconcile once; returns its registered result (failures included)."""
+
+    def run(objects, check=False, diff=False, **params):
+        params = {"set_name": set_name, "kubeconfig": "{{ kubeconfig }}", "objects": objects, **params}
+        book = """
+- name: Reconcile
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Reconcile
+      gitops.core.k8s_reconcile: %s
+      register: r
+      ignore_errors: true
+""" % json.dumps(params) + record("r")
+        played = ansible_playbook(book, check=check, diff=diff)
+        assert "r" in played.results, played.stdout + played.stderr
+        result = played.results["r"]
+        result["_stdout"] = played.stdout
+        return result
+
+    return run
+
+
+def ok(result):
+    assert not result.get("failed"), result.get("msg")
+    return result
+
+
+def test_create_then_rerun_is_a_no_op_without_writes(reconcile, kubectl, namespace):
+    objects = [cm("a", namespace), cm("b", namespace), deployment("web", namespace)]
+    first = ok(reconcile(objects, revision="rev1"))
+    assert first["changed"] is True
+    assert sorted(first["created"]) == sorted([f"ConfigMap {namespace}/a", f"ConfigMap {namespace}/b",
+                                               f"apps/Deployment {namespace}/web"])
+    live = kubectl.json("-n", namespace, "get", "configmap", "a")
+    assert live["metadata"]["labels"]["gitops.core/set"] == first["inventory"]["name"][len("gitops-set-"):]
+    assert live["metadata"]["annotations"]["gitops.core/revision"] == "rev1"
+    second = ok(reconcile(objects, revision="rev1"))
+    assert second["changed"] is False and second["unchanged"] == 3
+    assert writes(second) == {}
+    # the cost rule: one LIST per kind plus the inventory read, discovery aside
+    assert second["api_requests"]["list"] == 2 and second["api_requests"].get("get", 0) == 1
+
+
+def test_one_changed_field_updates_only_that_object(reconcile, kubectl, namespace):
+    objects = [cm("a", namespace), deployment("web", namespace, replicas=1)]
+    ok(reconcile(objects))
+    objects[1] = deployment("web", namespace, replicas=3)
+    r = ok(reconcile(objects))
+    assert r["updated"] == [f"apps/Deployment {namespace}/web"] and r["created"] == [] and r["unchanged"] == 1
+    entry = next(o for o in r["objects"] if o["action"] == "update")
+    assert {"path": "spec.replicas", "desired": 3, "live": 1} in entry["diffs"]
+    assert writes(r) == {"apply": 1}
+    assert kubectl.json("-n", namespace, "get", "deployment", "web")["spec"]["replicas"] == 3
+
+
+def test_a_field_removed_from_git_is_removed_live(reconcile, kubectl, namespace):
+    ok(reconcile([cm("a", namespace, {"keep": "1", "drop": "2"})]))
+    r = ok(reconcile([cm("a", namespace, {"keep": "1"})]))
+    assert r["updated"] == [f"ConfigMap {namespace}/a"]
+    assert kubectl.json("-n", namespace, "get", "configmap", "a")["data"] == {"keep": "1"}
+
+
+def test_object_removed_from_git_is_pruned_and_inventory_shrinks(reconcile, kubectl, namespace, set_name):
+    ok(reconcile([cm("a", namespace), cm("b", namespace)]))
+    r = ok(reconcile([cm("a", namespace)]))
+    assert r["pruned"] == [f"ConfigMap {namespace}/b"]
+    assert kubectl.run("-n", namespace, "get", "configmap", "b", check=False).returncode != 0
+    inv = kubectl.json("-n", "gitops-system", "get", "configmap", f"gitops-set-{set_name}")
+    assert json.loads(inv["data"]["objects.json"]) == [["", "v1", "ConfigMap", namespace, "a"]]
+
+
+def test_prune_disabled_annotation_is_respected(reconcile, kubectl, namespace):
+    ok(reconcile([cm("a", namespace), cm("keep", namespace, annotations={"gitops.core/prune": "disabled"})]))
+    r = ok(reconcile([cm("a", namespace)]))
+    assert r["pruned"] == []
+    assert r["skipped_objects"] == [{"object": f"ConfigMap {namespace}/keep",
+                                     "reason": "left the set; annotation gitops.core/prune: disabled"}]
+    assert kubectl.run("-n", namespace, "get", "configmap", "keep", check=False).returncode == 0
+
+
+def test_object_whose_set_label_moved_is_not_pruned(reconcile, kubectl, namespace):
+    ok(reconcile([cm("a", namespace), cm("moved", namespace)]))
+    kubectl.run("-n", namespace, "label", "configmap", "moved", "gitops.core/set=another-set", "--overwrite")
+    r = ok(reconcile([cm("a", namespace)]))
+    assert r["pruned"] == [] and "another-set" in r["skipped_objects"][0]["reason"]
+    assert kubectl.run("-n", namespace, "get", "configmap", "moved", check=False).returncode == 0
+
+
+def test_empty_desired_set_is_refused_without_allow_empty(reconcile, kubectl, namespace):
+    ok(reconcile([cm("a", namespace)]))
+    r = reconcile([])
+    assert r["failed"] and "is empty; refusing to prune 1 object(s)" in r["msg"]
+    assert kubectl.run("-n", namespace, "get", "configmap", "a", check=False).returncode == 0
+    r = ok(reconcile([], allow_empty=True))
+    assert r["pruned"] == [f"ConfigMap {namespace}/a"]
+
+
+def test_max_deletions_refusal_lists_the_objects_and_changes_nothing(reconcile, kubectl, namespace):
+    ok(reconcile([cm(n, namespace) for n in "abcd"]))
+    r = reconcile([cm("a", namespace), cm("e", namespace)], max_deletions=2)
+    assert r["failed"] and "would prune 3 objects, more than max_deletions=2" in r["msg"]
+    for name in "bcd":
+        assert f"ConfigMap {namespace}/{name}" in r["msg"]
+    assert kubectl.run("-n", namespace, "get", "configmap", "e", check=False).returncode != 0
+    assert kubectl.run("-n", namespace, "get", "configmap", "b", check=False).returncode == 0
+
+
+def test_crd_and_its_custom_resource_in_one_run(reconcile, kubectl, namespace, set_name):
+    group = f"{set_name}.example.com"
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": f"widgets.{group}"},
+           "spec": {"group": group, "scope": "Namespaced",
+                    "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+                    "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                        "type": "object", "properties": {"spec": {"type": "object", "properties": {
+                            "size": {"type": "integer"}}}}}}}]}}
+    widget = {"apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": namespace},
+              "spec": {"size": 3}}
+    r = ok(reconcile([widget, crd]))
+    assert r["created"] == [f"apiextensions.k8s.io/CustomResourceDefinition widgets.{group}",
+                            f"{group}/Widget {namespace}/w"]
+    assert kubectl.json("-n", namespace, "get", f"widgets.{group}", "w")["spec"]["size"] == 3
+    assert writes(ok(reconcile([widget, crd]))) == {}
+    ok(reconcile([], allow_empty=True))  # prune: the custom resource goes before its CRD
+
+
+def test_namespace_created_in_the_same_run_as_its_objects(reconcile, kubectl, set_name):
+    ns = f"{set_name}-ns"
+    objects = [cm("a", ns), deployment("web", ns), {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}]
+    r = ok(reconcile(objects))
+    assert r["created"][0] == f"Namespace {ns}" and len(r["created"]) == 3
+    ok(reconcile([], allow_empty=True))
+
+
+def test_a_bad_object_leaves_the_cluster_untouched(reconcile, kubectl, namespace):
+    bad = deployment("bad", namespace)
+    bad["spec"]["replicas"] = "three"
+    sources = [{"file": "apps/good.yaml", "document": 1}, {"file": "apps/bad.yaml", "document": 2}]
+    r = reconcile([cm("good", namespace), bad], sources=sources)
+    assert r["failed"]
+    assert f"apps/Deployment {namespace}/bad (apps/bad.yaml, document 2)" in r["msg"]
+    assert "nothing was applied" in r["msg"] and "spec.replicas" in r["msg"]
+    assert kubectl.run("-n", namespace, "get", "configmap", "good", check=False).returncode != 0
+
+
+def test_unknown_kind_is_refused_before_any_write(reconcile, kubectl, namespace):
+    thing = {"apiVersion": "nope.example.com/v1", "kind": "Thing", "metadata": {"name": "x", "namespace": namespace}}
+    r = reconcile([cm("good", namespace), thing])
+    assert r["failed"] and "does not serve nope.example.com/v1 Thing" in r["msg"]
+    assert kubectl.run("-n", namespace, "get", "configmap", "good", check=False).returncode != 0
+
+
+def test_conflict_with_another_field_manager(reconcile, kubectl, namespace):
+    ok(reconcile([deployment("web", namespace, replicas=1)]))
+    kubectl.run("-n", namespace, "apply", "--server-side", "--field-manager=hand-edit", "--force-conflicts",
+                "-f", "-", input=json.dumps(deployment("web", namespace, replicas=4)))
+    refused = reconcile([deployment("web", namespace, replicas=2)], force_conflicts=False)
+    assert refused["failed"] and "conflict" in refused["msg"] and "hand-edit" in refused["msg"]
+    assert ".spec.replicas" in refused["msg"]
+    assert kubectl.json("-n", namespace, "get", "deployment", "web")["spec"]["replicas"] == 4
+    forced = ok(reconcile([deployment("web", namespace, replicas=2)], force_conflicts=True))
+    assert forced["updated"] == [f"apps/Deployment {namespace}/web"]
+    assert kubectl.json("-n", namespace, "get", "deployment", "web")["spec"]["replicas"] == 2
+
+
+def test_check_mode_writes_nothing_and_predicts_the_real_run(reconcile, kubectl, namespace, set_name):
+    ok(reconcile([cm("stay", namespace), cm("change", namespace), cm("go", namespace)]))
+    nxt = [cm("stay", namespace), cm("change", namespace, {"k": "new"}), cm("new", namespace)]
+    predicted = ok(reconcile(nxt, check=True))
+    assert writes(predicted) == {}
+    assert kubectl.json("-n", namespace, "get", "configmap", "change")["data"] == {"k": "v"}
+    assert kubectl.run("-n", namespace, "get", "configmap", "go", check=False).returncode == 0
+    inv = kubectl.json("-n", "gitops-system", "get", "configmap", f"gitops-set-{set_name}")
+    assert len(json.loads(inv["data"]["objects.json"])) == 3
+    real = ok(reconcile(nxt))
+    for key in ("created", "updated", "pruned", "unchanged", "changed"):
+        assert predicted[key] == real[key], key
+
+
+def test_diff_mode_masks_secret_values(reconcile, namespace):
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds", "namespace": namespace},
+              "stringData": {"password": "hunter2-very-secret"}}
+    first = ok(reconcile([secret], diff=True))
+    secret["stringData"]["password"] = "rotated-also-secret"
+    second = ok(reconcile([secret], diff=True))
+    for r in (first, second):
+        dumped = json.dumps(r) + r["_stdout"]
+        assert "hunter2-very-secret" not in dumped and "rotated-also-secret" not in dumped
+        assert "aHVudGVyMi12ZXJ5LXNlY3JldA" not in dumped  # nor base64
+    assert second["updated"] == [f"Secret {namespace}/creds"]
+    assert "password: (hidden)" in second["diff"][0]["after"]
+    entry = next(o for o in second["objects"] if o["action"] == "update")
+    assert entry["diffs"][0]["path"] == "data.password" and entry["diffs"][0]["note"] == "changed (values hidden)"
+
+
+def test_wait_succeeds_when_kwok_makes_the_deployment_available(reconcile, namespace):
+    r = ok(reconcile([deployment("web", namespace, replicas=2)], wait=True, wait_timeout=90))
+    assert r["health"][f"apps/Deployment {namespace}/web"] == {"healthy": True, "message": "Available: 2/2"}
+
+
+def test_wait_times_out_with_the_reason(reconcile, namespace):
+    stuck = deployment("stuck", namespace, replicas=2, node_selector={"no-such-node": "x"})
+    r = reconcile([stuck], wait=True, wait_timeout=5)
+    assert r["failed"] and "timed out after 5s waiting for 1 object(s)" in r["msg"]
+    assert f"apps/Deployment {namespace}/stuck: Available: 0/2" in r["msg"]
+
+
+def test_rbac_limited_credentials_get_a_clear_error(reconcile, kubectl, namespace, cluster_state):
+    kubectl.run("-n", namespace, "create", "serviceaccount", "limited")
+    kubectl.run("-n", namespace, "create", "role", "cm-read", "--verb=get,list", "--resource=configmaps")
+    kubectl.run("-n", namespace, "create", "rolebinding", "limited", "--role=cm-read",
+                f"--serviceaccount={namespace}:limited")
+    token = kubectl.run("-n", namespace, "create", "token", "limited").stdout.strip()
+    r = reconcile([cm("a", namespace)], kubeconfig=None, host=cluster_state["server"], api_key=token,
+                  ca_cert=str(kubectl.kubeconfig.parent / "pki" / "ca.crt"))
+    assert r["failed"] and "forbidden" in r["msg"]
+    assert f"system:serviceaccount:{namespace}:limited" in r["msg"]
+    assert token not in json.dumps(r) and token not in r["_stdout"]
