@@ -117,6 +117,13 @@ def _key_fields(field, items):
     return _KEYED.get(field)
 
 
+def _key_value(value):
+    """Key values compare as int-or-string: "8080" and 8080 name the same port."""
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return value
+
+
 def _key_of(item, fields):
     if not isinstance(item, dict):
         return None
@@ -125,7 +132,7 @@ def _key_of(item, fields):
         v = item.get(f, _KEY_DEFAULTS.get(f))
         if v is None:
             return None
-        values[f] = v
+        values[f] = _key_value(v)
     return Key.of(values)
 
 
@@ -197,7 +204,7 @@ def _lookup(obj, path):
             if not isinstance(node, list):
                 return ABSENT
             node = next((i for i in node if isinstance(i, dict) and all(
-                i.get(k, _KEY_DEFAULTS.get(k)) == v for k, v in wanted.items())), ABSENT)
+                _key_value(i.get(k, _KEY_DEFAULTS.get(k))) == _key_value(v) for k, v in wanted.items())), ABSENT)
         elif isinstance(step, Value):
             if not isinstance(node, list) or step.value not in node:
                 return ABSENT
