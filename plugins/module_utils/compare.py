@@ -238,17 +238,12 @@ def normalise_desired(obj):
     return obj
 
 
-def _ignored(path, ignore_paths):
-    return path[:3] == ("metadata", "annotations", REVISION_ANNOTATION) or any(
-        rule(path) for rule in ignore_paths)
-
-
-def diff(desired, live, manager=None, ignore_paths=()):
+def diff(desired, live, manager=None):
     """Every Diff between an object as Git declares it and as it is live.
 
     desired: the object as it will be applied (normalise_desired applied here); live: the object
     from the API; manager: our field manager, whose owned-but-no-longer-declared fields count as
-    drift; ignore_paths: predicates on paths to leave out."""
+    drift.  The revision annotation is bookkeeping, never drift."""
     want = normalise_desired(desired)
     found = []
     _diff({k: v for k, v in want.items() if k not in ("apiVersion", "kind")}, live, (), found)
@@ -259,7 +254,7 @@ def diff(desired, live, manager=None, ignore_paths=()):
                 continue
             if _lookup(want, path) is ABSENT and _lookup(live, path) is not ABSENT:
                 found.append(Diff(path, ABSENT, _lookup(live, path)))
-    return [d for d in found if not _ignored(d.path, ignore_paths)]
+    return [d for d in found if d.path[:3] != ("metadata", "annotations", REVISION_ANNOTATION)]
 
 
 # ------------------------------------------------------------------ presenting

@@ -105,6 +105,6 @@ def managers_of(obj, path):
             m = min(n, len(owned))
             if owned[:m] == path[:m]:
                 out.append({"manager": entry.get("manager"), "operation": entry.get("operation"),
-                            "time": entry.get("time")})
+                            "subresource": entry.get("subresource"), "time": entry.get("time")})
                 break
     return out

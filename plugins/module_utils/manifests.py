@@ -218,3 +218,15 @@ def canonical_json(value):
 def digest(objects):
     """sha256 of the canonical JSON of the object list: same objects, same digest."""
     return hashlib.sha256(canonical_json(objects).encode("utf-8")).hexdigest()
+
+
+def load_path(path):
+    """(objects, sources) from a YAML/JSON file or a folder of them (the modules' `src`)."""
+    if not os.path.exists(path):
+        raise GitOpsError("src %s does not exist" % path)
+    root, rel = (path, ".") if os.path.isdir(path) else (os.path.dirname(path) or ".", os.path.basename(path))
+    loaded = []
+    for source in collect_sources(root, [rel], render="plain"):
+        loaded.extend(objects_from_documents(parse_documents(read_text(root, source.path), source.path), source.path))
+    check_unique(loaded)
+    return [item.obj for item in loaded], [{"file": item.file, "document": item.document} for item in loaded]

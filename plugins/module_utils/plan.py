@@ -144,10 +144,9 @@ def _list_live(client, resources, set_name, namespaces, parallelism):
 
 
 def build(client, objects, set_name, default_namespace="default", revision=None, sources=None,
-          inventory_namespace="gitops-system", field_manager="gitops-core", parallelism=8, ignore_paths=None):
+          inventory_namespace="gitops-system", field_manager="gitops-core", parallelism=8):
     """The plan: Entries with action create/update/unchanged/skip for desired objects and
-    prune/skip for objects that left the set.  `ignore_paths(ref) -> [predicate]` optionally
-    drops diff paths (drift_check's ignore rules)."""
+    prune/skip for objects that left the set."""
     entries = resolve_desired(client, objects, sources, set_name, default_namespace, revision)
     inv_refs, inv_cm = inventory.read(client, inventory_namespace, set_name)
 
@@ -183,8 +182,7 @@ def build(client, objects, set_name, default_namespace="default", revision=None,
         elif e.live is None:
             e.action = CREATE
         else:
-            predicates = ignore_paths(e.ref) if ignore_paths else ()
-            e.diffs = compare.diff(e.body, e.live, field_manager, predicates)
+            e.diffs = compare.diff(e.body, e.live, field_manager)
             owned = any(m.get("manager") == field_manager and m.get("operation") == "Apply"
                         for m in (e.live.get("metadata") or {}).get("managedFields") or [])
             e.action = UPDATE if e.diffs or not owned else UNCHANGED

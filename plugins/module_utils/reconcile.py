@@ -142,6 +142,34 @@ class Reconciler(object):
                                   % (timeout, len(pending), "\n".join(lines)), health=report)
             time.sleep(1)
 
+    def write(self, writes):
+        """Dry-run every write that can be validated now (all or nothing), then apply in order,
+        phase by phase; objects that depend on a Namespace or CRD created in this run are
+        dry-run at the start of their own phase."""
+        new_namespaces = {e.ref.name for e in writes if e.ref.kind == "Namespace" and e.ref.group == ""
+                          and e.action == planner.CREATE}
+        deferred = [e for e in writes if e.resource is None or (e.ref.namespace in new_namespaces)]
+        self.dry_run([e for e in writes if e not in deferred])
+        if self.check_mode:
+            return
+        ordered = sorted(writes, key=lambda e: order.apply_key(e.ref, e.body))
+        for _key, group in groupby(ordered, key=lambda e: order.apply_key(e.ref, e.body)[:2]):
+            group = list(group)
+            for e in group:
+                if e.resource is None:
+                    e.resource = self.client.resource(e.ref.group, e.ref.version, e.ref.kind)
+                    if e.resource is None:
+                        raise GitOpsError("%s: the cluster still does not serve %s after its CRD was applied"
+                                          % (e.where, e.ref.api_version))
+            later = [e for e in group if e in deferred]
+            if later:
+                self.dry_run(later)
+            todo = [e for e in group if e.action in (planner.CREATE, planner.UPDATE)]
+            self.apply(todo)
+            crds = [e for e in todo if e.ref.kind == "CustomResourceDefinition"]
+            if crds:
+                self.wait_crds(crds)
+
     # -------------------------------------------------------------- the run
 
     def run(self, objects, sources=None):
@@ -163,30 +191,7 @@ class Reconciler(object):
                               "It would delete: %s%s" % (len(prunes), limit, names, " ..." if len(prunes) > 50 else ""),
                               would_prune=[str(e.ref) for e in prunes])
 
-        writes = the_plan.writes()
-        new_namespaces = {e.ref.name for e in writes if e.ref.kind == "Namespace" and e.ref.group == ""
-                          and e.action == planner.CREATE}
-        deferred = [e for e in writes if e.resource is None or (e.ref.namespace in new_namespaces)]
-        self.dry_run([e for e in writes if e not in deferred])
-
-        if not self.check_mode:
-            ordered = sorted(writes, key=lambda e: order.apply_key(e.ref, e.body))
-            for _key, group in groupby(ordered, key=lambda e: order.apply_key(e.ref, e.body)[:2]):
-                group = list(group)
-                for e in group:
-                    if e.resource is None:
-                        e.resource = self.client.resource(e.ref.group, e.ref.version, e.ref.kind)
-                        if e.resource is None:
-                            raise GitOpsError("%s: the cluster still does not serve %s after its CRD was applied"
-                                              % (e.where, e.ref.api_version))
-                later = [e for e in group if e in deferred]
-                if later:
-                    self.dry_run(later)
-                todo = [e for e in group if e.action in (planner.CREATE, planner.UPDATE)]
-                self.apply(todo)
-                crds = [e for e in todo if e.ref.kind == "CustomResourceDefinition"]
-                if crds:
-                    self.wait_crds(crds)
+        self.write(the_plan.writes())
         if prunes:
             self.prune(prunes)
         report = None

@@ -267,22 +267,6 @@ def argument_spec():
     return spec
 
 
-def load_src(path):
-    """Objects and sources from a file or a folder of YAML/JSON files."""
-    import os
-
-    root, rel = (path, ".") if os.path.isdir(path) else (os.path.dirname(path) or ".", os.path.basename(path))
-    if not os.path.exists(path):
-        raise GitOpsError("src %s does not exist" % path)
-    objects, sources = [], []
-    for source in manifests.collect_sources(root, [rel], render="plain"):
-        text = manifests.read_text(root, source.path)
-        for item in manifests.objects_from_documents(manifests.parse_documents(text, source.path), source.path):
-            objects.append(item.obj)
-            sources.append({"file": item.file, "document": item.document})
-    return objects, sources
-
-
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
                            mutually_exclusive=[("objects", "src")], required_one_of=[("objects", "src")])
@@ -299,7 +283,7 @@ def main():
     params["_diff"] = module._diff
     try:
         if params["src"]:
-            objects, sources = load_src(params["src"])
+            objects, sources = manifests.load_path(params["src"])
         else:
             objects, sources = params["objects"], params["sources"]
         runner = ModuleRunner(module)

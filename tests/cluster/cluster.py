@@ -244,9 +244,14 @@ def free_port() -> int:
 
 
 def start(name: str, argv: list[str], logs: Path) -> int:
+    """Start one component in its own session.  `kcp <component> ...` runs with argv[0] set to
+    the component's name, so its user agent and field manager are the real component's."""
+    executable = argv[0]
+    if Path(executable).name == "kcp":
+        argv = argv[1:]
     with open(logs / f"{name}.log", "ab") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, close_fds=True)
+        proc = subprocess.Popen(argv, executable=executable, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True)
     return proc.pid
 
 

@@ -7,6 +7,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	_ "time/tzdata" // CronJob time zones, as upstream's mains
 
 	"github.com/spf13/cobra"
@@ -31,18 +32,24 @@ func usage() {
 }
 
 func main() {
-	if len(os.Args) < 2 {
-		usage()
+	// Called as `kcp <component> args...`, or with argv[0] set to the component name (as the
+	// launcher does): client-go derives the user agent, and so the field manager that appears in
+	// managedFields, from argv[0], so controllers must not all be called "kcp".
+	name, args := filepath.Base(os.Args[0]), os.Args[1:]
+	if _, ok := components[name]; !ok && name != "etcd" {
+		if len(os.Args) < 2 {
+			usage()
+		}
+		name, args = os.Args[1], os.Args[2:]
 	}
-	name := os.Args[1]
 	if name == "etcd" {
-		os.Exit(runEtcd(os.Args[2:]))
+		os.Exit(runEtcd(args))
 	}
 	newCommand, ok := components[name]
 	if !ok {
 		usage()
 	}
 	cmd := newCommand()
-	cmd.SetArgs(os.Args[2:])
+	cmd.SetArgs(args)
 	os.Exit(cli.Run(cmd))
 }

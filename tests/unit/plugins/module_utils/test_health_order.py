@@ -30,9 +30,8 @@ def test_job_crd_namespace_pvc_and_generic_rules():
     assert health.check("", "Namespace", {"status": {"phase": "Active"}})[0]
     assert health.check("", "PersistentVolumeClaim", {"status": {"phase": "Pending"}}) == (False, "phase: Pending")
     assert health.check("x.io", "Thing", {"status": {}}) == (True, "exists")
-    assert health.check("x.io", "Thing", {"status": {"conditions": [{"type": "Ready", "status": "False",
-                                                                       "message": "db down"}]}}) \
-        == (False, "Ready: False (db down)")
+    not_ready = {"status": {"conditions": [{"type": "Ready", "status": "False", "message": "db down"}]}}
+    assert health.check("x.io", "Thing", not_ready) == (False, "Ready: False (db down)")
     assert health.check("", "Service", {"spec": {"type": "LoadBalancer"}}) == (False, "LoadBalancer ingress: pending")
     assert health.check("apps", "Deployment", None) == (False, "not found")
 

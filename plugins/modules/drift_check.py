@@ -1,0 +1,293 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: gitops.core contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: drift_check
+short_description: Compare a Kubernetes cluster with the desired state and report each drifted field
+version_added: 0.1.0
+description:
+  - Compares live objects with the desired objects (from M(gitops.core.git_desired_state), or
+    files) and reports every object that is modified, missing, or orphaned (still live with the
+    set label or in the inventory, but no longer declared).
+  - "Names each drifted field with the value Git declares, the live value, and who changed it
+    (the field managers that own it, from C(metadata.managedFields)), for example
+    C(spec.replicas: 3 -> 5 (changed by kubectl (Update via scale)))."
+  - Uses the same comparison engine and the same requests as M(gitops.core.k8s_reconcile). A clean
+    check makes one LIST per kind filtered by the set label, plus the inventory read, and at most one
+    server-side-apply dry-run per candidate drift. Nothing is written unless O(remediate=true).
+  - Fails the task when drift is found and O(fail_on_drift=true), listing the drifted objects and
+    fields (the first 20 objects, then a count).
+author:
+  - gitops.core developers (@gitops-core)
+extends_documentation_fragment:
+  - gitops.core.k8s_auth_options
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details:
+      - The check itself never writes. With O(remediate=true) in check mode, healing is a server-side dry-run.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+options:
+  objects:
+    description: The desired objects. Mutually exclusive with O(src).
+    type: list
+    elements: dict
+  sources:
+    description: Where each of O(objects) came from, for messages; pass RV(gitops.core.git_desired_state#module:sources).
+    type: list
+    elements: raw
+  src:
+    description: A YAML/JSON file or a folder of them holding the desired objects. Mutually exclusive with O(objects).
+    type: path
+  set_name:
+    description: The managed set (as in M(gitops.core.k8s_reconcile)), for orphan detection through its label and inventory.
+    type: str
+    required: true
+  revision:
+    description: The revision checked (for example the commit), repeated in the result and the reports.
+    type: str
+  namespace:
+    description: Namespace for namespaced objects that do not name one.
+    type: str
+    default: default
+  inventory_namespace:
+    description: Namespace of the set's inventory ConfigMap.
+    type: str
+    default: gitops-system
+  field_manager:
+    description: The field manager that applies the set (fields it owns but Git no longer declares are drift).
+    type: str
+    default: gitops-core
+  ignore:
+    description:
+      - Differences to ignore. Each rule selects objects with optional globs O(ignore[].group),
+        O(ignore[].kind), O(ignore[].namespace), O(ignore[].name), and ignores the fields at
+        O(ignore[].paths) and/or the fields owned by O(ignore[].managers). A rule with neither ignores
+        every field difference of the objects it selects (missing and orphaned objects are still reported).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      group:
+        description: API group glob (V("") is the core group).
+        type: str
+      kind:
+        description: Kind glob.
+        type: str
+      namespace:
+        description: Namespace glob.
+        type: str
+      name:
+        description: Name glob.
+        type: str
+      paths:
+        description:
+          - Dotted paths with V(*) wildcards and list selectors, such as
+            V(spec.template.spec.containers[name=app].image) or V(metadata.annotations[example.com/owner]),
+            or JSON pointers such as V(/spec/replicas). A path also covers every field below it.
+        type: list
+        elements: str
+      managers:
+        description: Field managers whose fields are ignored, for example V(kube-controller-manager) for an HPA's replicas.
+        type: list
+        elements: str
+  fail_on_drift:
+    description: Fail the task when drift is found.
+    type: bool
+    default: true
+  check_orphans:
+    description: Report objects that carry the set label or are in the inventory but are no longer declared.
+    type: bool
+    default: true
+  server_side_confirm:
+    description:
+      - Confirm each candidate drift with a server-side-apply dry-run, so that server defaulting and
+        mutating webhooks cause no false alarms. Needs the C(patch) permission.
+    type: bool
+    default: true
+  report_dir:
+    description:
+      - Write C(drift.json), C(drift.junit.xml) (one test case per object, a failure per drifted object)
+        and C(drift.md) (a Markdown summary for a pull request or chat) into this folder.
+    type: path
+  remediate:
+    description:
+      - Re-apply drifted and missing objects (server-side apply, taking over conflicting fields), and
+        prune orphans when O(prune=true). Fields that O(ignore) covers but Git declares are re-applied too.
+    type: bool
+    default: false
+  prune:
+    description: With O(remediate=true), delete orphaned objects.
+    type: bool
+    default: false
+  prune_propagation:
+    description: Deletion propagation for pruned orphans.
+    type: str
+    choices: [Background, Foreground, Orphan]
+    default: Background
+  parallelism:
+    description: Concurrent API requests.
+    type: int
+    default: 8
+seealso:
+  - module: gitops.core.k8s_reconcile
+  - module: gitops.core.git_desired_state
+notes:
+  - "Secret values never appear in results, reports or messages; a changed key shows as
+    C(data.password: changed (values hidden)), with short hashes telling values apart."
+"""
+
+EXAMPLES = r"""
+- name: Nightly drift check that fails the job and leaves reports for the CI system
+  gitops.core.drift_check:
+    set_name: prod-apps
+    objects: "{{ desired.objects }}"
+    sources: "{{ desired.sources }}"
+    revision: "{{ desired.commit }}"
+    report_dir: "{{ playbook_dir }}/reports"
+    ignore:
+      - kind: Deployment
+        managers: [kube-controller-manager]   # an HPA scales replicas
+      - kind: Deployment
+        name: web
+        paths: ["spec.template.spec.containers[name=app].image"]
+
+- name: Heal drift instead of failing
+  gitops.core.drift_check:
+    set_name: prod-apps
+    src: manifests/
+    fail_on_drift: false
+    remediate: true
+    prune: true
+"""
+
+RETURN = r"""
+drift:
+  description: Whether any object is modified, missing or orphaned.
+  returned: always
+  type: bool
+summary:
+  description: Counts per status.
+  returned: success
+  type: dict
+  sample: {in_sync: 118, modified: 1, missing: 0, orphaned: 1, total: 120}
+objects:
+  description:
+    - Per object its C(ref), C(status) (C(in_sync), C(modified), C(missing), C(orphaned)), C(source),
+      C(diffs) (C(path), C(desired), C(live), and C(changed_by) per field), and C(changed_by) for the object.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{ref: "apps/Deployment shop/web", status: modified, source: "apps/web.yaml, document 1",
+            diffs: [{path: spec.replicas, desired: 3, live: 5,
+                     changed_by: [{manager: kubectl, operation: Update, time: "2026-11-26T10:02:00Z"}]}],
+            changed_by: [{manager: kubectl, operation: Update, time: "2026-11-26T10:02:00Z"}]}]
+skipped_objects:
+  description: Objects left alone (annotation C(gitops.core/reconcile=disabled), or orphans that must not be pruned).
+  returned: success
+  type: list
+  elements: dict
+revision:
+  description: O(revision), repeated.
+  returned: success
+  type: str
+healed:
+  description: With O(remediate=true), the objects re-applied and pruned.
+  returned: when remediate is true and drift was found
+  type: dict
+  sample: {applied: ["apps/Deployment shop/web"], pruned: []}
+reports:
+  description: Paths of the reports written.
+  returned: when report_dir is set
+  type: dict
+  sample: {json: /tmp/reports/drift.json, junit: /tmp/reports/drift.junit.xml, md: /tmp/reports/drift.md}
+api_requests:
+  description: API requests made, by verb.
+  returned: success
+  type: dict
+  sample: {discovery: 2, list: 3, get: 1}
+duration:
+  description: Seconds the check took.
+  returned: success
+  type: float
+"""
+
+import re
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.gitops.core.plugins.module_utils import kubeconfig, manifests
+from ansible_collections.gitops.core.plugins.module_utils.auth_args import auth_argument_spec
+from ansible_collections.gitops.core.plugins.module_utils.drift import check, failure_message
+from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.kube import Client
+from ansible_collections.gitops.core.plugins.module_utils.runner import ModuleRunner
+from ansible_collections.gitops.core.plugins.module_utils.yamlsafe import HAS_YAML, YAML_IMPORT_ERROR
+
+SET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,51}[a-z0-9])?$")
+
+
+def argument_spec():
+    spec = auth_argument_spec()
+    spec.update(
+        objects=dict(type="list", elements="dict"),
+        sources=dict(type="list", elements="raw"),
+        src=dict(type="path"),
+        set_name=dict(type="str", required=True),
+        revision=dict(type="str"),
+        namespace=dict(type="str", default="default"),
+        inventory_namespace=dict(type="str", default="gitops-system"),
+        field_manager=dict(type="str", default="gitops-core"),
+        ignore=dict(type="list", elements="dict", default=[], options=dict(
+            group=dict(type="str"), kind=dict(type="str"), namespace=dict(type="str"), name=dict(type="str"),
+            paths=dict(type="list", elements="str"), managers=dict(type="list", elements="str"))),
+        fail_on_drift=dict(type="bool", default=True),
+        check_orphans=dict(type="bool", default=True),
+        server_side_confirm=dict(type="bool", default=True),
+        report_dir=dict(type="path"),
+        remediate=dict(type="bool", default=False),
+        prune=dict(type="bool", default=False),
+        prune_propagation=dict(type="str", default="Background", choices=["Background", "Foreground", "Orphan"]),
+        parallelism=dict(type="int", default=8),
+    )
+    return spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+                           mutually_exclusive=[("objects", "src")], required_one_of=[("objects", "src")])
+    if not HAS_YAML:
+        module.fail_json(msg=missing_required_lib("PyYAML"), exception=YAML_IMPORT_ERROR)
+    params = dict(module.params)
+    if not SET_NAME.match(params["set_name"]):
+        module.fail_json(msg="set_name '%s' must be lower-case letters, digits and '-', at most 53 characters"
+                         % params["set_name"])
+    if params["parallelism"] < 1:
+        module.fail_json(msg="parallelism must be at least 1")
+    try:
+        if params["src"]:
+            objects, sources = manifests.load_path(params["src"])
+        else:
+            objects, sources = params["objects"], params["sources"]
+        client = Client(kubeconfig.load(params, ModuleRunner(module)), params["parallelism"])
+        result = check(client, params, objects, sources, check_mode=module.check_mode)
+    except GitOpsError as exc:
+        module.fail_json(msg=exc.message, **exc.details)
+    healed = result.get("healed") or {}
+    result["changed"] = bool(healed.get("applied") or healed.get("pruned"))
+    if result["drift"] and params["fail_on_drift"]:
+        module.fail_json(msg=failure_message(result), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+"""gitops.core.drift_check through real ansible-playbook against the real local control plane:
+every kind of drift found with its path and who changed it, no false drift, ignore rules,
+orphans, healing, reports, Secret masking and request counts."""
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from conftest import record
+
+pytestmark = pytest.mark.integration
+
+
+def deployment(ns, replicas=2, containers=None, labels=None, **pod_spec):
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": ns, "labels": labels or {"app": "web", "tier": "front"}},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}}, "spec": dict(
+                         containers=containers or [{"name": "app", "image": "registry.invalid/web:1"}], **pod_spec)}}}
+
+
+def cm(name, ns, data=None):
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns},
+            "data": data or {"k": "v"}}
+
+
+@pytest.fixture
+def set_name():
+    return "d" + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def run_module(ansible_playbook, set_name):
+    def run(module, objects, check=False, **params):
+        params = {"set_name": set_name, "kubeconfig": "{{ kubeconfig }}", "objects": objects, **params}
+        book = """
+- name: Run
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Run
+      gitops.core.%s: %s
+      register: r
+      ignore_errors: true
+""" % (module, json.dumps(params)) + record("r")
+        played = ansible_playbook(book, check=check)
+        assert "r" in played.results, played.stdout + played.stderr
+        result = played.results["r"]
+        result["_stdout"] = played.stdout
+        return result
+    return run
+
+
+@pytest.fixture
+def applied(run_module):
+    """Apply objects with k8s_reconcile (must succeed)."""
+    def apply(objects, **params):
+        r = run_module("k8s_reconcile", objects, **params)
+        assert not r.get("failed"), r.get("msg")
+        return r
+    return apply
+
+
+@pytest.fixture
+def drift(run_module):
+    def check(objects, **params):
+        return run_module("drift_check", objects, **params)
+    return check
+
+
+def only(result, status):
+    return [o for o in result["objects"] if o["status"] == status]
+
+
+def field(obj, path):
+    return next(d for d in obj["diffs"] if d["path"] == path)
+
+
+def test_clean_cluster_reports_no_drift(applied, drift, namespace):
+    objects = [deployment(namespace), cm("a", namespace)]
+    applied(objects)
+    r = drift(objects)
+    assert not r.get("failed"), r.get("msg")
+    assert r["drift"] is False
+    assert r["summary"] == {"in_sync": 2, "modified": 0, "missing": 0, "orphaned": 0, "total": 2}
+    assert set(r["api_requests"]) <= {"discovery", "list", "get"}
+
+
+def test_scaled_replicas_are_drift_changed_by_kubectl_scale(applied, drift, kubectl, namespace):
+    objects = [deployment(namespace, replicas=2)]
+    applied(objects)
+    kubectl.run("-n", namespace, "scale", "deployment/web", "--replicas=5")
+    r = drift(objects)
+    assert r["failed"] and r["drift"]
+    [obj] = only(r, "modified")
+    entry = field(obj, "spec.replicas")
+    assert (entry["desired"], entry["live"]) == (2, 5)
+    assert entry["changed_by"] == [{"manager": "kubectl", "operation": "Update", "subresource": "scale", "time": None}]
+    assert "spec.replicas: 2 -> 5 (changed by kubectl (Update via scale))" in r["msg"]
+
+
+def test_patched_field_and_added_container_are_drift(applied, drift, kubectl, namespace):
+    objects = [deployment(namespace)]
+    applied(objects)
+    patch = {"spec": {"template": {"spec": {"containers": [
+        {"name": "app", "image": "registry.invalid/web:2"},
+        {"name": "sidecar", "image": "registry.invalid/miner:1"}]}}}}
+    kubectl.run("-n", namespace, "patch", "deployment", "web", "--field-manager=hotfixer", "-p", json.dumps(patch))
+    [obj] = only(drift(objects), "modified")
+    image = field(obj, "spec.template.spec.containers[name=app].image")
+    assert (image["desired"], image["live"]) == ("registry.invalid/web:1", "registry.invalid/web:2")
+    assert [c["manager"] for c in image["changed_by"]] == ["hotfixer"]
+    sidecar = field(obj, "spec.template.spec.containers[name=sidecar]")
+    assert sidecar["desired"] is None and sidecar["live"]["image"] == "registry.invalid/miner:1"
+
+
+def test_removed_label_and_removed_field_are_drift(applied, drift, kubectl, namespace):
+    objects = [deployment(namespace, nodeSelector={"disk": "ssd"})]
+    applied(objects)
+    kubectl.run("-n", namespace, "label", "deployment", "web", "tier-")
+    kubectl.run("-n", namespace, "patch", "deployment", "web", "--type=json",
+                "-p", '[{"op": "remove", "path": "/spec/template/spec/nodeSelector"}]')
+    [obj] = only(drift(objects), "modified")
+    paths = {d["path"] for d in obj["diffs"]}
+    assert {"metadata.labels.tier", "spec.template.spec.nodeSelector"} <= paths
+    label = field(obj, "metadata.labels.tier")
+    assert (label["desired"], label["live"]) == ("front", None)
+    # Kubernetes keeps no record of who removed a field: at most a guess, never a status writer
+    for guess in label["changed_by"]:
+        assert guess["subresource"] != "status" and guess["note"].startswith("last writer")
+
+
+def test_deleted_object_is_missing_and_extra_object_is_orphaned(applied, drift, kubectl, namespace):
+    applied([cm("a", namespace), cm("b", namespace)])
+    kubectl.run("-n", namespace, "delete", "configmap", "a")
+    r = drift([cm("a", namespace)])
+    assert [o["ref"] for o in only(r, "missing")] == [f"ConfigMap {namespace}/a"]
+    assert [o["ref"] for o in only(r, "orphaned")] == [f"ConfigMap {namespace}/b"]
+    assert not only(drift([cm("a", namespace)], check_orphans=False), "orphaned")
+
+
+def test_normalised_values_are_not_drift_after_a_real_apply(applied, drift, namespace):
+    containers = [{"name": "app", "image": "registry.invalid/web:1",
+                   "resources": {"limits": {"cpu": "0.5", "memory": "1024Mi"}, "requests": {"cpu": 0.1, "memory": 65536}},
+                   "ports": [{"containerPort": 8080}],
+                   "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}]
+    objects = [deployment(namespace, containers=containers, volumes=[], nodeSelector={}),
+               {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": namespace},
+                "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}},
+               {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": namespace},
+                "stringData": {"password": "p4ss"}},
+               {"apiVersion": "v1", "kind": "ConfigMap", "data": {"k": "v"},
+                "metadata": {"name": "c", "namespace": namespace, "annotations": {}}}]
+    applied(objects)
+    # the same objects written the other way round: env reordered, Secret as data
+    objects[0]["spec"]["template"]["spec"]["containers"][0]["env"].reverse()
+    objects[2] = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": namespace},
+                  "data": {"password": base64.b64encode(b"p4ss").decode()}}
+    r = drift(objects)
+    assert not r.get("failed"), r.get("msg")
+    assert r["summary"]["in_sync"] == 4
+
+
+def test_ignore_by_path_list_selector_and_manager(applied, drift, kubectl, namespace):
+    objects = [deployment(namespace, replicas=2)]
+    applied(objects)
+    kubectl.run("-n", namespace, "scale", "deployment/web", "--replicas=3")
+    kubectl.run("-n", namespace, "patch", "deployment", "web", "--field-manager=image-bot", "-p", json.dumps(
+        {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "registry.invalid/web:9"}]}}}}))
+    assert len(only(drift(objects), "modified")[0]["diffs"]) == 2
+    by_path = drift(objects, ignore=[{"kind": "Deployment", "paths": [
+        "spec.replicas", "spec.template.spec.containers[name=app].image"]}])
+    assert not by_path.get("failed") and by_path["drift"] is False
+    by_pointer_and_manager = drift(objects, ignore=[{"paths": ["/spec/replicas"]}, {"managers": ["image-bot"]}])
+    assert by_pointer_and_manager["drift"] is False
+    partial = drift(objects, ignore=[{"name": "web", "managers": ["kubectl"]}])
+    remaining = [d["path"] for d in only(partial, "modified")[0]["diffs"]]
+    assert remaining == ["spec.template.spec.containers[name=app].image"]
+    other_object = drift(objects, ignore=[{"name": "not-web", "paths": ["spec"]}])
+    assert len(only(other_object, "modified")[0]["diffs"]) == 2
+
+
+def test_remediate_heals_and_a_second_check_is_clean(applied, drift, kubectl, namespace):
+    objects = [deployment(namespace, replicas=2), cm("a", namespace)]
+    applied(objects + [cm("orphan", namespace)])
+    kubectl.run("-n", namespace, "scale", "deployment/web", "--replicas=7")
+    kubectl.run("-n", namespace, "delete", "configmap", "a")
+    r = drift(objects, remediate=True, prune=True, fail_on_drift=False)
+    assert not r.get("failed"), r.get("msg")
+    assert r["changed"] is True
+    assert sorted(r["healed"]["applied"]) == sorted([f"apps/Deployment {namespace}/web", f"ConfigMap {namespace}/a"])
+    assert r["healed"]["pruned"] == [f"ConfigMap {namespace}/orphan"]
+    again = drift(objects)
+    assert not again.get("failed") and again["drift"] is False
+    assert kubectl.json("-n", namespace, "get", "deployment", "web")["spec"]["replicas"] == 2
+
+
+def test_check_mode_remediation_writes_nothing(applied, drift, kubectl, namespace):
+    objects = [deployment(namespace, replicas=2)]
+    applied(objects)
+    kubectl.run("-n", namespace, "scale", "deployment/web", "--replicas=4")
+    r = drift(objects, remediate=True, fail_on_drift=False, check=True)
+    assert r["healed"]["applied"] == [f"apps/Deployment {namespace}/web"]
+    assert kubectl.json("-n", namespace, "get", "deployment", "web")["spec"]["replicas"] == 4
+
+
+def test_reports_are_valid_and_match_the_result(applied, drift, kubectl, namespace, tmp_path):
+    objects = [deployment(namespace), cm("a", namespace)]
+    applied(objects)
+    kubectl.run("-n", namespace, "scale", "deployment/web", "--replicas=6")
+    r = drift(objects, report_dir=str(tmp_path / "reports"), revision="abc123")
+    saved = json.loads(Path(r["reports"]["json"]).read_text())
+    assert saved["objects"] == r["objects"] and saved["summary"] == r["summary"] and saved["revision"] == "abc123"
+    suite = ET.parse(r["reports"]["junit"]).getroot().find("testsuite")
+    assert suite.get("tests") == "2" and suite.get("failures") == "1"
+    failure = suite.find("testcase[@name='%s/web']/failure" % namespace)
+    assert failure is not None and "spec.replicas: 2 -> 6" in failure.text
+    md = Path(r["reports"]["md"]).read_text()
+    assert md.startswith("## Drift in `") and "| `spec.replicas` | 2 | 6 | kubectl (Update via scale) |" in md
+
+
+def test_secret_values_never_appear(applied, drift, kubectl, namespace, tmp_path):
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": namespace},
+              "stringData": {"password": "git-side-s3cret"}}
+    applied([secret])
+    live_value = base64.b64encode(b"live-side-s3cret").decode()
+    kubectl.run("-n", namespace, "patch", "secret", "db", "-p", json.dumps({"data": {"password": live_value}}))
+    r = drift([secret], report_dir=str(tmp_path / "reports"))
+    assert r["failed"] and "data.password: changed (values hidden)" in r["msg"]
+    everything = json.dumps(r) + r["_stdout"] + "".join(Path(p).read_text() for p in r["reports"].values())
+    for secret_text in ("git-side-s3cret", "live-side-s3cret", live_value,
+                        base64.b64encode(b"git-side-s3cret").decode()):
+        assert secret_text not in everything
+
+
+def test_a_thousand_object_clean_check_costs_one_list_per_kind(applied, drift, namespace):
+    objects = [cm("c%04d" % i, namespace, {"i": str(i)}) for i in range(1000)] + [deployment(namespace)]
+    applied(objects, parallelism=16)
+    r = drift(objects)
+    assert not r.get("failed"), r.get("msg")
+    assert r["summary"]["in_sync"] == 1001
+    assert r["api_requests"] == {"discovery": 2, "list": 2, "get": 1}
