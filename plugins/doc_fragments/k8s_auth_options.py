@@ -63,6 +63,6 @@ options:
 notes:
   - The option names and E(K8S_AUTH_*) environment variables are those of C(kubernetes.core), which
     AWX's and Automation Controller's OpenShift or Kubernetes API Bearer Token credential injects.
-  - Set the options once for every gitops.core module with
+  - Set the options once for every gitops.core module that talks to Kubernetes with
     C(module_defaults) and the action group C(group/gitops.core.gitops).
 """
