@@ -57,6 +57,10 @@ test: ## everything: unit, sanity, lint, integration, compatibility (starts and 
 demo: venv collection ## run the main GitOps job against the local control plane
 	@hack/demo
 
+bench: venv collection cluster-up ## benchmarks side by side with kubectl and kubernetes.core (BENCH_N=1000)
+	$(VENV)/bin/python bench/bench_git_desired_state.py $${BENCH_N:-1000}
+	$(VENV)/bin/python bench/bench_reconcile.py $${BENCH_N:-1000}
+
 build: venv ## build the collection tarball
 	$(VENV)/bin/ansible-galaxy collection build --force --output-path .build/
 

@@ -27,6 +27,7 @@ author:
   - gitops.core developers (@gitops-core)
 extends_documentation_fragment:
   - gitops.core.k8s_auth_options
+  - gitops.core.set_options
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -37,36 +38,6 @@ attributes:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 options:
-  objects:
-    description: The desired objects. Mutually exclusive with O(src).
-    type: list
-    elements: dict
-  sources:
-    description: Where each of O(objects) came from, for messages; pass RV(gitops.core.git_desired_state#module:sources).
-    type: list
-    elements: raw
-  src:
-    description: A YAML/JSON file or a folder of them holding the desired objects. Mutually exclusive with O(objects).
-    type: path
-  set_name:
-    description: The managed set (as in M(gitops.core.k8s_reconcile)), for orphan detection through its label and inventory.
-    type: str
-    required: true
-  revision:
-    description: The revision checked (for example the commit), repeated in the result and the reports.
-    type: str
-  namespace:
-    description: Namespace for namespaced objects that do not name one.
-    type: str
-    default: default
-  inventory_namespace:
-    description: Namespace of the set's inventory ConfigMap.
-    type: str
-    default: gitops-system
-  field_manager:
-    description: The field manager that applies the set (fields it owns but Git no longer declares are drift).
-    type: str
-    default: gitops-core
   ignore:
     description:
       - Differences to ignore. Each rule selects objects with optional globs O(ignore[].group),
@@ -129,15 +100,6 @@ options:
     description: With O(remediate=true), delete orphaned objects.
     type: bool
     default: false
-  prune_propagation:
-    description: Deletion propagation for pruned orphans.
-    type: str
-    choices: [Background, Foreground, Orphan]
-    default: Background
-  parallelism:
-    description: Concurrent API requests.
-    type: int
-    default: 8
 seealso:
   - module: gitops.core.k8s_reconcile
   - module: gitops.core.git_desired_state
@@ -221,32 +183,15 @@ duration:
   type: float
 """
 
-import re
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.gitops.core.plugins.module_utils import kubeconfig, manifests
-from ansible_collections.gitops.core.plugins.module_utils.auth_args import auth_argument_spec
 from ansible_collections.gitops.core.plugins.module_utils.drift import check, failure_message
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
-from ansible_collections.gitops.core.plugins.module_utils.kube import Client
-from ansible_collections.gitops.core.plugins.module_utils.runner import ModuleRunner
-from ansible_collections.gitops.core.plugins.module_utils.yamlsafe import HAS_YAML, YAML_IMPORT_ERROR
-
-SET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,51}[a-z0-9])?$")
+from ansible_collections.gitops.core.plugins.module_utils.set_args import MODULE_OPTIONS, prepare, set_argument_spec
 
 
 def argument_spec():
-    spec = auth_argument_spec()
-    spec.update(
-        objects=dict(type="list", elements="dict"),
-        sources=dict(type="list", elements="raw"),
-        src=dict(type="path"),
-        set_name=dict(type="str", required=True),
-        revision=dict(type="str"),
-        namespace=dict(type="str", default="default"),
-        inventory_namespace=dict(type="str", default="gitops-system"),
-        field_manager=dict(type="str", default="gitops-core"),
+    return set_argument_spec(
         ignore=dict(type="list", elements="dict", default=[], options=dict(
             group=dict(type="str"), kind=dict(type="str"), namespace=dict(type="str"), name=dict(type="str"),
             paths=dict(type="list", elements="str"), managers=dict(type="list", elements="str"))),
@@ -256,29 +201,13 @@ def argument_spec():
         report_dir=dict(type="path"),
         remediate=dict(type="bool", default=False),
         prune=dict(type="bool", default=False),
-        prune_propagation=dict(type="str", default="Background", choices=["Background", "Foreground", "Orphan"]),
-        parallelism=dict(type="int", default=8),
     )
-    return spec
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           mutually_exclusive=[("objects", "src")], required_one_of=[("objects", "src")])
-    if not HAS_YAML:
-        module.fail_json(msg=missing_required_lib("PyYAML"), exception=YAML_IMPORT_ERROR)
-    params = dict(module.params)
-    if not SET_NAME.match(params["set_name"]):
-        module.fail_json(msg="set_name '%s' must be lower-case letters, digits and '-', at most 53 characters"
-                         % params["set_name"])
-    if params["parallelism"] < 1:
-        module.fail_json(msg="parallelism must be at least 1")
+    module = AnsibleModule(argument_spec=argument_spec(), **MODULE_OPTIONS)
     try:
-        if params["src"]:
-            objects, sources = manifests.load_path(params["src"])
-        else:
-            objects, sources = params["objects"], params["sources"]
-        client = Client(kubeconfig.load(params, ModuleRunner(module)), params["parallelism"])
+        params, objects, sources, client = prepare(module)
         result = check(client, params, objects, sources, check_mode=module.check_mode)
     except GitOpsError as exc:
         module.fail_json(msg=exc.message, **exc.details)

@@ -26,10 +26,13 @@ description:
     the set label), in reverse order, then writes the inventory ConfigMap
     C(gitops-set-<set_name>) in O(inventory_namespace).
   - A second run with the same input changes nothing and makes no write request.
+  - O(revision) is recorded in the inventory and in the C(gitops.core/revision) annotation of each
+    object the run applies.
 author:
   - gitops.core developers (@gitops-core)
 extends_documentation_fragment:
   - gitops.core.k8s_auth_options
+  - gitops.core.set_options
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -44,54 +47,12 @@ attributes:
       - Before (live) and after (server-side dry-run result) per changed object, server-owned
         metadata stripped and Secret values hidden.
 options:
-  objects:
-    description:
-      - The desired objects, for example RV(gitops.core.git_desired_state#module:objects).
-      - Mutually exclusive with O(src).
-    type: list
-    elements: dict
-  sources:
-    description:
-      - Where each of O(objects) came from, same order, for error messages; pass
-        RV(gitops.core.git_desired_state#module:sources).
-    type: list
-    elements: raw
-  src:
-    description:
-      - A YAML/JSON file or a folder of them (searched recursively) holding the desired objects.
-      - Mutually exclusive with O(objects).
-    type: path
-  set_name:
-    description:
-      - The name of this managed set, for example V(prod-apps). Every applied object gets the label
-        C(gitops.core/set=<set_name>); the inventory is the ConfigMap C(gitops-set-<set_name>).
-      - Lower-case letters, digits and C(-), at most 53 characters.
-    type: str
-    required: true
-  revision:
-    description:
-      - The revision being applied, for example the commit. Recorded in the inventory and in the
-        C(gitops.core/revision) annotation of each applied object.
-    type: str
-  namespace:
-    description: Namespace for namespaced objects that do not name one.
-    type: str
-    default: default
-  inventory_namespace:
-    description: Namespace of the inventory ConfigMap; created when missing.
-    type: str
-    default: gitops-system
   prune:
     description:
       - Delete objects that left the desired set. Objects annotated C(gitops.core/prune=disabled),
         and objects whose C(gitops.core/set) label no longer names this set, are never deleted.
     type: bool
     default: true
-  prune_propagation:
-    description: Deletion propagation for pruned objects.
-    type: str
-    choices: [Background, Foreground, Orphan]
-    default: Background
   allow_empty:
     description:
       - Allow an empty desired set. When false (the default), an empty set that would prune
@@ -102,10 +63,6 @@ options:
     description:
       - Refuse a run that would prune more objects than this; the error lists what would have been deleted.
     type: int
-  field_manager:
-    description: The server-side apply field manager.
-    type: str
-    default: gitops-core
   force_conflicts:
     description:
       - Take over fields owned by other field managers. When false, a conflict fails the run before
@@ -120,10 +77,6 @@ options:
     description: Seconds to wait with O(wait=true); on timeout the run fails listing each unhealthy object and why.
     type: int
     default: 300
-  parallelism:
-    description: Concurrent API requests.
-    type: int
-    default: 8
 seealso:
   - module: gitops.core.git_desired_state
   - module: gitops.core.drift_check
@@ -229,65 +182,33 @@ diff:
   elements: dict
 """
 
-import re
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.gitops.core.plugins.module_utils import kubeconfig, manifests
-from ansible_collections.gitops.core.plugins.module_utils.auth_args import auth_argument_spec
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
-from ansible_collections.gitops.core.plugins.module_utils.kube import Client
 from ansible_collections.gitops.core.plugins.module_utils.reconcile import Reconciler
-from ansible_collections.gitops.core.plugins.module_utils.runner import ModuleRunner
-from ansible_collections.gitops.core.plugins.module_utils.yamlsafe import HAS_YAML, YAML_IMPORT_ERROR
-
-SET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,51}[a-z0-9])?$")
+from ansible_collections.gitops.core.plugins.module_utils.set_args import MODULE_OPTIONS, prepare, set_argument_spec
 
 
 def argument_spec():
-    spec = auth_argument_spec()
-    spec.update(
-        objects=dict(type="list", elements="dict"),
-        sources=dict(type="list", elements="raw"),
-        src=dict(type="path"),
-        set_name=dict(type="str", required=True),
-        revision=dict(type="str"),
-        namespace=dict(type="str", default="default"),
-        inventory_namespace=dict(type="str", default="gitops-system"),
+    return set_argument_spec(
         prune=dict(type="bool", default=True),
-        prune_propagation=dict(type="str", default="Background", choices=["Background", "Foreground", "Orphan"]),
         allow_empty=dict(type="bool", default=False),
         max_deletions=dict(type="int"),
-        field_manager=dict(type="str", default="gitops-core"),
         force_conflicts=dict(type="bool", default=True),
         wait=dict(type="bool", default=False),
         wait_timeout=dict(type="int", default=300),
-        parallelism=dict(type="int", default=8),
     )
-    return spec
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           mutually_exclusive=[("objects", "src")], required_one_of=[("objects", "src")])
-    if not HAS_YAML:
-        module.fail_json(msg=missing_required_lib("PyYAML"), exception=YAML_IMPORT_ERROR)
-    params = dict(module.params)
-    if not SET_NAME.match(params["set_name"]):
-        module.fail_json(msg="set_name '%s' must be lower-case letters, digits and '-', at most 53 characters"
-                         % params["set_name"])
-    if params["parallelism"] < 1 or params["wait_timeout"] < 1:
-        module.fail_json(msg="parallelism and wait_timeout must be at least 1")
-    if params["max_deletions"] is not None and params["max_deletions"] < 0:
+    module = AnsibleModule(argument_spec=argument_spec(), **MODULE_OPTIONS)
+    if module.params["wait_timeout"] < 1:
+        module.fail_json(msg="wait_timeout must be at least 1")
+    if module.params["max_deletions"] is not None and module.params["max_deletions"] < 0:
         module.fail_json(msg="max_deletions must not be negative")
-    params["_diff"] = module._diff
     try:
-        if params["src"]:
-            objects, sources = manifests.load_path(params["src"])
-        else:
-            objects, sources = params["objects"], params["sources"]
-        runner = ModuleRunner(module)
-        client = Client(kubeconfig.load(params, runner), params["parallelism"])
+        params, objects, sources, client = prepare(module)
+        params["_diff"] = module._diff
         result = Reconciler(client, params, check_mode=module.check_mode).run(objects, sources)
     except GitOpsError as exc:
         module.fail_json(msg=exc.message, **exc.details)

@@ -42,7 +42,7 @@ KWOK_STAGES = [
     "kustomize/stage/pod/fast/pod-delete.yaml",
 ]
 NODES = ("kwok-node-0", "kwok-node-1")
-SERVICE_CIDR = "10.0.0.0/24"
+SERVICE_CIDR = "10.0.0.0/16"
 POD_CIDR = "10.244.0.0/16"
 
 

@@ -113,3 +113,28 @@ RECORD = """
 def record(name: str) -> str:
     """Playbook tasks that save the registered variable `name` for the test to read."""
     return RECORD.format(name=name)
+
+
+@pytest.fixture
+def run_task(ansible_playbook):
+    """Run one gitops.core module as a playbook task (failures included, `ignore_errors`) and
+    return its registered result, with the playbook's stdout under `_stdout`."""
+
+    def run(module: str, params: dict, check: bool = False, diff: bool = False) -> dict:
+        book = """
+- name: Run %(module)s
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Run %(module)s
+      gitops.core.%(module)s: %(params)s
+      register: r
+      ignore_errors: true
+""" % {"module": module, "params": json.dumps(params)} + record("r")
+        played = ansible_playbook(book, check=check, diff=diff)
+        assert "r" in played.results, played.stdout + played.stderr
+        result = played.results["r"]
+        result["_stdout"] = played.stdout
+        return result
+
+    return run

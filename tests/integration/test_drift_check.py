@@ -10,7 +10,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import record
 
 pytestmark = pytest.mark.integration
 
@@ -34,24 +33,10 @@ def set_name():
 
 
 @pytest.fixture
-def run_module(ansible_playbook, set_name):
+def run_module(run_task, set_name):
     def run(module, objects, check=False, **params):
         params = {"set_name": set_name, "kubeconfig": "{{ kubeconfig }}", "objects": objects, **params}
-        book = """
-- name: Run
-  hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: Run
-      gitops.core.%s: %s
-      register: r
-      ignore_errors: true
-""" % (module, json.dumps(params)) + record("r")
-        played = ansible_playbook(book, check=check)
-        assert "r" in played.results, played.stdout + played.stderr
-        result = played.results["r"]
-        result["_stdout"] = played.stdout
-        return result
+        return run_task(module, params, check=check)
     return run
 
 

@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import record
 from gitfixtures import GitHttpServer, Keys, Repo, sh
 
 CM = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: %s, namespace: default}\ndata: {k: \"%s\"}\n"
@@ -26,26 +25,12 @@ def repo(tmp_path, keys):
 
 
 @pytest.fixture
-def gds(ansible_playbook, tmp_path):
-    """Run the module once in a playbook (failures included) and return its registered result."""
+def gds(run_task, tmp_path):
+    """Run the module once (failures included) and return its registered result."""
 
-    def run(check: bool = False, verbose: bool = False, **params):
+    def run(check: bool = False, **params):
         params.setdefault("dest", str(tmp_path / "cache"))
-        book = """
-- name: Fetch desired state
-  hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: Fetch
-      gitops.core.git_desired_state: %s
-      register: r
-      ignore_errors: true
-""" % json.dumps(params) + record("r")
-        played = ansible_playbook(book, check=check)
-        assert played.rc == 0, played.stdout + played.stderr
-        result = played.results["r"]
-        result["_stdout"] = played.stdout
-        return result
+        return run_task("git_desired_state", params, check=check)
 
     return run
 
@@ -421,7 +406,7 @@ def assert_no_secret(result, cache_dir=None):
 
 def test_https_token_fetches_and_is_never_shown_or_stored(http_repo, gds):
     repo, url = http_repo
-    r = ok(gds(repo=url, username="deploy-bot", password=TOKEN, verbose=True))
+    r = ok(gds(repo=url, username="deploy-bot", password=TOKEN))
     assert r["source"]["repo"] == url and r["object_count"] == 1
     assert_no_secret(r, r["cache_dir"])
     assert url not in (Path(r["cache_dir"]) / ".git" / "config").read_text()

@@ -5,7 +5,6 @@ import json
 import uuid
 
 import pytest
-from conftest import record
 
 pytestmark = pytest.mark.integration
 
@@ -39,26 +38,10 @@ def set_name():
 
 
 @pytest.fixture
-def reconcile(ansible_playbook, set_name):
-    """Run k8s_reconcile once; returns its registered result (failures included)."""
-
+def reconcile(run_task, set_name):
     def run(objects, check=False, diff=False, **params):
         params = {"set_name": set_name, "kubeconfig": "{{ kubeconfig }}", "objects": objects, **params}
-        book = """
-- name: Reconcile
-  hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: Reconcile
-      gitops.core.k8s_reconcile: %s
-      register: r
-      ignore_errors: true
-""" % json.dumps(params) + record("r")
-        played = ansible_playbook(book, check=check, diff=diff)
-        assert "r" in played.results, played.stdout + played.stderr
-        result = played.results["r"]
-        result["_stdout"] = played.stdout
-        return result
+        return run_task("k8s_reconcile", params, check=check, diff=diff)
 
     return run
 

@@ -1,0 +1,224 @@
+"""Benchmark: k8s_reconcile and drift_check on N objects, side by side with kubectl and
+kubernetes.core, on the same local control plane in the same run.
+
+Scenarios (each tool in its own namespace, same manifests):
+  apply:  first apply, no-op re-run, re-run with 1% of objects changed
+          gitops.core k8s_reconcile (ansible-playbook) | kubectl apply --server-side | kubernetes.core.k8s loop
+  drift:  clean check, check with 1% drifted
+          gitops.core drift_check (ansible-playbook)  | kubectl diff --server-side
+
+Wall times are whole commands (ansible-playbook includes Ansible's own ~0.7 s start-up; the module's
+own time is given too).  Request counts: gitops.core's own api_requests, kubectl's -v=6 log.
+kubernetes.core runs a loop of one k8s task per object, so it runs on K8S_CORE_N objects (default
+100) and that N is printed beside its figures.  Nothing here asserts a time: it prints figures.
+
+usage: python bench/bench_reconcile.py [N]     (repository root, .venv, running `make cluster-up`)
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+KUBECONFIG = ROOT / ".cluster" / "kubeconfig"
+BIN = Path(sys.executable).parent
+CACHE = Path(os.environ.get("GITOPS_CORE_CACHE") or Path.home() / ".cache" / "gitops-core") / "bench"
+ANSIBLE_WHEEL = "ansible==14.5.0"  # the community package, which carries kubernetes.core
+
+
+def objects_for(ns, n, generation=0, changed=()):
+    """n objects in namespace ns: 60% ConfigMaps, 20% Secrets, 10% Services, 10% Deployments."""
+    out = []
+    for i in range(n):
+        gen = generation if i in changed else 0
+        kind = "ConfigMap" if i % 10 < 6 else "Secret" if i % 10 < 8 else "Service" if i % 10 == 8 else "Deployment"
+        name = "obj-%05d" % i
+        meta = {"name": name, "namespace": ns, "labels": {"app": "bench", "index": str(i)}}
+        if kind == "ConfigMap":
+            out.append({"apiVersion": "v1", "kind": kind, "metadata": meta,
+                        "data": {"key": "value-%d-%d" % (i, gen), "config.yaml": "setting: %d\n" % i}})
+        elif kind == "Secret":
+            out.append({"apiVersion": "v1", "kind": kind, "metadata": meta,
+                        "stringData": {"password": "bench-%d-%d" % (i, gen)}})
+        elif kind == "Service":
+            out.append({"apiVersion": "v1", "kind": kind, "metadata": meta,
+                        "spec": {"selector": {"app": name}, "ports": [{"port": 80 + gen, "targetPort": 8080}]}})
+        else:
+            out.append({"apiVersion": "apps/v1", "kind": kind, "metadata": meta,
+                        "spec": {"replicas": 1 + gen, "selector": {"matchLabels": {"app": name}},
+                                 "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [
+                                     {"name": "app", "image": "registry.invalid/bench:1",
+                                      "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}]}}}})
+    return out
+
+
+def write_dir(path, objects):
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    for obj in objects:
+        (path / ("%s-%s.json" % (obj["kind"].lower(), obj["metadata"]["name"]))).write_text(json.dumps(obj))
+
+
+def run(cmd, env=None, ok=(0,)):
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    secs = time.perf_counter() - t0
+    if proc.returncode not in ok:
+        raise SystemExit("%s failed (%d): %s" % (cmd[0], proc.returncode, (proc.stderr or proc.stdout)[-2000:]))
+    return secs, proc
+
+
+def kubectl(*args, ok=(0,)):
+    secs, proc = run(["kubectl", "--kubeconfig", str(KUBECONFIG), "-v=6", *args], ok=ok)
+    verbs = Counter(m.group(1).lower() for m in re.finditer(r'verb="(\w+)"', proc.stderr))
+    if not verbs:  # older kubectl log format
+        verbs = Counter(m.group(1).lower() for m in re.finditer(r"\] (GET|PATCH|POST|PUT|DELETE) https", proc.stderr))
+    return secs, dict(verbs)
+
+
+def ansible_env(extra_paths=()):
+    paths = [str(ROOT / ".collections")] + [str(p) for p in extra_paths]
+    return dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.pathsep.join(paths), ANSIBLE_NOCOLOR="1",
+                ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
+
+
+def gitops(module, src, set_name, ns, out, **params):
+    """One gitops.core task via ansible-playbook; returns (wall, module duration, api_requests)."""
+    args = dict(set_name=set_name, src=str(src), kubeconfig=str(KUBECONFIG), namespace=ns, **params)
+    book = out / ("%s.yml" % module)
+    book.write_text("""
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - gitops.core.%s: %s
+      register: r
+    - ansible.builtin.copy: {content: "{{ r | to_json }}", dest: "%s", mode: "0600"}
+""" % (module, json.dumps(args), out / "result.json"))
+    secs, _proc = run([str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                       "-e", "ansible_python_interpreter=" + sys.executable, str(book)], env=ansible_env())
+    result = json.loads((out / "result.json").read_text())
+    return secs, result["duration"], result["api_requests"], result
+
+
+def kubernetes_core_collection():
+    """kubernetes.core from the community ansible wheel (PyPI), unpacked once into the cache."""
+    dest = CACHE / "collections"
+    if (dest / "ansible_collections" / "kubernetes" / "core" / "MANIFEST.json").exists():
+        return dest
+    CACHE.mkdir(parents=True, exist_ok=True)
+    subprocess.run([str(BIN / "pip"), "download", "-q", "--no-deps", ANSIBLE_WHEEL, "-d", str(CACHE)], check=True)
+    wheel = sorted(CACHE.glob("ansible-*.whl"))[-1]
+    with zipfile.ZipFile(wheel) as zf:
+        for name in zf.namelist():
+            if name.startswith("ansible_collections/kubernetes/core/"):
+                zf.extract(name, dest)
+    return dest
+
+
+def kubernetes_core(src_dir, out):
+    """One kubernetes.core.k8s task per manifest (server-side apply), as playbooks commonly do."""
+    book = out / "kcore.yml"
+    book.write_text("""
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - kubernetes.core.k8s:
+        kubeconfig: %s
+        state: present
+        apply: true
+        server_side_apply: {field_manager: kcore, force_conflicts: true}
+        src: "{{ item }}"
+      loop: "{{ query('ansible.builtin.fileglob', '%s/*.json') }}"
+""" % (KUBECONFIG, src_dir))
+    secs, _proc = run([str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                       "-e", "ansible_python_interpreter=" + sys.executable, str(book)],
+                      env=ansible_env([kubernetes_core_collection()]))
+    return secs
+
+
+def fmt_req(counts):
+    return ", ".join("%s %d" % (k, v) for k, v in sorted(counts.items())) if counts else "-"
+
+
+def main():
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    kcore_n = int(os.environ.get("K8S_CORE_N", "100"))
+    if not KUBECONFIG.exists():
+        raise SystemExit("no cluster: run `make cluster-up` first")
+    work = Path(tempfile.mkdtemp(prefix="bench-reconcile-"))
+    tag = str(int(time.time()))[-6:]
+    ns_g, ns_k, ns_c = "bench-g-" + tag, "bench-k-" + tag, "bench-c-" + tag
+    changed = set(range(0, n, 100))  # 1%
+    for ns in (ns_g, ns_k, ns_c):
+        run(["kubectl", "--kubeconfig", str(KUBECONFIG), "create", "namespace", ns])
+    rows = []
+
+    def row(scenario, tool, wall, own, reqs, note=""):
+        rows.append({"scenario": scenario, "tool": tool, "wall_s": round(wall, 2),
+                     "module_s": None if own is None else round(own, 2), "requests": reqs, "note": note})
+
+    # ---- gitops.core k8s_reconcile
+    d0, d1 = work / "g0", work / "g1"
+    write_dir(d0, objects_for(ns_g, n))
+    write_dir(d1, objects_for(ns_g, n, 1, changed))
+    for scenario, src in (("first apply", d0), ("no-op re-run", d0), ("1% changed", d1)):
+        wall, own, reqs, _r = gitops("k8s_reconcile", src, "bench" + tag, ns_g, work, parallelism=8)
+        row(scenario, "gitops.core k8s_reconcile", wall, own, reqs)
+
+    # ---- kubectl apply --server-side
+    k0, k1 = work / "k0", work / "k1"
+    write_dir(k0, objects_for(ns_k, n))
+    write_dir(k1, objects_for(ns_k, n, 1, changed))
+    for scenario, src in (("first apply", k0), ("no-op re-run", k0), ("1% changed", k1)):
+        wall, reqs = kubectl("apply", "--server-side", "--field-manager=bench-kubectl", "-f", str(src), "-R")
+        row(scenario, "kubectl apply --server-side", wall, None, reqs)
+
+    # ---- kubernetes.core.k8s loop (smaller N)
+    c0, c1 = work / "c0", work / "c1"
+    write_dir(c0, objects_for(ns_c, kcore_n))
+    write_dir(c1, objects_for(ns_c, kcore_n, 1, set(range(0, kcore_n, 100))))
+    for scenario, src in (("first apply", c0), ("no-op re-run", c0), ("1% changed", c1)):
+        row(scenario, "kubernetes.core.k8s loop", kubernetes_core(src, work), None, {}, "N=%d" % kcore_n)
+
+    # ---- drift: clean, then 1% drifted (by hand, under a known field manager)
+    wall, own, reqs, _r = gitops("drift_check", d1, "bench" + tag, ns_g, work, fail_on_drift=False)
+    row("drift: clean", "gitops.core drift_check", wall, own, reqs)
+    wall, reqs = kubectl("diff", "--server-side", "--force-conflicts", "--field-manager=bench-kubectl", "-f", str(k1), "-R")
+    row("drift: clean", "kubectl diff --server-side", wall, None, reqs)
+    for ns in (ns_g, ns_k):
+        for i in sorted(changed):
+            name = "obj-%05d" % i
+            kind = objects_for(ns, n)[i]["kind"].lower()
+            run(["kubectl", "--kubeconfig", str(KUBECONFIG), "-n", ns, "label", kind, name, "drifted=yes",
+                 "app=hand-edited", "--overwrite"])
+    wall, own, reqs, result = gitops("drift_check", d1, "bench" + tag, ns_g, work, fail_on_drift=False)
+    row("drift: 1% drifted", "gitops.core drift_check", wall, own, reqs,
+        "%d modified found" % result["summary"]["modified"])
+    wall, reqs = kubectl("diff", "--server-side", "--force-conflicts", "--field-manager=bench-kubectl", "-f", str(k1), "-R", ok=(0, 1))
+    row("drift: 1% drifted", "kubectl diff --server-side", wall, None, reqs)
+
+    print("\nk8s_reconcile / drift_check benchmark: %d objects (ConfigMap, Secret, Service, Deployment), "
+          "Kubernetes %s\n" % (n, json.loads((ROOT / ".cluster" / "state.json").read_text())["version"]))
+    print("%-20s %-30s %9s %9s  %s" % ("scenario", "tool", "wall s", "module s", "API requests"))
+    for r in rows:
+        own = "-" if r["module_s"] is None else "%.2f" % r["module_s"]
+        note = "(%s)" % r["note"] if r["note"] else ""
+        print("%-20s %-30s %9.2f %9s  %s %s" % (r["scenario"], r["tool"], r["wall_s"], own, fmt_req(r["requests"]), note))
+    results = ROOT / "bench" / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "reconcile.json").write_text(json.dumps({"n": n, "kubernetes_core_n": kcore_n, "rows": rows}, indent=1))
+    for ns in (ns_g, ns_k, ns_c):
+        subprocess.run(["kubectl", "--kubeconfig", str(KUBECONFIG), "delete", "namespace", ns, "--wait=false"],
+                       capture_output=True, check=False)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

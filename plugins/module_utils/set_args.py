@@ -1,0 +1,60 @@
+# -*- coding: utf-8 -*-
+# Copyright: gitops.core contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The argument spec matching doc fragment gitops.core.set_options (plus the auth options), and
+the start-up both cluster modules share: validate, load the desired objects, make the client."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+from ansible.module_utils.basic import missing_required_lib
+
+from ansible_collections.gitops.core.plugins.module_utils import kubeconfig, manifests
+from ansible_collections.gitops.core.plugins.module_utils.auth_args import auth_argument_spec
+from ansible_collections.gitops.core.plugins.module_utils.kube import Client
+from ansible_collections.gitops.core.plugins.module_utils.runner import ModuleRunner
+from ansible_collections.gitops.core.plugins.module_utils.yamlsafe import HAS_YAML, YAML_IMPORT_ERROR
+
+SET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,51}[a-z0-9])?$")
+MODULE_OPTIONS = dict(mutually_exclusive=[("objects", "src")], required_one_of=[("objects", "src")],
+                      supports_check_mode=True)
+
+
+def set_argument_spec(**extra):
+    spec = auth_argument_spec()
+    spec.update(
+        objects=dict(type="list", elements="dict"),
+        sources=dict(type="list", elements="raw"),
+        src=dict(type="path"),
+        set_name=dict(type="str", required=True),
+        revision=dict(type="str"),
+        namespace=dict(type="str", default="default"),
+        inventory_namespace=dict(type="str", default="gitops-system"),
+        field_manager=dict(type="str", default="gitops-core"),
+        prune_propagation=dict(type="str", default="Background", choices=["Background", "Foreground", "Orphan"]),
+        parallelism=dict(type="int", default=8),
+    )
+    spec.update(extra)
+    return spec
+
+
+def prepare(module):
+    """(params, objects, sources, client) for a cluster module, or fail_json with the reason.
+    Raises GitOpsError for bad `src` files or credentials."""
+    if not HAS_YAML:
+        module.fail_json(msg=missing_required_lib("PyYAML"), exception=YAML_IMPORT_ERROR)
+    params = dict(module.params)
+    if not SET_NAME.match(params["set_name"]):
+        module.fail_json(msg="set_name '%s' must be lower-case letters, digits and '-', at most 53 characters"
+                         % params["set_name"])
+    if params["parallelism"] < 1:
+        module.fail_json(msg="parallelism must be at least 1")
+    if params["src"]:
+        objects, sources = manifests.load_path(params["src"])
+    else:
+        objects, sources = params["objects"], params["sources"]
+    client = Client(kubeconfig.load(params, ModuleRunner(module)), params["parallelism"])
+    return params, objects, sources, client
