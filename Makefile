@@ -48,6 +48,9 @@ lint: venv collection ## ansible-lint (production profile)
 integration: venv collection cluster-up ## integration tests against the running control plane
 	$(VENV)/bin/pytest -q tests/integration
 
+molecule: venv collection cluster-up ## Molecule scenarios (the sync role: converge, idempotence, verify)
+	@hack/molecule
+
 compat: venv-compat collection ## unit tests and a smoke test on the oldest supported ansible-core
 	@hack/compat
 
