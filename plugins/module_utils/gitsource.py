@@ -28,11 +28,7 @@ import shlex
 import shutil
 import time
 
-try:
-    from urllib.parse import quote, unquote, urlsplit, urlunsplit
-except ImportError:  # pragma: no cover
-    from urlparse import urlsplit, urlunsplit  # type: ignore
-    from urllib import quote, unquote  # type: ignore
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 

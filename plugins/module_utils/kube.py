@@ -17,11 +17,8 @@ import threading
 import time
 from collections import namedtuple
 
-try:
-    from http.client import HTTPConnection, HTTPException, HTTPSConnection
-    from urllib.parse import quote, urlencode, urlsplit
-except ImportError:  # pragma: no cover
-    raise
+from http.client import HTTPConnection, HTTPException, HTTPSConnection
+from urllib.parse import quote, urlencode, urlsplit
 
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 
@@ -73,6 +70,7 @@ class Client(object):
         self._count_lock = threading.Lock()
         self._local = threading.local()
         self._discovery = None
+        self._refreshed = False  # whether discovery was refreshed since it last changed on purpose
         self.ssl_context = self._ssl_context() if self.scheme == "https" else None
 
     # ------------------------------------------------------------------ transport
@@ -177,6 +175,7 @@ class Client(object):
         to per-group-version discovery on servers without it."""
         if self._discovery is not None and not refresh:
             return self._discovery
+        self._refreshed = self._discovery is not None
         table = {}
         for path in ("/api", "/apis"):
             status, doc = self.request("GET", path, accept="%s,%s,application/json" % (DISCOVERY_V2, DISCOVERY_V2BETA1),
@@ -197,6 +196,11 @@ class Client(object):
         self._discovery = table
         return table
 
+    def rediscover(self):
+        """Refresh discovery now (after CRDs were established) and allow one more refresh on a miss."""
+        self.discover(refresh=True)
+        self._refreshed = False
+
     def _legacy_discovery(self, path, doc, table):
         group_versions = []
         if path == "/api":
@@ -214,9 +218,10 @@ class Client(object):
                     gname, version, res["kind"], res["name"], res.get("namespaced", False), tuple(res.get("verbs") or ()))
 
     def resource(self, group, version, kind, refresh_on_miss=True):
-        """The Resource for group/version/kind, or None when the server does not serve it."""
+        """The Resource for group/version/kind, or None when the server does not serve it.  A miss
+        refreshes discovery once (a CRD may be new); further misses do not, until discover(refresh=True)."""
         found = self.discover().get((group, kind), {}).get(version)
-        if found is None and refresh_on_miss:
+        if found is None and refresh_on_miss and not self._refreshed:
             found = self.discover(refresh=True).get((group, kind), {}).get(version)
         return found
 

@@ -105,7 +105,7 @@ class Reconciler(object):
                 raise GitOpsError("CustomResourceDefinition(s) not Established after %ds: %s"
                                   % (CRD_TIMEOUT, ", ".join(str(e.ref) for e in pending)))
             time.sleep(0.25)
-        self.client.discover(refresh=True)
+        self.client.rediscover()
 
     def prune(self, entries):
         propagation = self.p.get("prune_propagation") or "Background"

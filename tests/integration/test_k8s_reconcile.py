@@ -140,14 +140,17 @@ def test_crd_and_its_custom_resource_in_one_run(reconcile, kubectl, namespace, s
                     "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
                         "type": "object", "properties": {"spec": {"type": "object", "properties": {
                             "size": {"type": "integer"}}}}}}}]}}
-    widget = {"apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": namespace},
-              "spec": {"size": 3}}
-    r = ok(reconcile([widget, crd]))
-    assert r["created"] == [f"apiextensions.k8s.io/CustomResourceDefinition widgets.{group}",
-                            f"{group}/Widget {namespace}/w"]
-    assert kubectl.json("-n", namespace, "get", f"widgets.{group}", "w")["spec"]["size"] == 3
-    assert writes(ok(reconcile([widget, crd]))) == {}
-    ok(reconcile([], allow_empty=True))  # prune: the custom resource goes before its CRD
+    widgets = [{"apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": n, "namespace": namespace},
+                "spec": {"size": 3}} for n in ("w1", "w2", "w3")]
+    r = ok(reconcile(widgets + [crd]))
+    assert r["created"] == [f"apiextensions.k8s.io/CustomResourceDefinition widgets.{group}"] + [
+        f"{group}/Widget {namespace}/{n}" for n in ("w1", "w2", "w3")]
+    assert kubectl.json("-n", namespace, "get", f"widgets.{group}", "w2")["spec"]["size"] == 3
+    # discovery: once at start, once on the first unknown kind, once after the CRD is Established
+    assert r["api_requests"]["discovery"] == 6
+    assert writes(ok(reconcile(widgets + [crd]))) == {}
+    pruned = ok(reconcile([], allow_empty=True))["pruned"]  # custom resources go before their CRD
+    assert pruned[-1] == f"apiextensions.k8s.io/CustomResourceDefinition widgets.{group}"
 
 
 def test_namespace_created_in_the_same_run_as_its_objects(reconcile, kubectl, set_name):
