@@ -19,10 +19,12 @@ import json
 import os
 import shutil
 import tempfile
+import time
 
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 
 IN_CLUSTER_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+TOKEN_FILE_TTL = 60  # seconds a token read from tokenFile is reused (rotated tokens are re-read)
 _TMP = []
 
 
@@ -52,15 +54,20 @@ class ClusterConfig(object):
         self.exec_spec = None
         self.source = None  # where the credentials came from, for messages
         self.runner = None  # runs exec credential plugins
+        self._file_token = (None, 0.0)  # (token, monotonic time read)
 
     def bearer(self):
-        """The bearer token to send now (re-read from tokenFile; exec plugins run once a run)."""
+        """The bearer token to send now (tokenFile re-read once a minute; exec plugins run once a run)."""
         if self.token_file:
-            try:
-                with open(self.token_file) as fh:
-                    return fh.read().strip()
-            except (IOError, OSError) as exc:
-                raise GitOpsError("cannot read the token file %s: %s" % (self.token_file, exc.strerror))
+            token, read_at = self._file_token
+            if token is None or time.monotonic() - read_at > TOKEN_FILE_TTL:
+                try:
+                    with open(self.token_file) as fh:
+                        token = fh.read().strip()
+                except (IOError, OSError) as exc:
+                    raise GitOpsError("cannot read the token file %s: %s" % (self.token_file, exc.strerror))
+                self._file_token = (token, time.monotonic())
+            return token
         if self.exec_spec and not self.token and not self.client_cert:
             self._run_exec()
         return self.token
