@@ -55,7 +55,7 @@ def _crd_resources(objects):
     """Resources that CustomResourceDefinitions of the desired set will serve."""
     out = {}
     for obj in objects:
-        if obj.get("kind") != "CustomResourceDefinition":
+        if not isinstance(obj, dict) or obj.get("kind") != "CustomResourceDefinition":
             continue
         spec = obj.get("spec") or {}
         names = spec.get("names") or {}
