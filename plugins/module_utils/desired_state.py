@@ -53,8 +53,7 @@ def _known_hosts_file(value, tmpdir):
 def _local_ref_sha(git, ref):
     if not ref:
         return None
-    local = ref if ref.startswith("refs/tags/") else "refs/gitops/" + ref[len("refs/"):]
-    return git.run("rev-parse", "-q", "--verify", local, ok_codes=(0, 1, 128)).strip() or None
+    return git.run("rev-parse", "-q", "--verify", gitsource.local_ref(ref), ok_codes=(0, 1, 128)).strip() or None
 
 
 def _verify(git, mode, ref, version, commit, params, state):

@@ -320,11 +320,17 @@ def resolve(refs, version):
     raise GitOpsError("unknown ref '%s': no branch or tag of that name" % version)
 
 
+def local_ref(ref):
+    """Where the cache keeps a fetched remote ref: tags as themselves (their tag objects are needed
+    for verify-tag), branches under refs/gitops/."""
+    return ref if ref.startswith("refs/tags/") else "refs/gitops/" + ref[len("refs/"):]
+
+
 def fetch(git, ref, version, depth=None):
     """Fetch what `ref`/`version` names into the cache; return the commit SHA."""
     depth_args = ["--depth", str(int(depth))] if depth else []
     if ref:
-        local = ref if ref.startswith("refs/tags/") else "refs/gitops/" + ref[len("refs/"):]
+        local = local_ref(ref)
         git.run("fetch", "--no-tags", "--force", "-q", *depth_args, "--", git.url.url,
                 "+%s:%s" % (ref, local), what="git fetch")
         return git.run("rev-parse", "--verify", "%s^{commit}" % local, what="git rev-parse").strip()

@@ -12,7 +12,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import copy
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.gitops.core.plugins.module_utils import compare, inventory, order
@@ -97,11 +96,8 @@ def resolve_desired(client, objects, sources, set_name, default_namespace, revis
                                   "the set defines it" % (ref, " (%s)" % where if where else "",
                                                           ref.api_version, ref.kind))
         namespaced = res.namespaced if res else res_pending.namespaced
-        body = copy.deepcopy(obj)  # applied as written (a Secret's stringData stays stringData)
-        body.pop("status", None)
-        meta = body.setdefault("metadata", {})
-        for field in compare.SERVER_METADATA:
-            meta.pop(field, None)
+        body = compare.strip_server_fields(obj)  # else as written (a Secret's stringData stays stringData)
+        meta = body["metadata"]
         if namespaced:
             meta["namespace"] = meta.get("namespace") or default_namespace
         else:
@@ -112,8 +108,7 @@ def resolve_desired(client, objects, sources, set_name, default_namespace, revis
         ref = ObjectRef.from_object(body)
         order.wave(body, where or str(ref))  # refuse a bad wave annotation now
         if ref.key in seen:
-            raise GitOpsError("%s is declared twice: %s and %s" % (ref, seen[ref.key] or "an earlier object",
-                                                                   where or "objects[%d]" % index))
+            raise GitOpsError("%s is declared twice: %s and %s" % (ref, seen[ref.key], where or "objects[%d]" % index))
         seen[ref.key] = where or "objects[%d]" % index
         entries.append(Entry(ref, None, body=body, resource=res, source=where))
     return entries
