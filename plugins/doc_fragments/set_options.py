@@ -60,7 +60,32 @@ options:
     choices: [Background, Foreground, Orphan]
     default: Background
   parallelism:
-    description: Concurrent API requests.
+    description: Concurrent API requests (one pool of workers and kept-alive connections per run).
     type: int
     default: 8
+  allow_empty:
+    description:
+      - Allow an empty desired set to prune. When false (the default), a run whose desired set is
+        empty and that would prune anything (or whose inventory lists anything) is refused before any
+        write; this protects against an empty branch or a failed render.
+      - A guard of every delete, by k8s_reconcile and by drift_check's O(gitops.core.drift_check#module:remediate) alike.
+    type: bool
+    default: false
+  max_deletions:
+    description:
+      - Refuse, before any write, a run that would prune more objects than this; the error lists what
+        would have been deleted.
+      - A guard of every delete, by k8s_reconcile and by drift_check's O(gitops.core.drift_check#module:remediate) alike.
+    type: int
+  adopt:
+    description:
+      - Take over desired objects that another set owns (that carry another set's C(gitops.core/set)
+        label, or that no set labels but another set's inventory in O(inventory_namespace) records).
+      - When false (the default) such an object fails the run before any write, naming the object and
+        both sets. The annotation C(gitops.core/adopt=true) on an object in Git opts in for that object only.
+      - A takeover is the action V(adopt) in the result and in check mode; the other set then no longer
+        counts the object (it neither applies nor prunes it, and drops it from its inventory).
+      - Objects that no set owns (no label, in no other inventory) are adopted without this option.
+    type: bool
+    default: false
 """

@@ -22,7 +22,6 @@ __metaclass__ = type
 
 import base64
 import copy
-import hashlib
 import re
 from collections import namedtuple
 from decimal import Decimal, InvalidOperation
@@ -245,6 +244,9 @@ def diff(desired, live, manager=None):
     from the API; manager: our field manager, whose owned-but-no-longer-declared fields count as
     drift.  The revision annotation is bookkeeping, never drift."""
     want = normalise_desired(desired)
+    annotations = (want.get("metadata") or {}).get("annotations")
+    if isinstance(annotations, dict):
+        annotations.pop(REVISION_ANNOTATION, None)  # an empty map stays: it declares nothing
     found = []
     _diff({k: v for k, v in want.items() if k not in ("apiVersion", "kind")}, live, (), found)
     if manager:
@@ -263,17 +265,14 @@ def _secret_value(kind, path):
     return kind == "Secret" and path and path[0] in ("data", "stringData")
 
 
-def _fingerprint(value):
-    return hashlib.sha256(repr(value).encode("utf-8")).hexdigest()[:12]
-
-
 def _show(value):
     return None if value is ABSENT else value
 
 
 def describe(diffs, kind):
     """Diffs as plain data for results and reports: [{path, desired, live}] (absent = null).
-    Secret data values are replaced by `(hidden)`; a short hash of each tells changes apart."""
+    Secret data values are replaced by `(hidden)`, and nothing derived from a value (no hash, no
+    length) is shown: only that the key was added, removed or changed."""
     out = []
     for d in diffs:
         entry = {"path": path_str(d.path), "desired": _show(d.desired), "live": _show(d.live)}
@@ -281,8 +280,6 @@ def describe(diffs, kind):
             entry["desired"] = None if d.desired is ABSENT else HIDDEN
             entry["live"] = None if d.live is ABSENT else HIDDEN
             entry["note"] = "changed (values hidden)"
-            if d.desired is not ABSENT and d.live is not ABSENT:
-                entry["hashes"] = {"desired": _fingerprint(d.desired), "live": _fingerprint(d.live)}
         out.append(entry)
     return out
 

@@ -105,7 +105,7 @@ def _load(runner, dest, params):
             text = manifests.read_text(dest, src.path, max_bytes)
             name = src.path
             if src.renderer == "jinja":
-                text = render.render_jinja(text, src.path, params.get("template_vars"))
+                text = render.render_jinja(text, src.path, params.get("template_vars"), root=dest, max_bytes=max_bytes)
                 name = src.path[:-3] if src.path.endswith(".j2") else src.path
         docs = manifests.parse_documents(text, name)
         loaded.extend(manifests.objects_from_documents(docs, src.path))

@@ -1,9 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: gitops.core contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""One drift check: the reconcile plan (same engine, same requests), ignore rules, confirmation
-of each candidate by a server-side-apply dry-run, attribution of each drifted field to the field
-managers that own it, reports, and optional healing through the reconciler's own write path."""
+"""drift_check as an orchestration of the engine's verbs: the plan (same engine, same requests
+as k8s_reconcile), ignore rules, confirmation of each candidate by a server-side-apply dry-run,
+attribution of each drifted field to the field managers that own it, reports, and optional
+healing through the reconcile path itself (reconcile.converge), with every guard."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -11,13 +12,13 @@ __metaclass__ = type
 
 import time
 
-from ansible_collections.gitops.core.plugins.module_utils import compare, managedfields
-from ansible_collections.gitops.core.plugins.module_utils import plan as planner
-from ansible_collections.gitops.core.plugins.module_utils import report
+from ansible_collections.gitops.core.plugins.module_utils import changeset, managedfields, report
+from ansible_collections.gitops.core.plugins.module_utils.changeset import (
+    ADOPT, IN_SYNC, MISSING, MODIFIED, ORPHANED, UNCHANGED, UPDATE)
+from ansible_collections.gitops.core.plugins.module_utils.engine import Engine, Options
 from ansible_collections.gitops.core.plugins.module_utils.ignore import Rules
-from ansible_collections.gitops.core.plugins.module_utils.reconcile import Reconciler
+from ansible_collections.gitops.core.plugins.module_utils.reconcile import converge, record_inventory
 
-IN_SYNC, MODIFIED, MISSING, ORPHANED = "in_sync", "modified", "missing", "orphaned"
 FAIL_LIST = 20
 
 
@@ -40,18 +41,18 @@ def changed_by(live, path, our_manager):
 
 
 def _object_result(e, status, manager):
-    out = {"ref": str(e.ref), "status": status, "source": e.source, "diffs": [], "changed_by": []}
-    if status == MODIFIED:
-        described = compare.describe(e.diffs, e.ref.kind)
-        seen = set()
-        for d, entry in zip(e.diffs, described):
-            entry["changed_by"] = changed_by(e.live, d.path, manager)
-            for c in entry["changed_by"]:
-                key = (c["manager"], c["operation"], c.get("subresource"), c.get("time"))
-                if key not in seen:
-                    seen.add(key)
-                    out["changed_by"].append({k: c.get(k) for k in ("manager", "operation", "subresource", "time")})
-        out["diffs"] = described
+    out = dict(changeset.entry_result(e), status=status, changed_by=[])
+    if status != MODIFIED:
+        out["diffs"] = []
+        return out
+    seen = set()
+    for d, entry in zip(e.diffs, out["diffs"]):
+        entry["changed_by"] = changed_by(e.live, d.path, manager)
+        for c in entry["changed_by"]:
+            key = (c["manager"], c["operation"], c.get("subresource"), c.get("time"))
+            if key not in seen:
+                seen.add(key)
+                out["changed_by"].append({k: c.get(k) for k in ("manager", "operation", "subresource", "time")})
     return out
 
 
@@ -72,72 +73,56 @@ def failure_message(result):
             % (s["modified"], s["missing"], s["orphaned"], s["total"], "\n".join(lines), more))
 
 
+def _apply_ignore_rules(cs, rules):
+    """Drop ignored differences; an update left with none is unchanged (an adoption stays: it is a takeover)."""
+    candidates = []
+    for e in cs.by_action(UPDATE, ADOPT):
+        e.diffs = [d for d in e.diffs if not rules.ignores(e.ref, e.live, d.path)]
+        if e.diffs or e.action == ADOPT:
+            candidates.append(e)
+        else:
+            e.action = UNCHANGED
+    return candidates
+
+
 def check(client, params, objects, sources=None, check_mode=False):
     started = time.monotonic()
-    manager = params.get("field_manager") or "gitops-core"
-    rules = Rules(params.get("ignore"))
-    set_name = params["set_name"]
-    the_plan = planner.build(client, objects, set_name, params.get("namespace") or "default", None, sources,
-                             params.get("inventory_namespace") or "gitops-system", manager,
-                             params.get("parallelism") or 8)
-    reconciler = Reconciler(client, dict(params, force_conflicts=True), check_mode=True)
+    # Healing takes over conflicting fields; it prunes only orphans that are reported.
+    opts = Options.from_params(params, check_mode=check_mode, force_conflicts=True,
+                               prune=bool(params.get("prune") and params.get("check_orphans", True)))
+    with Engine(client, opts) as engine:
+        cs = engine.plan(objects, sources)
+        candidates = _apply_ignore_rules(cs, Rules(params.get("ignore")))
+        if params.get("server_side_confirm", True) and candidates:
+            engine.dry_run(candidates, confirm_only=True)  # an update the server would not change is no drift
 
-    candidates = []
-    for e in the_plan.entries:
-        if e.action == planner.UPDATE:
-            e.diffs = [d for d in e.diffs if not rules.ignores(e.ref, e.live, d.path)]
-            if e.diffs:
-                candidates.append(e)
-            else:
-                e.action = planner.UNCHANGED
-    if params.get("server_side_confirm", True) and candidates:
-        for e in candidates:
-            e.reason = None  # let the dry-run decide; an adoption alone is not drift
-        reconciler.dry_run(candidates)  # UPDATE -> UNCHANGED where the server would change nothing
+        statuses = [(e, changeset.status_of(e)) for e in cs.entries]
+        statuses = [(e, s) for e, s in statuses
+                    if s is not None and (s != ORPHANED or params.get("check_orphans", True))]
+        summary = {IN_SYNC: 0, MODIFIED: 0, MISSING: 0, ORPHANED: 0}
+        for _e, status in statuses:
+            summary[status] += 1
+        summary["total"] = len(statuses)
+        result = {
+            "drift": summary[MODIFIED] + summary[MISSING] + summary[ORPHANED] > 0,
+            "summary": summary,
+            "objects": [_object_result(e, status, opts.field_manager) for e, status in statuses],
+            "skipped_objects": changeset.skipped(cs),
+            "revision": params.get("revision"),
+        }
 
-    statuses = []
-    for e in the_plan.entries:
-        if e.action == planner.SKIP:
-            continue
-        if e.body is None:
-            if params.get("check_orphans", True) and e.action == planner.PRUNE:
-                statuses.append((e, ORPHANED))
-            continue
-        if e.action == planner.CREATE:
-            statuses.append((e, MISSING))
-        elif e.action == planner.UPDATE and e.diffs:
-            statuses.append((e, MODIFIED))
-        else:
-            statuses.append((e, IN_SYNC))
-
-    results = [_object_result(e, status, manager) for e, status in statuses]
-    summary = {IN_SYNC: 0, MODIFIED: 0, MISSING: 0, ORPHANED: 0}
-    for _e, status in statuses:
-        summary[status] += 1
-    summary["total"] = len(statuses)
-    result = {
-        "drift": summary[MODIFIED] + summary[MISSING] + summary[ORPHANED] > 0,
-        "summary": summary,
-        "objects": results,
-        "skipped_objects": [{"object": str(e.ref), "reason": e.reason} for e in the_plan.entries
-                            if e.action == planner.SKIP],
-        "revision": params.get("revision"),
-    }
-
-    if params.get("remediate") and result["drift"]:
-        healer = Reconciler(client, dict(params, force_conflicts=True), check_mode=check_mode)
-        writes = [e for e, status in statuses if status in (MODIFIED, MISSING)]
-        for e in writes:
-            e.action = planner.CREATE if e.live is None else planner.UPDATE
-        healer.write(writes)
-        prunes = [e for e, status in statuses if status == ORPHANED] if params.get("prune") else []
-        if prunes:
-            healer.prune(prunes)
-        result["healed"] = {"applied": [str(e.ref) for e in writes], "pruned": [str(e.ref) for e in prunes]}
+        if params.get("remediate") and result["drift"]:
+            for e in cs.by_action(UPDATE):
+                if not e.diffs:
+                    e.action = UNCHANGED  # heal exactly what is reported
+            writes = cs.writes()
+            pruned = converge(engine, cs)
+            record_inventory(engine, cs)
+            result["healed"] = {"applied": [str(e.ref) for e in writes], "pruned": [str(e.ref) for e in pruned]}
 
     result["api_requests"] = dict(sorted(client.counts.items()))
     result["duration"] = round(time.monotonic() - started, 3)
     if params.get("report_dir"):
         result["reports"] = report.write_all({k: v for k, v in result.items() if k != "reports"},
-                                             params["report_dir"], set_name)
+                                             params["report_dir"], params["set_name"])
     return result

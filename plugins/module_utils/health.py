@@ -1,142 +1,153 @@
 # -*- coding: utf-8 -*-
 # Copyright: gitops.core contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Is an object healthy?  A table of small pure functions, kstatus-style: each reads a few status
-fields and returns (healthy, message) with a message a person can act on.  Objects of kinds
-without a rule and without a Ready condition are healthy once they exist."""
+"""Is an object healthy?  kstatus-style: a table of small pure functions, each reading a few
+status fields and returning (status, message) with a message a person can act on.
+
+Statuses: Current (healthy), InProgress (not yet), Failed (will not get there without a
+change: waiting longer does not help), Terminating (being deleted), NotFound.  Generic rules
+come first for every kind: deletionTimestamp means Terminating; an observedGeneration behind
+the generation means InProgress.  Kinds without a rule of their own are judged by their
+conditions (Stalled, Reconciling, Ready), and are Current once they exist when they have none."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
+
+CURRENT, IN_PROGRESS, FAILED, TERMINATING, NOT_FOUND = "Current", "InProgress", "Failed", "Terminating", "NotFound"
 
 
 def _conditions(obj):
     return {c.get("type"): c for c in (obj.get("status") or {}).get("conditions") or [] if isinstance(c, dict)}
 
 
-def _observed(obj):
-    gen = (obj.get("metadata") or {}).get("generation")
-    seen = (obj.get("status") or {}).get("observedGeneration")
-    if gen is not None and seen is not None and seen < gen:
-        return False, "Progressing: the controller has not observed generation %d yet (at %d)" % (gen, seen)
-    if gen is not None and seen is None and obj.get("kind") in ("Deployment", "StatefulSet", "DaemonSet"):
-        return False, "Progressing: the controller has not observed the object yet"
-    return True, ""
+def _true(cond):
+    return (cond or {}).get("status") == "True"
+
+
+def _why(cond):
+    return cond.get("message") or cond.get("reason") or ""
 
 
 def deployment(obj):
-    ok, msg = _observed(obj)
-    if not ok:
-        return ok, msg
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     want = spec.get("replicas", 1)
-    cond = _conditions(obj)
-    progressing = cond.get("Progressing") or {}
+    progressing = _conditions(obj).get("Progressing") or {}
     if progressing.get("reason") == "ProgressDeadlineExceeded":
-        return False, "Failed: progress deadline exceeded (%s)" % progressing.get("message", "")
+        return FAILED, "progress deadline exceeded: %s" % _why(progressing)
     updated = status.get("updatedReplicas", 0)
     available = status.get("availableReplicas", 0)
     if updated < want:
-        return False, "Updated: %d/%d" % (updated, want)
+        return IN_PROGRESS, "Updated: %d/%d" % (updated, want)
     if status.get("replicas", 0) > updated:
-        return False, "Pending termination: %d old replicas" % (status["replicas"] - updated)
+        return IN_PROGRESS, "Pending termination: %d old replicas" % (status["replicas"] - updated)
     if available < want:
-        return False, "Available: %d/%d" % (available, want)
-    return True, "Available: %d/%d" % (available, want)
+        return IN_PROGRESS, "Available: %d/%d" % (available, want)
+    return CURRENT, "Available: %d/%d" % (available, want)
 
 
 def statefulset(obj):
-    ok, msg = _observed(obj)
-    if not ok:
-        return ok, msg
-    want = (obj.get("spec") or {}).get("replicas", 1)
-    status = obj.get("status") or {}
-    if status.get("readyReplicas", 0) < want:
-        return False, "Ready: %d/%d" % (status.get("readyReplicas", 0), want)
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    want = spec.get("replicas", 1)
+    ready = status.get("readyReplicas", 0)
+    if ready < want:
+        return IN_PROGRESS, "Ready: %d/%d" % (ready, want)
+    strategy = spec.get("updateStrategy") or {}
+    if strategy.get("type") == "OnDelete":
+        # Pods change only when someone deletes them: nothing to wait for once all are ready.
+        return CURRENT, "Ready: %d/%d (OnDelete: pods update when deleted)" % (ready, want)
+    partition = ((strategy.get("rollingUpdate") or {}).get("partition")) or 0
+    if partition > 0:
+        target = max(want - partition, 0)
+        updated = status.get("updatedReplicas", 0)
+        if updated < target:
+            return IN_PROGRESS, "Updated: %d/%d (partition %d)" % (updated, target, partition)
+        return CURRENT, "Ready: %d/%d, updated %d/%d (partition %d)" % (ready, want, updated, target, partition)
     if status.get("updateRevision") and status.get("currentRevision") != status.get("updateRevision"):
-        return False, "Updated: %d/%d" % (status.get("updatedReplicas", 0), want)
-    return True, "Ready: %d/%d" % (want, want)
+        return IN_PROGRESS, "Updated: %d/%d" % (status.get("updatedReplicas", 0), want)
+    return CURRENT, "Ready: %d/%d" % (ready, want)
 
 
 def daemonset(obj):
-    ok, msg = _observed(obj)
-    if not ok:
-        return ok, msg
-    status = obj.get("status") or {}
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
     want = status.get("desiredNumberScheduled", 0)
-    if status.get("updatedNumberScheduled", 0) < want:
-        return False, "Updated: %d/%d" % (status.get("updatedNumberScheduled", 0), want)
+    if (spec.get("updateStrategy") or {}).get("type") != "OnDelete" and status.get("updatedNumberScheduled", 0) < want:
+        return IN_PROGRESS, "Updated: %d/%d" % (status.get("updatedNumberScheduled", 0), want)
     if status.get("numberAvailable", 0) < want:
-        return False, "Available: %d/%d" % (status.get("numberAvailable", 0), want)
-    return True, "Available: %d/%d" % (want, want)
+        return IN_PROGRESS, "Available: %d/%d" % (status.get("numberAvailable", 0), want)
+    return CURRENT, "Available: %d/%d" % (want, want)
 
 
 def replicaset(obj):
-    ok, msg = _observed(obj)
-    if not ok:
-        return ok, msg
     want = (obj.get("spec") or {}).get("replicas", 1)
     ready = (obj.get("status") or {}).get("readyReplicas", 0)
-    return ready >= want, "Ready: %d/%d" % (ready, want)
+    return (CURRENT if ready >= want else IN_PROGRESS), "Ready: %d/%d" % (ready, want)
 
 
 def job(obj):
     cond = _conditions(obj)
-    if (cond.get("Failed") or {}).get("status") == "True":
-        return False, "Failed: %s" % cond["Failed"].get("message", cond["Failed"].get("reason", ""))
-    if (cond.get("Complete") or {}).get("status") == "True":
-        return True, "Complete"
+    if _true(cond.get("Failed")):
+        return FAILED, "job failed: %s" % _why(cond["Failed"])
+    if _true(cond.get("Complete")):
+        return CURRENT, "Complete"
     status = obj.get("status") or {}
-    return False, "Running: %d active, %d succeeded" % (status.get("active", 0), status.get("succeeded", 0))
+    return IN_PROGRESS, "Running: %d active, %d succeeded" % (status.get("active", 0), status.get("succeeded", 0))
 
 
 def crd(obj):
     cond = _conditions(obj)
-    if (cond.get("Established") or {}).get("status") == "True":
-        return True, "Established"
+    if _true(cond.get("Established")):
+        return CURRENT, "Established"
     names = cond.get("NamesAccepted") or {}
     if names.get("status") == "False":
-        return False, "NamesAccepted: %s" % names.get("message", "")
-    return False, "not Established yet"
+        return FAILED, "names not accepted: %s" % _why(names)
+    return IN_PROGRESS, "not Established yet"
 
 
 def namespace(obj):
     phase = (obj.get("status") or {}).get("phase")
-    return phase == "Active", "phase: %s" % (phase or "unknown")
+    return (CURRENT if phase == "Active" else IN_PROGRESS), "phase: %s" % (phase or "unknown")
 
 
 def pvc(obj):
     phase = (obj.get("status") or {}).get("phase")
-    return phase == "Bound", "phase: %s" % (phase or "unknown")
+    if phase == "Lost":
+        return FAILED, "phase: Lost (its volume is gone)"
+    return (CURRENT if phase == "Bound" else IN_PROGRESS), "phase: %s" % (phase or "unknown")
 
 
 def pod(obj):
-    cond = _conditions(obj)
     phase = (obj.get("status") or {}).get("phase")
     if phase == "Succeeded":
-        return True, "Succeeded"
-    if (cond.get("Ready") or {}).get("status") == "True":
-        return True, "Ready"
-    return False, "phase: %s, not Ready" % (phase or "unknown")
+        return CURRENT, "Succeeded"
+    if phase == "Failed":
+        return FAILED, "pod failed: %s" % ((obj.get("status") or {}).get("message") or
+                                           (obj.get("status") or {}).get("reason") or "phase Failed")
+    if _true(_conditions(obj).get("Ready")):
+        return CURRENT, "Ready"
+    return IN_PROGRESS, "phase: %s, not Ready" % (phase or "unknown")
 
 
 def service(obj):
     if (obj.get("spec") or {}).get("type") != "LoadBalancer":
-        return True, "Service"
+        return CURRENT, "Service"
     ingress = ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-    return bool(ingress), "LoadBalancer ingress: %s" % ("assigned" if ingress else "pending")
+    return (CURRENT if ingress else IN_PROGRESS), "LoadBalancer ingress: %s" % ("assigned" if ingress else "pending")
 
 
 def generic(obj):
-    """Custom resources: a Ready condition decides when there is one; else existing is enough."""
-    ready = _conditions(obj).get("Ready")
+    """Kinds without a rule (custom resources): Stalled, Reconciling and Ready conditions decide."""
+    cond = _conditions(obj)
+    if _true(cond.get("Stalled")):
+        return FAILED, "Stalled: %s" % _why(cond["Stalled"])
+    if _true(cond.get("Reconciling")):
+        return IN_PROGRESS, "Reconciling: %s" % _why(cond["Reconciling"])
+    ready = cond.get("Ready")
     if ready is None:
-        return True, "exists"
-    ok, msg = _observed(obj)
-    if not ok:
-        return ok, msg
-    status = ready.get("status")
-    return status == "True", "Ready: %s%s" % (status, " (%s)" % ready["message"] if ready.get("message") else "")
+        return CURRENT, "exists"
+    if _true(ready):
+        return CURRENT, "Ready: True%s" % (" (%s)" % ready["message"] if ready.get("message") else "")
+    return IN_PROGRESS, "Ready: %s%s" % (ready.get("status"), " (%s)" % _why(ready) if _why(ready) else "")
 
 
 RULES = {
@@ -151,10 +162,24 @@ RULES = {
     ("", "Pod"): pod,
     ("", "Service"): service,
 }
+_WORKLOADS = {("apps", "Deployment"), ("apps", "StatefulSet"), ("apps", "DaemonSet"), ("apps", "ReplicaSet")}
+
+
+def _generation(group, kind, obj):
+    """InProgress when the controller has not yet seen the latest spec, else None."""
+    gen = (obj.get("metadata") or {}).get("generation")
+    seen = (obj.get("status") or {}).get("observedGeneration")
+    if gen is not None and seen is not None and seen < gen:
+        return IN_PROGRESS, "the controller has not observed generation %d yet (at %d)" % (gen, seen)
+    if gen is not None and seen is None and (group, kind) in _WORKLOADS:
+        return IN_PROGRESS, "the controller has not observed the object yet"
+    return None
 
 
 def check(group, kind, obj):
-    """(healthy, message) of a live object; None (missing) is unhealthy."""
+    """(status, message) of a live object; None is NotFound."""
     if obj is None:
-        return False, "not found"
-    return RULES.get((group, kind), generic)(obj)
+        return NOT_FOUND, "not found"
+    if (obj.get("metadata") or {}).get("deletionTimestamp"):
+        return TERMINATING, "being deleted (deletionTimestamp %s)" % obj["metadata"]["deletionTimestamp"]
+    return _generation(group, kind, obj) or RULES.get((group, kind), generic)(obj)

@@ -3,7 +3,12 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The inventory of a set: ConfigMap `gitops-set-<set>` in the inventory namespace, listing every
 object the set applied, with the revision and time of the run that wrote it.  It is written only
-after a fully successful run, so a failed run never forgets an object."""
+after a fully successful run, so a failed run never forgets an object.
+
+Objects that left Git but were left in place (prune off, `gitops.core/prune: disabled`) stay in
+the inventory, marked abandoned, so that drift checks keep reporting them and a later run can
+still prune them even when no object of their kind is declared any more.  Entries are
+`[group, version, kind, namespace, name]`, with a sixth element `"abandoned"` for those."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -13,39 +18,78 @@ import base64
 import gzip
 import json
 import time
+from collections import namedtuple
 
+from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.objref import ObjectRef
 
 INVENTORY_LABEL = "gitops.core/inventory"
+ABANDONED = "abandoned"
 GZIP_OVER = 512 * 1024
+
+# refs: every ObjectRef recorded; abandoned: the keys of those left in place; revision: the
+# revision the last successful run recorded; configmap: the ConfigMap, or None before the first run.
+Record = namedtuple("Record", "refs abandoned revision configmap")
+EMPTY = Record([], frozenset(), None, None)
 
 
 def name_for(set_name):
     return "gitops-set-%s" % set_name
 
 
-def read(client, namespace, set_name):
-    """(list of ObjectRef, inventory ConfigMap or None)."""
-    res = client.resource("", "v1", "ConfigMap")
-    cm = client.get(res, namespace, name_for(set_name))
-    if cm is None:
-        return [], None
+def _entries(cm):
     data = cm.get("data") or {}
     if "objects.json.gz" in (cm.get("binaryData") or {}):
         raw = gzip.decompress(base64.b64decode(cm["binaryData"]["objects.json.gz"])).decode("utf-8")
     else:
         raw = data.get("objects.json") or "[]"
-    return [ObjectRef(*entry) for entry in json.loads(raw)], cm
+    return json.loads(raw)
 
 
-def body(namespace, set_name, refs, revision):
-    """The inventory ConfigMap to apply for `refs` (a sorted list of ObjectRef)."""
-    payload = json.dumps([list(ref) for ref in refs], separators=(",", ":"))
+def parse(cm):
+    """The Record of an inventory ConfigMap."""
+    if cm is None:
+        return EMPTY
+    try:
+        entries = _entries(cm)
+        refs = [ObjectRef(*entry[:5]) for entry in entries]
+    except (ValueError, TypeError, OSError) as exc:
+        meta = cm.get("metadata") or {}
+        raise GitOpsError("inventory ConfigMap %s/%s is unreadable (%s); fix or delete it (the set then "
+                          "forgets what it applied and prunes nothing it does not find by its label)"
+                          % (meta.get("namespace"), meta.get("name"), exc))
+    abandoned = frozenset(ref.key for ref, entry in zip(refs, entries) if entry[5:6] == [ABANDONED])
+    return Record(refs, abandoned, (cm.get("data") or {}).get("revision") or None, cm)
+
+
+def read(client, namespace, set_name):
+    res = client.resource("", "v1", "ConfigMap")
+    return parse(client.get(res, namespace, name_for(set_name)))
+
+
+def owners(client, namespace, set_name):
+    """{ObjectRef.key: set name} of the objects other sets' inventories in `namespace` record (one LIST)."""
+    res = client.resource("", "v1", "ConfigMap")
+    out = {}
+    for cm in client.list(res, namespace=namespace, label_selector=INVENTORY_LABEL):
+        other = ((cm.get("metadata") or {}).get("labels") or {}).get(INVENTORY_LABEL)
+        if other and other != set_name:
+            for ref in parse(cm).refs:
+                out.setdefault(ref.key, other)
+    return out
+
+
+def body(namespace, set_name, refs, revision, abandoned=frozenset()):
+    """The inventory ConfigMap to apply for `refs` (a sorted list of ObjectRef); refs whose key is
+    in `abandoned` are marked so."""
+    payload = json.dumps([list(ref) + ([ABANDONED] if ref.key in abandoned else []) for ref in refs],
+                         separators=(",", ":"))
     cm = {
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": name_for(set_name), "namespace": namespace,
                      "labels": {INVENTORY_LABEL: set_name, "app.kubernetes.io/managed-by": "gitops.core"}},
         "data": {"set": set_name, "revision": revision or "", "objects": str(len(refs)),
+                 "abandoned": str(sum(1 for ref in refs if ref.key in abandoned)),
                  "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
     }
     if len(payload) > GZIP_OVER:
@@ -55,10 +99,16 @@ def body(namespace, set_name, refs, revision):
     return cm
 
 
-def write(client, namespace, set_name, refs, revision, field_manager):
+def unchanged(record, refs, abandoned, revision):
+    """Whether writing `refs`/`abandoned`/`revision` would record nothing new."""
+    return record.configmap is not None and sorted(record.refs) == sorted(refs) \
+        and set(record.abandoned) == set(abandoned) and (record.revision or "") == (revision or "")
+
+
+def write(client, namespace, set_name, refs, revision, field_manager, abandoned=frozenset()):
     ns_res = client.resource("", "v1", "Namespace")
     if client.get(ns_res, None, namespace) is None:
         client.apply(ns_res, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
                      field_manager, force=True)
     res = client.resource("", "v1", "ConfigMap")
-    client.apply(res, body(namespace, set_name, refs, revision), field_manager, force=True)
+    client.apply(res, body(namespace, set_name, refs, revision, abandoned), field_manager, force=True)

@@ -69,6 +69,8 @@ class Client(object):
         self.counts = {}
         self._count_lock = threading.Lock()
         self._local = threading.local()
+        self._connections = []  # every connection made, so that close() reaches all threads' ones
+        self.connections_made = 0
         self._discovery = None
         self._refreshed = False  # whether discovery was refreshed since it last changed on purpose
         self.ssl_context = self._ssl_context() if self.scheme == "https" else None
@@ -96,13 +98,26 @@ class Client(object):
             else:
                 conn = HTTPConnection(self.host, self.port, timeout=TIMEOUT)
             self._local.conn = conn
+            with self._count_lock:
+                self._connections.append(conn)
+                self.connections_made += 1
         return conn
+
+    def close(self):
+        """Close every connection this client made (on any thread)."""
+        with self._count_lock:
+            conns, self._connections = self._connections, []
+        for conn in conns:
+            conn.close()
 
     def _drop_connection(self):
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
             self._local.conn = None
+            with self._count_lock:
+                if conn in self._connections:
+                    self._connections.remove(conn)
 
     def _headers(self, content_type, accept):
         headers = {"Accept": accept or "application/json", "User-Agent": "gitops.core"}
@@ -273,12 +288,14 @@ class Client(object):
                                what="apply %s" % meta["name"])
         return doc
 
-    def delete(self, res, namespace, name, propagation="Background", dry_run=False):
+    def delete(self, res, namespace, name, propagation="Background", dry_run=False, preconditions=None):
         # With a DeleteOptions body the API server reads the options from the body only: a dryRun
         # query parameter beside it is ignored, and the object would really be deleted.
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
         if dry_run:
             body["dryRun"] = ["All"]
+        if preconditions:
+            body["preconditions"] = {k: v for k, v in preconditions.items() if v}
         status, _doc = self.request("DELETE", self.path(res, namespace, name), body=body,
                                     content_type="application/json",
                                     verb="delete-dry-run" if dry_run else "delete", ok=(200, 202, 404))

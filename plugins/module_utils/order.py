@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Apply order: annotation gitops.core/wave (lower first), then kinds that others depend on
 (CRDs, Namespaces, cluster RBAC and config, ServiceAccounts, ConfigMaps, Secrets, Services,
-workloads), then the rest.  Prune runs in the reverse order."""
+workloads), then webhook configurations and APIServices (served by those workloads), then custom
+resources.  Prune runs in the reverse order."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -15,12 +16,15 @@ WAVE_ANNOTATION = "gitops.core/wave"
 
 _KIND_ORDER = [
     "CustomResourceDefinition", "Namespace", "ResourceQuota", "LimitRange", "PriorityClass",
-    "StorageClass", "PodSecurityPolicy", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration",
-    "ValidatingWebhookConfiguration", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+    "StorageClass", "PodSecurityPolicy", "ClusterRole", "ClusterRoleBinding",
+    "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
     "IngressClass", "RuntimeClass", "ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Secret",
     "PersistentVolume", "PersistentVolumeClaim", "Service", "Endpoints", "EndpointSlice",
     "NetworkPolicy", "PodDisruptionBudget", "DaemonSet", "Deployment", "ReplicaSet", "StatefulSet",
-    "Pod", "Job", "CronJob", "HorizontalPodAutoscaler", "Ingress", "APIService",
+    "Pod", "Job", "CronJob", "HorizontalPodAutoscaler", "Ingress",
+    # Served by the Services and workloads above: applied after them, as Flux and Argo CD do, so
+    # that a webhook or aggregated API is not registered before anything can answer it.
+    "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "APIService",
 ]
 _RANK = {kind: index for index, kind in enumerate(_KIND_ORDER)}
 BUILTIN_GROUPS = ("", "apps", "batch", "rbac.authorization.k8s.io", "networking.k8s.io", "policy",

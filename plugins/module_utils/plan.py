@@ -1,20 +1,21 @@
 # -*- coding: utf-8 -*-
 # Copyright: gitops.core contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The plan: desired objects against live objects and the inventory.  drift_check reports a plan;
-k8s_reconcile is a plan followed by the writes that close it.
+"""The plan verb: desired objects against live objects and the inventory, as a ChangeSet.
+drift_check reports it; k8s_reconcile closes it with writes.
 
 Cost: one LIST per kind of the desired set and the inventory, filtered by the set label (per
 namespace only where the credentials cannot list cluster-wide), plus the inventory read; objects
-not found that way (first apply, adoption, a removed label) cost one GET each."""
+not found that way (first apply, adoption, a removed label) cost one GET each, and a live object
+that carries no set label costs one LIST of the other sets' inventories (ownership)."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from concurrent.futures import ThreadPoolExecutor
-
-from ansible_collections.gitops.core.plugins.module_utils import compare, inventory, order
+from ansible_collections.gitops.core.plugins.module_utils import compare, inventory, order, ownership
+from ansible_collections.gitops.core.plugins.module_utils.changeset import (
+    ABANDON, CREATE, PRUNE, SKIP, UNCHANGED, UPDATE, ChangeSet, Entry)
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.kube import ApiError, Resource
 from ansible_collections.gitops.core.plugins.module_utils.objref import ObjectRef
@@ -24,30 +25,13 @@ REVISION_ANNOTATION = compare.REVISION_ANNOTATION
 PRUNE_ANNOTATION = "gitops.core/prune"
 RECONCILE_ANNOTATION = "gitops.core/reconcile"
 
-CREATE, UPDATE, UNCHANGED, PRUNE, SKIP = "create", "update", "unchanged", "prune", "skip"
+
+def annotation(obj, name):
+    return (((obj or {}).get("metadata") or {}).get("annotations") or {}).get(name)
 
 
-class Entry(object):
-    """One object of the plan."""
-
-    def __init__(self, ref, action, body=None, live=None, resource=None, source=None, reason=None, diffs=None):
-        self.ref = ref
-        self.action = action
-        self.body = body          # what would be applied (desired + set label + revision)
-        self.live = live          # the live object, or None
-        self.resource = resource  # kube.Resource, or None while its CRD is not served yet
-        self.source = source      # "file, document N" when known
-        self.reason = reason      # why skipped or pruned
-        self.diffs = diffs or []  # compare.Diff list (create: empty)
-        self.result = None        # the dry-run or apply result
-
-    @property
-    def where(self):
-        return "%s (%s)" % (self.ref, self.source) if self.source else str(self.ref)
-
-
-def _annotation(obj, name):
-    return ((obj or {}).get("metadata") or {}).get("annotations", {}).get(name) if obj else None
+def set_label(obj):
+    return (((obj or {}).get("metadata") or {}).get("labels") or {}).get(SET_LABEL)
 
 
 def _crd_resources(objects):
@@ -75,19 +59,37 @@ def _source(sources, index):
     return None
 
 
+def _check_metadata(obj, where):
+    """Refuse metadata that is not what Kubernetes accepts; drop null labels/annotations (kubectl
+    accepts `annotations: null` as 'none')."""
+    meta = obj["metadata"]
+    for field in ("labels", "annotations"):
+        if field in meta and meta[field] is None:
+            del meta[field]
+        elif field in meta and (not isinstance(meta[field], dict)
+                                or not all(isinstance(k, str) for k in meta[field])):
+            raise GitOpsError("%s: metadata.%s must be a mapping of strings" % (where, field))
+        elif field in meta:
+            bad = [k for k, v in meta[field].items() if not isinstance(v, str)]
+            if bad:
+                raise GitOpsError("%s: metadata.%s.%s must be a string (quote it in YAML)" % (where, field, bad[0]))
+
+
 def resolve_desired(client, objects, sources, set_name, default_namespace, revision):
     """Entries (action not decided yet) for the desired objects: resource found, namespace
-    defaulted, body = desired + set label + revision annotation.  Unknown kinds are refused here,
-    before any request that writes."""
+    defaulted, body = desired + set label + revision annotation.  Unknown kinds and malformed
+    objects are refused here, before any request that writes."""
     pending_crds = _crd_resources(objects)
     entries, seen = [], {}
     for index, obj in enumerate(objects):
         where = _source(sources, index)
+        label = "objects[%d]%s" % (index, " (%s)" % where if where else "")
         if not isinstance(obj, dict) or not obj.get("kind") or not obj.get("apiVersion") \
-                or not (obj.get("metadata") or {}).get("name"):
-            raise GitOpsError("objects[%d]%s: each object needs apiVersion, kind and metadata.name"
-                              % (index, " (%s)" % where if where else ""))
-        ref = ObjectRef.from_object(obj)
+                or not isinstance(obj.get("metadata"), dict) or not obj["metadata"].get("name"):
+            raise GitOpsError("%s: each object needs apiVersion, kind and metadata.name" % label)
+        body = compare.strip_server_fields(obj)  # else as written (a Secret's stringData stays stringData)
+        _check_metadata(body, label)
+        ref = ObjectRef.from_object(body)
         res = client.resource(ref.group, ref.version, ref.kind)
         if res is None:
             res_pending = pending_crds.get((ref.group, ref.kind, ref.version))
@@ -96,7 +98,6 @@ def resolve_desired(client, objects, sources, set_name, default_namespace, revis
                                   "the set defines it" % (ref, " (%s)" % where if where else "",
                                                           ref.api_version, ref.kind))
         namespaced = res.namespaced if res else res_pending.namespaced
-        body = compare.strip_server_fields(obj)  # else as written (a Secret's stringData stays stringData)
         meta = body["metadata"]
         if namespaced:
             meta["namespace"] = meta.get("namespace") or default_namespace
@@ -114,10 +115,11 @@ def resolve_desired(client, objects, sources, set_name, default_namespace, revis
     return entries
 
 
-def _list_live(client, resources, set_name, namespaces, parallelism):
+def _list_live(engine, resources, namespaces):
     """{ObjectRef.key: live object} of every object carrying the set label, one LIST per resource
     (per namespace where a cluster-wide LIST is forbidden)."""
-    selector = "%s=%s" % (SET_LABEL, set_name)
+    client = engine.client
+    selector = "%s=%s" % (SET_LABEL, engine.opts.set_name)
 
     def one(res):
         try:
@@ -131,19 +133,59 @@ def _list_live(client, resources, set_name, namespaces, parallelism):
             return items
 
     live = {}
-    with ThreadPoolExecutor(max_workers=parallelism) as pool:
-        for items in pool.map(one, resources):
-            for obj in items:
-                live[ObjectRef.from_object(obj).key] = obj
+    for items in engine.map(one, resources):
+        for obj in items:
+            live[ObjectRef.from_object(obj).key] = obj
     return live
 
 
-def build(client, objects, set_name, default_namespace="default", revision=None, sources=None,
-          inventory_namespace="gitops-system", field_manager="gitops-core", parallelism=8):
-    """The plan: Entries with action create/update/unchanged/skip for desired objects and
-    prune/skip for objects that left the set."""
-    entries = resolve_desired(client, objects, sources, set_name, default_namespace, revision)
-    inv_refs, inv_cm = inventory.read(client, inventory_namespace, set_name)
+def _decide_desired(e, manager, revision):
+    if annotation(e.body, RECONCILE_ANNOTATION) == "disabled":
+        e.action, e.reason = SKIP, "annotation %s: disabled in Git" % RECONCILE_ANNOTATION
+        return
+    if annotation(e.live, RECONCILE_ANNOTATION) == "disabled":
+        e.action, e.reason = SKIP, "annotation %s: disabled on the live object" % RECONCILE_ANNOTATION
+        return
+    if e.live is None:
+        e.action = CREATE
+        return
+    live_revision = annotation(e.live, REVISION_ANNOTATION)
+    if not revision and live_revision and annotation(e.body, REVISION_ANNOTATION) is None:
+        # No revision given (a drift check, a heal): keep the one the object was applied from,
+        # which server-side apply would otherwise remove from a field our manager owns.
+        e.body["metadata"]["annotations"] = dict(e.body["metadata"].get("annotations") or {},
+                                                 **{REVISION_ANNOTATION: live_revision})
+    e.diffs = compare.diff(e.body, e.live, manager)
+    e.owned = any(m.get("manager") == manager and m.get("operation") == "Apply"
+                  for m in (e.live.get("metadata") or {}).get("managedFields") or [])
+    e.action = UPDATE if e.diffs or not e.owned else UNCHANGED
+    if not e.diffs and not e.owned:
+        e.reason = "not yet applied by field manager %s" % manager
+
+
+def _decide_leaver(e, set_name, prune):
+    """The action for an object that left the set (e.live set, e.body None)."""
+    label = set_label(e.live)
+    if label != set_name:
+        e.action = SKIP
+        e.reason = "left the set, but its %s label is %r, not %r" % (SET_LABEL, label, set_name)
+    elif annotation(e.live, RECONCILE_ANNOTATION) == "disabled":
+        e.action, e.reason = SKIP, "left the set; annotation %s: disabled" % RECONCILE_ANNOTATION
+    elif annotation(e.live, PRUNE_ANNOTATION) == "disabled":
+        e.action, e.reason = ABANDON, "left the set; annotation %s: disabled" % PRUNE_ANNOTATION
+    elif not prune:
+        e.action, e.reason = ABANDON, "left the set; prune is false"
+    else:
+        e.action, e.reason = PRUNE, "no longer declared in Git"
+
+
+def build(engine, objects, sources=None):
+    """The ChangeSet: entries with action create/update/adopt/unchanged/skip for desired objects
+    and prune/abandon/skip for objects that left the set.  Raises GitOpsError, before any write,
+    when a desired object belongs to another set and the run may not adopt it."""
+    client, opts = engine.client, engine.opts
+    entries = resolve_desired(client, objects, sources, opts.set_name, opts.namespace, opts.revision)
+    record = inventory.read(client, opts.inventory_namespace, opts.set_name)
 
     resources, namespaces = {}, set()
     for e in entries:
@@ -152,37 +194,25 @@ def build(client, objects, set_name, default_namespace="default", revision=None,
         if e.ref.namespace:
             namespaces.add(e.ref.namespace)
     inv_resources = {}
-    for ref in inv_refs:
+    for ref in record.refs:
         res = client.resource(ref.group, ref.version, ref.kind, refresh_on_miss=False)
         if res is not None:
             inv_resources[ref.key] = res
             resources.setdefault((res.group, res.version, res.plural), res)
             if ref.namespace:
                 namespaces.add(ref.namespace)
-    live = _list_live(client, list(resources.values()), set_name, namespaces, parallelism)
+    live = _list_live(engine, list(resources.values()), namespaces)
 
     # Desired objects not found by label: first apply, adoption, or a label removed live.
     missing = [e for e in entries if e.ref.key not in live and e.resource is not None]
-    with ThreadPoolExecutor(max_workers=parallelism) as pool:
-        for e, obj in zip(missing, pool.map(lambda e: client.get(e.resource, e.ref.namespace, e.ref.name), missing)):
-            if obj is not None:
-                live[e.ref.key] = obj
+    for e, obj in zip(missing, engine.map(lambda e: client.get(e.resource, e.ref.namespace, e.ref.name), missing)):
+        if obj is not None:
+            live[e.ref.key] = obj
 
     for e in entries:
         e.live = live.get(e.ref.key)
-        if _annotation(e.body, RECONCILE_ANNOTATION) == "disabled":
-            e.action, e.reason = SKIP, "annotation %s: disabled in Git" % RECONCILE_ANNOTATION
-        elif _annotation(e.live, RECONCILE_ANNOTATION) == "disabled":
-            e.action, e.reason = SKIP, "annotation %s: disabled on the live object" % RECONCILE_ANNOTATION
-        elif e.live is None:
-            e.action = CREATE
-        else:
-            e.diffs = compare.diff(e.body, e.live, field_manager)
-            owned = any(m.get("manager") == field_manager and m.get("operation") == "Apply"
-                        for m in (e.live.get("metadata") or {}).get("managedFields") or [])
-            e.action = UPDATE if e.diffs or not owned else UNCHANGED
-            if not e.diffs and not owned:
-                e.reason = "adopt: not yet applied by field manager %s" % field_manager
+        _decide_desired(e, opts.field_manager, opts.revision)
+    ownership.resolve(engine, entries, record)
 
     # Objects that left the set: in the inventory, or carrying the set label, but not desired.
     desired_keys = {e.ref.key for e in entries}
@@ -190,40 +220,16 @@ def build(client, objects, set_name, default_namespace="default", revision=None,
     for key, obj in live.items():
         if key not in desired_keys:
             orphans[key] = (ObjectRef.from_object(obj), obj)
-    gone = [ref for ref in inv_refs if ref.key not in desired_keys and ref.key not in orphans
+    gone = [ref for ref in record.refs if ref.key not in desired_keys and ref.key not in orphans
             and ref.key in inv_resources]
-    with ThreadPoolExecutor(max_workers=parallelism) as pool:
-        fetched = list(pool.map(lambda r: client.get(inv_resources[r.key], r.namespace, r.name), gone))
-    for ref, obj in zip(gone, fetched):
+    for ref, obj in zip(gone, engine.map(lambda r: client.get(inv_resources[r.key], r.namespace, r.name), gone)):
         if obj is not None:
             orphans[ref.key] = (ref, obj)
     for key, (ref, obj) in sorted(orphans.items()):
-        res = inv_resources.get(key) or client.resource(ref.group, ref.version, ref.kind, refresh_on_miss=False)
-        labels = (obj.get("metadata") or {}).get("labels") or {}
-        if obj.get("metadata", {}).get("deletionTimestamp"):
+        if (obj.get("metadata") or {}).get("deletionTimestamp"):
             continue  # already being deleted
-        entry = Entry(ref, PRUNE, live=obj, resource=res)
-        if labels.get(SET_LABEL) != set_name:
-            entry.action = SKIP
-            entry.reason = "left the set, but its %s label is %r, not %r" % (SET_LABEL, labels.get(SET_LABEL), set_name)
-        elif _annotation(obj, PRUNE_ANNOTATION) == "disabled":
-            entry.action, entry.reason = SKIP, "left the set; annotation %s: disabled" % PRUNE_ANNOTATION
-        elif _annotation(obj, RECONCILE_ANNOTATION) == "disabled":
-            entry.action, entry.reason = SKIP, "left the set; annotation %s: disabled" % RECONCILE_ANNOTATION
-        else:
-            entry.reason = "no longer declared in Git"
+        res = inv_resources.get(key) or client.resource(ref.group, ref.version, ref.kind, refresh_on_miss=False)
+        entry = Entry(ref, live=obj, resource=res)
+        _decide_leaver(entry, opts.set_name, opts.prune)
         entries.append(entry)
-    return Plan(entries, inv_refs, inv_cm)
-
-
-class Plan(object):
-    def __init__(self, entries, inventory_refs, inventory_cm):
-        self.entries = entries
-        self.inventory_refs = inventory_refs
-        self.inventory_cm = inventory_cm
-
-    def by_action(self, action):
-        return [e for e in self.entries if e.action == action]
-
-    def writes(self):
-        return [e for e in self.entries if e.action in (CREATE, UPDATE)]
+    return ChangeSet(entries, record)

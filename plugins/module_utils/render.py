@@ -12,7 +12,7 @@ import os
 import shutil
 
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
-from ansible_collections.gitops.core.plugins.module_utils.manifests import KUSTOMIZATION_FILES, inside
+from ansible_collections.gitops.core.plugins.module_utils.manifests import KUSTOMIZATION_FILES, MAX_FILE_BYTES, inside, read_text
 from ansible_collections.gitops.core.plugins.module_utils.yamlsafe import load_all
 
 # Fields of a kustomization that name other files or folders to load.
@@ -21,20 +21,49 @@ _KUSTOMIZE_REFERENCES = ("resources", "bases", "components", "crds", "configurat
 KUSTOMIZE_TIMEOUT = 300
 
 
-def render_jinja(text, name, variables):
-    """Render one template with `variables`; undefined variables and unsafe attribute access fail."""
+def _checkout_loader(jinja2, root, max_bytes):
+    """A Jinja loader for {% include %}, {% import %} and {% extends %}: names are paths relative
+    to the checkout's root, read with the same limits as any file, never outside the checkout."""
+
+    class CheckoutLoader(jinja2.BaseLoader):
+        def get_source(self, environment, template):
+            if template.startswith("/") or not os.path.isfile(os.path.join(root, template)):
+                raise jinja2.TemplateNotFound(template)
+            try:
+                text = read_text(root, template, max_bytes)
+            except GitOpsError as exc:
+                raise jinja2.TemplateError("%s: %s" % (template, exc.message))
+            return text, None, lambda: True
+
+    return CheckoutLoader()
+
+
+def render_jinja(text, name, variables, root=None, max_bytes=MAX_FILE_BYTES):
+    """Render one template with `variables`; undefined variables and unsafe attribute access fail.
+    With `root` (the checkout), templates may include or import others from it by their path
+    relative to the root; without it, such tags fail with a clear error."""
     try:
         import jinja2
         from jinja2.sandbox import SandboxedEnvironment
     except ImportError:
         raise GitOpsError("rendering %s needs the Jinja2 Python package (pip install Jinja2)" % name)
-    env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
+                               loader=_checkout_loader(jinja2, root, max_bytes) if root else None)
     try:
         return env.from_string(text).render(**(variables or {}))
     except jinja2.TemplateSyntaxError as exc:
-        raise GitOpsError("%s:%s Jinja syntax error: %s" % (name, exc.lineno, exc.message))
+        raise GitOpsError("%s:%s Jinja syntax error: %s" % (exc.filename or name, exc.lineno, exc.message))
+    except jinja2.TemplateNotFound as exc:
+        raise GitOpsError("%s: Jinja template '%s' not found in the repository (names are paths from the "
+                          "repository root)" % (name, exc.name))
     except jinja2.TemplateError as exc:
         raise GitOpsError("%s: Jinja error: %s" % (name, exc))
+    except TypeError as exc:
+        # Jinja raises TypeError for include/import/extends with no loader configured.
+        raise GitOpsError("%s: Jinja error: %s (include, import and extends need the repository checkout)"
+                          % (name, exc))
+    except RecursionError:
+        raise GitOpsError("%s: Jinja error: templates include each other without end" % name)
 
 
 def kustomize_command(path):

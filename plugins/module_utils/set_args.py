@@ -36,6 +36,9 @@ def set_argument_spec(**extra):
         field_manager=dict(type="str", default="gitops-core"),
         prune_propagation=dict(type="str", default="Background", choices=["Background", "Foreground", "Orphan"]),
         parallelism=dict(type="int", default=8),
+        allow_empty=dict(type="bool", default=False),
+        max_deletions=dict(type="int"),
+        adopt=dict(type="bool", default=False),
     )
     spec.update(extra)
     return spec
@@ -52,6 +55,8 @@ def prepare(module):
                          % params["set_name"])
     if params["parallelism"] < 1:
         module.fail_json(msg="parallelism must be at least 1")
+    if params["max_deletions"] is not None and params["max_deletions"] < 0:
+        module.fail_json(msg="max_deletions must not be negative")
     if params["src"]:
         objects, sources = manifests.load_path(params["src"])
     else:

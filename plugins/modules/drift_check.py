@@ -92,8 +92,10 @@ options:
     type: path
   remediate:
     description:
-      - Re-apply drifted and missing objects (server-side apply, taking over conflicting fields), and
-        prune orphans when O(prune=true). Fields that O(ignore) covers but Git declares are re-applied too.
+      - Heal through the same path as M(gitops.core.k8s_reconcile) - re-apply drifted and missing objects
+        (server-side apply, taking over conflicting fields), prune orphans when O(prune=true) behind the
+        same guards (O(allow_empty), O(max_deletions), the label re-check, ownership), then write the
+        inventory. Fields that O(ignore) covers but Git declares are re-applied too.
     type: bool
     default: false
   prune:
@@ -105,7 +107,8 @@ seealso:
   - module: gitops.core.git_desired_state
 notes:
   - "Secret values never appear in results, reports or messages; a changed key shows as
-    C(data.password: changed (values hidden)), with short hashes telling values apart."
+    C(data.password: changed (values hidden)). Nothing derived from a value (no hash, no length)
+    is shown either: a hash of a low-entropy password can be confirmed offline by guessing."
 """
 
 EXAMPLES = r"""
@@ -144,17 +147,21 @@ summary:
   sample: {in_sync: 118, modified: 1, missing: 0, orphaned: 1, total: 120}
 objects:
   description:
-    - Per object its C(ref), C(status) (C(in_sync), C(modified), C(missing), C(orphaned)), C(source),
-      C(diffs) (C(path), C(desired), C(live), and C(changed_by) per field), and C(changed_by) for the object.
+    - Per object the shape k8s_reconcile shares (C(ref), C(action), C(source), C(reason), C(diffs)) plus
+      C(status) (V(in_sync), V(modified), V(missing), V(orphaned)), derived from the action, and
+      C(changed_by); each diff has C(path), C(desired), C(live) and C(changed_by).
+    - An object left in place by a guard (action V(abandon)) is V(orphaned) too.
   returned: success
   type: list
   elements: dict
-  sample: [{ref: "apps/Deployment shop/web", status: modified, source: "apps/web.yaml, document 1",
+  sample: [{ref: "apps/Deployment shop/web", action: update, status: modified, source: "apps/web.yaml, document 1", reason: null,
             diffs: [{path: spec.replicas, desired: 3, live: 5,
                      changed_by: [{manager: kubectl, operation: Update, time: "2026-11-26T10:02:00Z"}]}],
             changed_by: [{manager: kubectl, operation: Update, time: "2026-11-26T10:02:00Z"}]}]
 skipped_objects:
-  description: Objects left alone (annotation C(gitops.core/reconcile=disabled), or orphans that must not be pruned).
+  description:
+    - Objects left alone, each with its action (V(skip) or V(abandon)) and the reason (annotation
+      C(gitops.core/reconcile=disabled), an object that now belongs to another set, an orphan left in place).
   returned: success
   type: list
   elements: dict

@@ -87,8 +87,10 @@ options:
       - Kustomize runs as C(kustomize build) or C(kubectl kustomize) with the root-only load restrictor;
         remote bases and C(helmCharts) are refused, since they would load content that the fetched
         (and verified) commit does not pin.
-      - Jinja2 templates render in a sandbox with strict undefined variables; C(include) and
-        C(import) of other templates are not available.
+      - Jinja2 templates render in a sandbox with strict undefined variables. C(include), C(import) and
+        C(extends) name other templates by their path from the repository root (for example
+        V(partials/labels.j2)); they are read with the same size limit as any file, and a name that
+        is missing or resolves outside the checkout is a clear error.
     type: str
     choices: [auto, plain, jinja, kustomize]
     default: auto

@@ -23,8 +23,15 @@ description:
     and config, ServiceAccounts, ConfigMaps, Secrets, Services, workloads, then the rest). CRDs are
     Established (and discovery refreshed) before their custom resources.
   - After every apply succeeded, prunes the objects that left the set (found in the inventory or by
-    the set label), in reverse order, then writes the inventory ConfigMap
-    C(gitops-set-<set_name>) in O(inventory_namespace).
+    the set label), in reverse order, each read again just before its delete (set label, uid and
+    annotations re-checked, uid and resourceVersion sent as preconditions), then writes the
+    inventory ConfigMap C(gitops-set-<set_name>) in O(inventory_namespace). Objects left in place
+    (O(prune=false), C(gitops.core/prune=disabled)) stay in it, marked abandoned, so that they
+    can still be reported and pruned later.
+  - A desired object that another set owns (its C(gitops.core/set) label, or another set's
+    inventory) fails the run before any write, naming the object and both sets, unless
+    O(adopt=true) or the annotation C(gitops.core/adopt=true) in Git opts in; the takeover is
+    then the action V(adopt).
   - A second run with the same input changes nothing and makes no write request.
   - O(revision) is recorded in the inventory and in the C(gitops.core/revision) annotation of each
     object the run applies.
@@ -53,16 +60,6 @@ options:
         and objects whose C(gitops.core/set) label no longer names this set, are never deleted.
     type: bool
     default: true
-  allow_empty:
-    description:
-      - Allow an empty desired set. When false (the default), an empty set that would prune
-        anything is refused; this protects against an empty branch or a failed render.
-    type: bool
-    default: false
-  max_deletions:
-    description:
-      - Refuse a run that would prune more objects than this; the error lists what would have been deleted.
-    type: int
   force_conflicts:
     description:
       - Take over fields owned by other field managers. When false, a conflict fails the run before
@@ -70,16 +67,23 @@ options:
     type: bool
     default: true
   wait:
-    description: Wait until the desired objects are healthy (rules per kind, then a generic Ready condition).
+    description:
+      - Wait until the desired objects are healthy (status V(Current); rules per kind, then the generic
+        Stalled, Reconciling and Ready conditions).
+      - Fails at once, with the reason, when an object has V(Failed), for example a Deployment past its
+        progress deadline or a failed Job.
     type: bool
     default: false
   wait_timeout:
-    description: Seconds to wait with O(wait=true); on timeout the run fails listing each unhealthy object and why.
+    description: Seconds to wait with O(wait=true); on timeout the run fails listing each object still waited for and why.
     type: int
     default: 300
 seealso:
   - module: gitops.core.git_desired_state
   - module: gitops.core.drift_check
+  - name: Ownership, guards, result shape and health states
+    description: docs/engine.md in the collection.
+    link: https://github.com/gitops-core/gitops.core/blob/main/docs/engine.md
 notes:
   - Annotation C(gitops.core/reconcile=disabled), in Git or on the live object, leaves that object alone.
   - Requests are retried with backoff on 429, 5xx and connection errors; 401 and 403 fail at once.
@@ -129,6 +133,12 @@ updated:
   type: list
   elements: str
   sample: ["ConfigMap shop/web-config"]
+adopted:
+  description: Objects taken over from another set (with O(adopt=true) or the C(gitops.core/adopt) annotation).
+  returned: success
+  type: list
+  elements: str
+  sample: ["ConfigMap shop/shared"]
 pruned:
   description: Objects deleted because they left the set.
   returned: success
@@ -137,34 +147,39 @@ pruned:
   sample: ["Service shop/old-api"]
 skipped_objects:
   description:
-    - Objects left alone, each with the reason.
+    - Objects left alone, each with its action (V(skip) or V(abandon)) and the reason.
     - Named C(skipped_objects) because Ansible reserves the result key C(skipped).
   returned: success
   type: list
   elements: dict
-  sample: [{object: "ConfigMap shop/keep", reason: "left the set; annotation gitops.core/prune: disabled"}]
+  sample: [{object: "ConfigMap shop/keep", action: abandon, reason: "left the set; annotation gitops.core/prune: disabled"}]
 unchanged:
   description: Number of desired objects already in sync.
   returned: success
   type: int
   sample: 118
 objects:
-  description: Every object of the plan with its action (create, update, unchanged, prune, skip), source file and, for updates, the fields that differed.
+  description:
+    - Every object of the plan, in the shape drift_check shares, with C(ref), C(action) (V(create),
+      V(update), V(adopt), V(unchanged), V(prune), V(abandon), V(skip)), C(source), C(reason) and,
+      for updates and adoptions, C(diffs) (the fields that differed).
   returned: success
   type: list
   elements: dict
-  sample: [{ref: "apps/Deployment shop/web", action: update, source: "apps/web.yaml, document 1",
+  sample: [{ref: "apps/Deployment shop/web", action: update, source: "apps/web.yaml, document 1", reason: null,
             diffs: [{path: spec.replicas, desired: 3, live: 5}]}]
 health:
-  description: Per object, whether it is healthy and why (with O(wait=true)).
+  description:
+    - Per object, its health status (V(Current), V(InProgress), V(Failed), V(Terminating), V(NotFound)),
+      whether it is healthy, and why (with O(wait=true)).
   returned: when wait is true
   type: dict
-  sample: {"apps/Deployment shop/web": {healthy: true, message: "Available: 3/3"}}
+  sample: {"apps/Deployment shop/web": {status: Current, healthy: true, message: "Available: 3/3"}}
 inventory:
   description: The inventory ConfigMap and what it records.
   returned: success
   type: dict
-  sample: {name: gitops-set-prod-apps, namespace: gitops-system, revision: 3f1c2e9a, objects: 120}
+  sample: {name: gitops-set-prod-apps, namespace: gitops-system, revision: 3f1c2e9a, objects: 120, abandoned: 1}
 api_requests:
   description: API requests made, by verb (list, get, apply, apply-dry-run, delete, discovery).
   returned: success
@@ -185,15 +200,13 @@ diff:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
-from ansible_collections.gitops.core.plugins.module_utils.reconcile import Reconciler
+from ansible_collections.gitops.core.plugins.module_utils import reconcile
 from ansible_collections.gitops.core.plugins.module_utils.set_args import MODULE_OPTIONS, prepare, set_argument_spec
 
 
 def argument_spec():
     return set_argument_spec(
         prune=dict(type="bool", default=True),
-        allow_empty=dict(type="bool", default=False),
-        max_deletions=dict(type="int"),
         force_conflicts=dict(type="bool", default=True),
         wait=dict(type="bool", default=False),
         wait_timeout=dict(type="int", default=300),
@@ -204,12 +217,9 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec(), **MODULE_OPTIONS)
     if module.params["wait_timeout"] < 1:
         module.fail_json(msg="wait_timeout must be at least 1")
-    if module.params["max_deletions"] is not None and module.params["max_deletions"] < 0:
-        module.fail_json(msg="max_deletions must not be negative")
     try:
         params, objects, sources, client = prepare(module)
-        params["_diff"] = module._diff
-        result = Reconciler(client, params, check_mode=module.check_mode).run(objects, sources)
+        result = reconcile.run(client, params, objects, sources, check_mode=module.check_mode, diff=module._diff)
     except GitOpsError as exc:
         module.fail_json(msg=exc.message, **exc.details)
     module.exit_json(**result)

@@ -160,6 +160,25 @@ def test_jinja_sandbox_refuses_unsafe_attributes(repo, gds):
     failed(gds(repo=repo.url), "x.yaml.j2: Jinja error")
 
 
+def test_jinja_include_and_import_read_from_the_checkout(repo, gds):
+    repo.commit({"apps/cm.yaml.j2": "{% import 'partials/macros.j2' as m %}"
+                                    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ m.name('web') }}\n"
+                                    "data:\n{% include 'partials/data.j2' %}\n",
+                 "partials/macros.j2": "{% macro name(x) %}{{ x }}-config{% endmacro %}",
+                 "partials/data.j2": "  tier: {{ tier }}"})
+    r = ok(gds(repo=repo.url, path=["apps"], template_vars={"tier": "front"}))
+    assert r["objects"] == [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config"},
+                             "data": {"tier": "front"}}]
+
+
+def test_jinja_include_of_a_missing_or_outside_file_is_a_clear_error(repo, gds):
+    repo.commit({"a.yaml.j2": "{% include 'partials/none.j2' %}\n"})
+    failed(gds(repo=repo.url), "a.yaml.j2: Jinja template 'partials/none.j2' not found in the repository")
+    repo.commit({"a.yaml.j2": "{% include '../../../../../../etc/passwd' %}\n"})
+    failed(gds(repo=repo.url), "a.yaml.j2: Jinja error: ../../../../../../etc/passwd: path",
+           "resolves outside the repository")
+
+
 def test_kustomize_folder_is_rendered(repo, gds):
     repo.commit({"app/kustomization.yaml": "namePrefix: prod-\nnamespace: shop\nresources: [cm.yaml]\n",
                  "app/cm.yaml": CM % ("cfg", "1"), "loose.yaml": CM % ("loose", "1")})

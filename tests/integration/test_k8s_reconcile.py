@@ -99,7 +99,7 @@ def test_prune_disabled_annotation_is_respected(reconcile, kubectl, namespace):
     ok(reconcile([cm("a", namespace), cm("keep", namespace, annotations={"gitops.core/prune": "disabled"})]))
     r = ok(reconcile([cm("a", namespace)]))
     assert r["pruned"] == []
-    assert r["skipped_objects"] == [{"object": f"ConfigMap {namespace}/keep",
+    assert r["skipped_objects"] == [{"object": f"ConfigMap {namespace}/keep", "action": "abandon",
                                      "reason": "left the set; annotation gitops.core/prune: disabled"}]
     assert kubectl.run("-n", namespace, "get", "configmap", "keep", check=False).returncode == 0
 
@@ -224,7 +224,8 @@ def test_diff_mode_masks_secret_values(reconcile, namespace):
 
 def test_wait_succeeds_when_kwok_makes_the_deployment_available(reconcile, namespace):
     r = ok(reconcile([deployment("web", namespace, replicas=2)], wait=True, wait_timeout=90))
-    assert r["health"][f"apps/Deployment {namespace}/web"] == {"healthy": True, "message": "Available: 2/2"}
+    assert r["health"][f"apps/Deployment {namespace}/web"] == {"status": "Current", "healthy": True,
+                                                               "message": "Available: 2/2"}
 
 
 def test_wait_times_out_with_the_reason(reconcile, namespace):

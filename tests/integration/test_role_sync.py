@@ -53,7 +53,7 @@ def test_role_syncs_a_signed_repo_and_is_idempotent(ansible_playbook, kubectl, n
     first = ansible_playbook(book)
     assert first.rc == 0, first.stdout + first.stderr
     assert "role-%s at %s" % (namespace, sha[:12]) in first.stdout
-    assert "created 2, updated 0, pruned 0, unchanged 0" in first.stdout
+    assert "created 2, updated 0, adopted 0, pruned 0, unchanged 0" in first.stdout
     assert kubectl.json("-n", namespace, "get", "deployment", "role-web")["status"]["readyReplicas"] == 1
     assert (tmp_path / "reports" / "drift.junit.xml").exists()
     second = ansible_playbook(book)

@@ -12,28 +12,74 @@ def deployment(replicas=3, updated=3, available=3, total=3, generation=2, observ
                        "replicas": total, "conditions": [dict(type=k, **v) for k, v in conditions.items()]}}
 
 
+C, P, F, T = health.CURRENT, health.IN_PROGRESS, health.FAILED, health.TERMINATING
+
+
+def check(obj):
+    return health.check("apps", "Deployment", obj)
+
+
 def test_deployment_messages_say_what_is_missing():
-    assert health.deployment(deployment()) == (True, "Available: 3/3")
-    assert health.deployment(deployment(available=1)) == (False, "Available: 1/3")
-    assert health.deployment(deployment(updated=2)) == (False, "Updated: 2/3")
-    assert health.deployment(deployment(observed=1))[0] is False
-    assert health.deployment(deployment(total=4)) == (False, "Pending termination: 1 old replicas")
-    stuck = deployment(available=0, Progressing={"status": "False", "reason": "ProgressDeadlineExceeded"})
-    assert health.deployment(stuck)[1].startswith("Failed: progress deadline exceeded")
+    assert check(deployment()) == (C, "Available: 3/3")
+    assert check(deployment(available=1)) == (P, "Available: 1/3")
+    assert check(deployment(updated=2)) == (P, "Updated: 2/3")
+    assert check(deployment(observed=1))[0] == P
+    assert check(deployment(total=4)) == (P, "Pending termination: 1 old replicas")
+
+
+def test_a_rollout_past_its_deadline_has_failed_with_the_reason():
+    stuck = deployment(available=0, Progressing={"status": "False", "reason": "ProgressDeadlineExceeded",
+                                                 "message": 'ReplicaSet "web-1" has timed out progressing.'})
+    assert health.check("apps", "Deployment", stuck) == (
+        F, 'progress deadline exceeded: ReplicaSet "web-1" has timed out progressing.')
+
+
+def test_deletion_timestamp_means_terminating_for_every_kind():
+    for group, kind in (("apps", "Deployment"), ("", "ConfigMap"), ("x.io", "Thing")):
+        obj = deployment()
+        obj["metadata"]["deletionTimestamp"] = "2026-11-26T10:00:00Z"
+        assert health.check(group, kind, obj)[0] == T
+
+
+def statefulset(replicas=3, ready=3, updated=3, current="r1", update="r2", strategy=None):
+    return {"metadata": {"generation": 1}, "spec": {"replicas": replicas, "updateStrategy": strategy or {}},
+            "status": {"observedGeneration": 1, "readyReplicas": ready, "updatedReplicas": updated,
+                       "currentRevision": current, "updateRevision": update}}
+
+
+def test_statefulset_with_on_delete_is_healthy_once_ready():
+    on_delete = {"type": "OnDelete"}
+    assert health.check("apps", "StatefulSet", statefulset(updated=0, strategy=on_delete))[0] == C
+    assert health.check("apps", "StatefulSet", statefulset(ready=1, strategy=on_delete)) == (P, "Ready: 1/3")
+
+
+def test_statefulset_with_a_partition_is_healthy_once_the_partition_is_updated():
+    part = {"type": "RollingUpdate", "rollingUpdate": {"partition": 2}}
+    assert health.check("apps", "StatefulSet", statefulset(updated=1, strategy=part))[0] == C
+    assert health.check("apps", "StatefulSet", statefulset(updated=0, strategy=part)) == (P, "Updated: 0/1 (partition 2)")
+    # a plain rolling update is not done while revisions differ
+    assert health.check("apps", "StatefulSet", statefulset(updated=1))[0] == P
+    assert health.check("apps", "StatefulSet", statefulset(current="r2"))[0] == C
 
 
 def test_job_crd_namespace_pvc_and_generic_rules():
-    assert health.job({"status": {"conditions": [{"type": "Complete", "status": "True"}]}}) == (True, "Complete")
-    assert health.job({"status": {"conditions": [{"type": "Failed", "status": "True", "message": "BackoffLimit"}]}}) \
-        == (False, "Failed: BackoffLimit")
-    assert health.crd({"status": {"conditions": [{"type": "Established", "status": "True"}]}})[0]
-    assert health.check("", "Namespace", {"status": {"phase": "Active"}})[0]
-    assert health.check("", "PersistentVolumeClaim", {"status": {"phase": "Pending"}}) == (False, "phase: Pending")
-    assert health.check("x.io", "Thing", {"status": {}}) == (True, "exists")
+    assert health.check("batch", "Job", {"status": {"conditions": [{"type": "Complete", "status": "True"}]}}) \
+        == (C, "Complete")
+    assert health.check("batch", "Job", {"status": {"conditions": [
+        {"type": "Failed", "status": "True", "message": "BackoffLimitExceeded"}]}}) == (F, "job failed: BackoffLimitExceeded")
+    assert health.check("apiextensions.k8s.io", "CustomResourceDefinition",
+                        {"status": {"conditions": [{"type": "Established", "status": "True"}]}})[0] == C
+    assert health.check("", "Namespace", {"status": {"phase": "Active"}})[0] == C
+    assert health.check("", "PersistentVolumeClaim", {"status": {"phase": "Pending"}}) == (P, "phase: Pending")
+    assert health.check("", "PersistentVolumeClaim", {"status": {"phase": "Lost"}})[0] == F
+    assert health.check("", "Pod", {"status": {"phase": "Failed", "reason": "Evicted"}}) == (F, "pod failed: Evicted")
+    assert health.check("x.io", "Thing", {"status": {}}) == (C, "exists")
     not_ready = {"status": {"conditions": [{"type": "Ready", "status": "False", "message": "db down"}]}}
-    assert health.check("x.io", "Thing", not_ready) == (False, "Ready: False (db down)")
-    assert health.check("", "Service", {"spec": {"type": "LoadBalancer"}}) == (False, "LoadBalancer ingress: pending")
-    assert health.check("apps", "Deployment", None) == (False, "not found")
+    assert health.check("x.io", "Thing", not_ready) == (P, "Ready: False (db down)")
+    stalled = {"status": {"conditions": [{"type": "Stalled", "status": "True", "message": "bad spec"}]}}
+    assert health.check("x.io", "Thing", stalled) == (F, "Stalled: bad spec")
+    assert health.check("", "Service", {"spec": {"type": "LoadBalancer"}}) == (P, "LoadBalancer ingress: pending")
+    assert health.check("apps", "Deployment", None) == (health.NOT_FOUND, "not found")
 
 
 def ref(kind, group="", ns="n", name="x"):
@@ -48,6 +94,16 @@ def test_apply_order_waves_then_dependencies_then_custom_resources():
     assert ordered == ["Service", "CustomResourceDefinition", "Namespace", "ConfigMap", "Deployment", "Widget"]
     pruned = [r.kind for r, obj in sorted(items, key=lambda i: order.prune_key(*i))]
     assert pruned == list(reversed(ordered))
+
+
+def test_webhook_configurations_and_api_services_come_after_the_workloads_that_serve_them():
+    items = [ref("ValidatingWebhookConfiguration", "admissionregistration.k8s.io", ns=""),
+             ref("APIService", "apiregistration.k8s.io", ns=""),
+             ref("MutatingWebhookConfiguration", "admissionregistration.k8s.io", ns=""),
+             ref("Deployment", "apps"), ref("Service"), ref("Widget", "x.io")]
+    ordered = [r.kind for r in sorted(items, key=lambda r: order.apply_key(r, {}))]
+    assert ordered == ["Service", "Deployment", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
+                       "APIService", "Widget"]
 
 
 def test_managed_fields_paths_and_owners():

@@ -1,0 +1,46 @@
+# -*- coding: utf-8 -*-
+# Copyright: gitops.core contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Running one verb over many entries on the engine's pool, collecting per-object failures into
+one error that names each object (401/403 abort at once: no other object would fare better)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.kube import ApiError
+
+LIMIT = 20
+
+
+def _conflict_message(exc):
+    causes = (exc.body.get("details") or {}).get("causes") or []
+    fields = ", ".join(c.get("field", "") for c in causes if c.get("field"))
+    return "%s%s" % (exc.reason, " (fields: %s)" % fields if fields else "")
+
+
+def each(engine, fn, entries):
+    """fn(entry) for each entry; returns [(entry, error message)] of the failures."""
+
+    def guarded(entry):
+        try:
+            fn(entry)
+            return None
+        except ApiError as exc:
+            if exc.status in (401, 403):
+                raise
+            if exc.status == 409 and (exc.body.get("details") or {}).get("causes"):
+                return entry, "conflict with another field manager: %s (force_conflicts is false)" % _conflict_message(exc)
+            return entry, exc.reason
+        except GitOpsError as exc:
+            return entry, exc.message
+
+    return [failure for failure in engine.map(guarded, entries) if failure]
+
+
+def fail(what, failures):
+    lines = ["%s: %s" % (e.where, msg) for e, msg in failures[:LIMIT]]
+    more = " (and %d more)" % (len(failures) - LIMIT) if len(failures) > LIMIT else ""
+    raise GitOpsError("%s for %d object(s)%s:\n%s" % (what, len(failures), more, "\n".join(lines)),
+                      failures=[{"object": str(e.ref), "source": e.source, "error": m} for e, m in failures])

@@ -1,0 +1,86 @@
+# -*- coding: utf-8 -*-
+# Copyright: gitops.core contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The delete verb, and the one place its guards live.  Every delete, whoever asks for it
+(k8s_reconcile, drift_check's heal, a role), passes them all:
+- allow_empty: an empty desired set never prunes (an empty branch or a failed render);
+- max_deletions: a run that would prune more is refused, listing what it would delete;
+- ownership and the label re-check: just before its DELETE each object is read again and must
+  still carry this set's label and no `gitops.core/prune: disabled`; the DELETE carries the
+  uid and resourceVersion read, so an object changed or replaced in between is not deleted;
+- `gitops.core/prune: disabled` and `gitops.core/reconcile: disabled` (the plan never marks
+  those for pruning; the re-check catches annotations added since).
+check_guards() runs before the run's first write; prune() runs it again itself."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from itertools import groupby
+
+from ansible_collections.gitops.core.plugins.module_utils import batch, order
+from ansible_collections.gitops.core.plugins.module_utils.changeset import PRUNE
+from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.plan import (
+    PRUNE_ANNOTATION, RECONCILE_ANNOTATION, SET_LABEL, annotation, set_label)
+
+LIST_LIMIT = 50
+
+
+def check_guards(engine, changeset):
+    """Raise GitOpsError when allow_empty or max_deletions forbid this run's prunes."""
+    opts = engine.opts
+    prunes = changeset.by_action(PRUNE)
+    if opts.prune and not changeset.desired() and not opts.allow_empty and (prunes or changeset.inventory.refs):
+        raise GitOpsError("the desired set '%s' is empty; refusing to prune %d object(s); nothing was changed "
+                          "(set allow_empty: true if the set really should be empty)" % (opts.set_name, len(prunes)),
+                          would_prune=[str(e.ref) for e in prunes])
+    if opts.max_deletions is not None and len(prunes) > opts.max_deletions:
+        names = ", ".join(str(e.ref) for e in prunes[:LIST_LIMIT])
+        raise GitOpsError("this run would prune %d objects, more than max_deletions=%d; nothing was changed. "
+                          "It would delete: %s%s" % (len(prunes), opts.max_deletions, names,
+                                                     " ..." if len(prunes) > LIST_LIMIT else ""),
+                          would_prune=[str(e.ref) for e in prunes])
+
+
+def _recheck(engine, e):
+    """The object as it is now, if this set may still delete it; else a GitOpsError saying why not."""
+    if e.resource is None:
+        raise GitOpsError("the cluster no longer serves %s %s" % (e.ref.api_version, e.ref.kind))
+    now = engine.client.get(e.resource, e.ref.namespace or None, e.ref.name)
+    if now is None:
+        return None
+    if set_label(now) != engine.opts.set_name:
+        raise GitOpsError("not deleted: its %s label is now %r, not %r" % (SET_LABEL, set_label(now), engine.opts.set_name))
+    for name in (PRUNE_ANNOTATION, RECONCILE_ANNOTATION):
+        if annotation(now, name) == "disabled":
+            raise GitOpsError("not deleted: it is now annotated %s: disabled" % name)
+    if (now.get("metadata") or {}).get("uid") != ((e.live or {}).get("metadata") or {}).get("uid"):
+        raise GitOpsError("not deleted: it was replaced by a new object since the plan was made")
+    return now
+
+
+def prune(engine, changeset):
+    """Delete the entries planned for pruning, in reverse apply order, after every guard.  Returns
+    the entries deleted (in check mode: that a server-side dry-run would delete)."""
+    check_guards(engine, changeset)
+    opts, client = engine.opts, engine.client
+    entries = changeset.by_action(PRUNE)
+    deleted = []
+
+    def one(e):
+        now = _recheck(engine, e)
+        if now is None:
+            return  # already gone
+        meta = now["metadata"]
+        if client.delete(e.resource, e.ref.namespace or None, e.ref.name, opts.prune_propagation,
+                         dry_run=opts.check_mode,
+                         preconditions={"uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion")}):
+            deleted.append(e)
+
+    ordered = sorted(entries, key=lambda e: order.prune_key(e.ref, e.live or {}))
+    for _key, group in groupby(ordered, key=lambda e: order.prune_key(e.ref, e.live or {})[:2]):
+        failures = batch.each(engine, one, list(group))
+        if failures:
+            batch.fail("prune stopped (the inventory was not changed)", failures)
+    return [e for e in ordered if e in deleted]
