@@ -46,7 +46,7 @@ lint: venv collection ## ansible-lint (production profile)
 	$(VENV)/bin/ansible-lint
 
 integration: venv collection cluster-up ## integration tests against the running control plane
-	$(VENV)/bin/pytest -q tests/integration
+	$(VENV)/bin/pytest -q -n 4 tests/integration
 
 molecule: venv collection cluster-up ## Molecule scenarios (the sync role: converge, idempotence, verify)
 	@hack/molecule
