@@ -1,29 +1,37 @@
 # -*- coding: utf-8 -*-
 # Copyright: gitops.core contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A small Kubernetes REST client: one keep-alive HTTPS connection per worker thread, bounded
-retries with backoff on 429/5xx/connection errors, immediate and clear 401/403 errors, request
-counting by verb, and cached aggregated discovery."""
+"""The collection's thin layer over the official `kubernetes` package.  `kubernetes.config`
+makes the client configuration (kubeconfig.py) and `kubernetes.client.ApiClient`'s urllib3 pool
+(TLS, client certificates, proxy, sized to `parallelism`) carries every request.  Added here only
+what the package lacks: aggregated discovery (apidiscovery v2, two requests), the server-side-apply
+content type, request counting by verb, impersonation with several groups, and the retry policy:
+bounded retries with backoff on 429/5xx/connection errors honouring Retry-After, and immediate,
+clear 401/403 errors."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import base64
 import json
-import socket
-import ssl
 import threading
 import time
 from collections import namedtuple
 
-from http.client import HTTPConnection, HTTPException, HTTPSConnection
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 
+try:
+    import urllib3
+    from kubernetes import client as k8s_client
+    from urllib3._collections import HTTPHeaderDict  # also in urllib3 1.26, which old kubernetes versions use
+except ImportError:  # kubeconfig.load() says what to install before a Client is made
+    pass
+
 RETRY_STATUS = (429, 500, 502, 503, 504)
 MAX_ATTEMPTS = 6
+MAX_RETRY_AFTER = 10
 TIMEOUT = 60
 LIST_PAGE = 2000
 DISCOVERY_V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
@@ -44,91 +52,47 @@ class ApiError(GitOpsError):
         self.reason = reason
 
 
-class _HTTPSConnection(HTTPSConnection):
-    """HTTPS with an optional TLS server name other than the host (kubeconfig tls-server-name)."""
-
-    def __init__(self, host, port, server_name, context):
-        HTTPSConnection.__init__(self, host, port, timeout=TIMEOUT, context=context)
-        self._server_name = server_name or host
-        self._ctx = context
-
-    def connect(self):
-        sock = socket.create_connection((self.host, self.port), self.timeout)
-        self.sock = self._ctx.wrap_socket(sock, server_hostname=self._server_name)
-
-
 class Client(object):
-    def __init__(self, config, parallelism=8):
-        self.config = config
-        parts = urlsplit(config.server)
-        self.scheme = parts.scheme
-        self.host = parts.hostname
-        self.port = parts.port or (443 if parts.scheme == "https" else 80)
-        self.prefix = parts.path.rstrip("/")
+    """Requests to one API server through one kubernetes.client.ApiClient (one connection pool)."""
+
+    def __init__(self, settings, parallelism=8):
+        self.settings = settings
+        configuration = settings.configuration
+        self.server = configuration.host.rstrip("/")
         self.parallelism = max(1, int(parallelism))
+        # the engine's workers plus the calling thread each keep one connection alive
+        configuration.connection_pool_maxsize = self.parallelism + 1
+        self.api_client = k8s_client.ApiClient(configuration)
+        self.pool = self.api_client.rest_client.pool_manager
+        if settings.tls_server_name:  # a package version that does not know tls-server-name
+            self.pool.connection_pool_kw["server_hostname"] = settings.tls_server_name
         self.counts = {}
         self._count_lock = threading.Lock()
-        self._local = threading.local()
-        self._connections = []  # every connection made, so that close() reaches all threads' ones
-        self.connections_made = 0
         self._discovery = None
         self._refreshed = False  # whether discovery was refreshed since it last changed on purpose
-        self.ssl_context = self._ssl_context() if self.scheme == "https" else None
 
     # ------------------------------------------------------------------ transport
 
-    def _ssl_context(self):
-        cfg = self.config
-        try:
-            ctx = ssl.create_default_context(cafile=cfg.ca_file)
-            if not cfg.verify:
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
-            if cfg.client_cert:
-                ctx.load_cert_chain(cfg.client_cert, cfg.client_key)
-        except (IOError, OSError, ssl.SSLError) as exc:
-            raise GitOpsError("cannot load the TLS files of %s: %s" % (cfg.source or cfg.server, exc))
-        return ctx
-
-    def _connection(self):
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            if self.scheme == "https":
-                conn = _HTTPSConnection(self.host, self.port, self.config.tls_server_name, self.ssl_context)
-            else:
-                conn = HTTPConnection(self.host, self.port, timeout=TIMEOUT)
-            self._local.conn = conn
-            with self._count_lock:
-                self._connections.append(conn)
-                self.connections_made += 1
-        return conn
+    @property
+    def connections_made(self):
+        """How many connections the pool has opened so far."""
+        pools = self.pool.pools
+        return sum(pools[key].num_connections for key in list(pools.keys()))
 
     def close(self):
-        """Close every connection this client made (on any thread)."""
-        with self._count_lock:
-            conns, self._connections = self._connections, []
-        for conn in conns:
-            conn.close()
-
-    def _drop_connection(self):
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
-            with self._count_lock:
-                if conn in self._connections:
-                    self._connections.remove(conn)
+        """Close every connection of the pool."""
+        self.pool.clear()
 
     def _headers(self, content_type, accept):
-        headers = {"Accept": accept or "application/json", "User-Agent": "gitops.core"}
+        headers = HTTPHeaderDict({"Accept": accept or "application/json", "User-Agent": "gitops.core"})
         if content_type:
             headers["Content-Type"] = content_type
-        token = self.config.bearer()
-        if token:
-            headers["Authorization"] = "Bearer " + token
-        elif self.config.basic:
-            raw = ("%s:%s" % self.config.basic).encode("utf-8")
-            headers["Authorization"] = "Basic " + base64.b64encode(raw).decode("ascii")
+        # the package's own auth: bearer tokens, token files and exec plugins, refreshed when they expire
+        auth = self.settings.configuration.auth_settings().get("BearerToken") or {}
+        if auth.get("value"):
+            headers["Authorization"] = auth["value"]
+        for name, value in self.settings.impersonate:
+            headers.add(name, value)
         return headers
 
     def count(self, verb):
@@ -139,49 +103,52 @@ class Client(object):
                 what=None, ok=(200, 201)):
         """Send one request (retrying transient failures) and return (status, decoded JSON).
         Statuses outside `ok` raise ApiError, except those the caller lists in `ok`."""
-        url = self.prefix + path + ("?" + urlencode(query) if query else "")
+        url = self.server + path + ("?" + urlencode(query) if query else "")
         data = json.dumps(body).encode("utf-8") if isinstance(body, (dict, list)) else body
         what = what or "%s %s" % (method, path)
         delay = 0.2
         for attempt in range(1, MAX_ATTEMPTS + 1):
             self.count(verb or method.lower())
             try:
-                conn = self._connection()
-                conn.request(method, url, body=data, headers=self._headers(content_type, accept))
-                resp = conn.getresponse()
-                raw = resp.read()
-                status = resp.status
-                retry_after = resp.getheader("Retry-After")
-            except ssl.SSLError as exc:
-                self._drop_connection()
-                raise GitOpsError("TLS error talking to %s: %s" % (self.config.server, exc))
-            except (HTTPException, socket.error, OSError) as exc:
-                self._drop_connection()
+                resp = self.pool.request(method, url, body=data, headers=self._headers(content_type, accept),
+                                         timeout=urllib3.Timeout(connect=10, read=TIMEOUT), retries=False,
+                                         redirect=False, preload_content=True)
+            except urllib3.exceptions.SSLError as exc:
+                raise GitOpsError("TLS error talking to %s: %s" % (self.server, exc))
+            except urllib3.exceptions.ProxyError as exc:
+                raise GitOpsError("the proxy %s refused or failed the connection to %s: %s"
+                                  % (self.settings.configuration.proxy, self.server, exc))
+            except urllib3.exceptions.HTTPError as exc:
                 if attempt == MAX_ATTEMPTS:
-                    raise GitOpsError("cannot reach the API server %s: %s" % (self.config.server, exc))
+                    raise GitOpsError("cannot reach the API server %s: %s" % (self.server, exc))
                 time.sleep(delay)
                 delay = min(delay * 2, 5)
                 continue
+            raw, status = resp.data, resp.status
             try:
                 decoded = json.loads(raw.decode("utf-8")) if raw else {}
             except ValueError:
                 decoded = {"message": raw[:300].decode("utf-8", "replace")}
             if status in RETRY_STATUS and attempt < MAX_ATTEMPTS:
-                wait = delay
-                if retry_after and retry_after.isdigit():
-                    wait = min(float(retry_after), 10)
+                retry_after = resp.headers.get("Retry-After")
+                wait = min(float(retry_after), MAX_RETRY_AFTER) if retry_after and retry_after.isdigit() else delay
                 time.sleep(wait)
                 delay = min(delay * 2, 5)
                 continue
             if status == 401:
                 raise ApiError(status, decoded, "the API server rejected the credentials from %s (401 Unauthorized)"
-                               % (self.config.source or "the auth options"))
+                               % self.settings.source)
             if status == 403:
-                raise ApiError(status, decoded, "forbidden: %s" % what)
+                raise ApiError(status, decoded, "forbidden: %s%s" % (what, self._impersonation_hint(decoded)))
             if status not in ok:
                 raise ApiError(status, decoded, what)
             return status, decoded
         raise GitOpsError("unreachable")  # pragma: no cover
+
+    def _impersonation_hint(self, body):
+        if "impersonate" in ((body or {}).get("message") or "") and self.settings.impersonate:
+            return " (the impersonate_user/impersonate_groups options ask for an identity these credentials may not take)"
+        return ""
 
     # ------------------------------------------------------------------ discovery
 

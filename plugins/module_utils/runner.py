@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: gitops.core contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Running external commands (git, gpg, kustomize, kubeconfig exec plugins) through
+"""Running external commands (git, gpg, kustomize) through
 AnsibleModule.run_command, with a hard timeout (coreutils `timeout`) and an environment of our
 choosing.  Tests and benchmarks pass any callable with the same signature."""
 

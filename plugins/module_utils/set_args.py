@@ -15,9 +15,10 @@ from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.gitops.core.plugins.module_utils import kubeconfig, manifests
 from ansible_collections.gitops.core.plugins.module_utils.auth_args import auth_argument_spec
 from ansible_collections.gitops.core.plugins.module_utils.kube import Client
-from ansible_collections.gitops.core.plugins.module_utils.runner import ModuleRunner
 from ansible_collections.gitops.core.plugins.module_utils.yamlsafe import HAS_YAML, YAML_IMPORT_ERROR
 
+SECRET_KUBECONFIG_KEYS = ("client-key-data", "client-certificate-data", "token", "password", "id-token",
+                          "refresh-token", "client-secret", "access-token")
 SET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,51}[a-z0-9])?$")
 MODULE_OPTIONS = dict(mutually_exclusive=[("objects", "src")], required_one_of=[("objects", "src")],
                       supports_check_mode=True)
@@ -50,6 +51,7 @@ def prepare(module):
     if not HAS_YAML:
         module.fail_json(msg=missing_required_lib("PyYAML"), exception=YAML_IMPORT_ERROR)
     params = dict(module.params)
+    hide_kubeconfig(module)  # first: every fail_json below echoes module.params
     if not SET_NAME.match(params["set_name"]):
         module.fail_json(msg="set_name '%s' must be lower-case letters, digits and '-', at most 53 characters"
                          % params["set_name"])
@@ -61,5 +63,28 @@ def prepare(module):
         objects, sources = manifests.load_path(params["src"])
     else:
         objects, sources = params["objects"], params["sources"]
-    client = Client(kubeconfig.load(params, ModuleRunner(module)), params["parallelism"])
+    if not kubeconfig.HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=kubeconfig.KUBERNETES_IMPORT_ERROR)
+    client = Client(kubeconfig.load(params), params["parallelism"])
     return params, objects, sources, client
+
+
+def hide_kubeconfig(module):
+    """A kubeconfig given as a dict is never echoed: its key material joins the values Ansible
+    masks in every output, and the whole dict is replaced in the invocation shown at -vvv."""
+    value = module.params.get("kubeconfig")
+    if isinstance(value, dict):
+        secrets = set()
+
+        def walk(node, key=None):
+            if isinstance(node, dict):
+                for k, v in node.items():
+                    walk(v, k)
+            elif isinstance(node, list):
+                for v in node:
+                    walk(v, key)
+            elif isinstance(node, str) and key in SECRET_KUBECONFIG_KEYS and node:
+                secrets.add(node)
+        walk(value)
+        module.no_log_values.update(secrets)
+        module.params["kubeconfig"] = "(a kubeconfig given as a dict; not shown)"

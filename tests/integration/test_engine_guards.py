@@ -271,16 +271,15 @@ def test_one_connection_pool_per_run(kubeconfig, namespace, sets):
     from ansible_collections.gitops.core.plugins.module_utils import kubeconfig as kubeconfig_loader
     from ansible_collections.gitops.core.plugins.module_utils import reconcile
     from ansible_collections.gitops.core.plugins.module_utils.kube import Client
-    from local_runner import local_runner
     set_a = sets[0]
     params = {"kubeconfig": str(kubeconfig), "set_name": set_a, "parallelism": 4, "wait": True, "wait_timeout": 60}
     objects = [cm("c%02d" % i, namespace) for i in range(12)] + [deployment("web", namespace)]
-    client = Client(kubeconfig_loader.load(params, local_runner), 4)
+    client = Client(kubeconfig_loader.load(params), 4)
     result = reconcile.run(client, params, objects)
     assert len(result["created"]) == 13 and result["health"][f"apps/Deployment {namespace}/web"]["healthy"]
     # plan (LIST, GET), dry-run, apply, wait and the inventory all ran on the same 4 workers, plus
     # the calling thread (discovery, the inventory read, single-object steps)
     assert client.connections_made <= 4 + 1
-    assert client._connections == []  # closed at the end of the run
-    client = Client(kubeconfig_loader.load(params, local_runner), 4)
+    assert len(client.pool.pools) == 0  # every pool, and its connections, closed at the end of the run
+    client = Client(kubeconfig_loader.load(params), 4)
     reconcile.run(client, dict(params, allow_empty=True), [])
