@@ -76,7 +76,7 @@ def ansible_playbook(tmp_path):
     bindir = Path(sys.executable).parent
 
     def run(playbook: str, extra_vars: dict | None = None, check: bool = False, diff: bool = False,
-            env: dict | None = None) -> PlaybookRun:
+            env: dict | None = None, args: tuple[str, ...] = ()) -> PlaybookRun:
         book = tmp_path / f"play-{uuid.uuid4().hex[:6]}.yml"
         book.write_text(playbook)
         record_dir = tmp_path / "records"
@@ -89,6 +89,7 @@ def ansible_playbook(tmp_path):
             argv.append("--check")
         if diff:
             argv.append("--diff")
+        argv.extend(args)
         run_env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"),
                        ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_RETRY_FILES_ENABLED="0",
                        ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
