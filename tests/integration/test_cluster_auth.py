@@ -121,6 +121,20 @@ def test_exec_plugin_client_certificate_authenticates(tmp_path, server, pki, nam
     assert username == user and "exec-team" in groups
 
 
+def test_oidc_auth_provider_sends_its_id_token(tmp_path, server, pki, namespace, service_account, run_task):
+    """`auth-provider: oidc` (refused before as 'removed') is loaded by the kubernetes package: an
+    unexpired id-token is sent as the bearer token.  The id-token here is a JWT the cluster itself
+    signed (a service account token), so the API server can check it without a separate issuer."""
+    name, token = service_account
+    user = {"auth-provider": {"name": "oidc", "config": {"client-id": "gitops-core", "id-token": token,
+                                                         "idp-issuer-url": "https://issuer.example.invalid"}}}
+    path = kubeconfig_with(tmp_path / "kc", server, pki / "ca.crt", user)
+    assert whoami({"kubeconfig": path})[0] == f"system:serviceaccount:{namespace}:{name}"
+    r = ok(run_task("drift_check", {"set_name": "x" + uuid.uuid4().hex[:8], "kubeconfig": path,
+                                    "objects": [cm("a", namespace)], "fail_on_drift": False}))
+    assert r["summary"]["missing"] == 1
+
+
 # ------------------------------------------------------------------ a real forward proxy
 
 @pytest.fixture
