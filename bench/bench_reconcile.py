@@ -147,7 +147,7 @@ def import_cost(runs=5):
     """Median seconds to import the kubernetes client package, over a bare interpreter start."""
     def median(code):
         times = []
-        for _ in range(runs):
+        for _attempt in range(runs):
             t0 = time.perf_counter()
             subprocess.run([sys.executable, "-c", code], check=True)
             times.append(time.perf_counter() - t0)

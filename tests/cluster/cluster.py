@@ -13,6 +13,7 @@ at the repository root).  Standard library only, plus `go` and `openssl`.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -215,10 +216,41 @@ def make_pki(pki: Path) -> None:
     for name, (subject, profile) in certs.items():
         openssl("req", "-x509", *common, "-extensions", profile, "-CA", "ca.crt", "-CAkey", "ca.key",
                 "-keyout", f"{name}.key", "-out", f"{name}.crt", "-subj", subject, cwd=pki)
-    openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "sa.key", cwd=pki)
-    openssl("pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
+    openssl("req", "-x509", *common, "-extensions", "server", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-keyout", "oidc.key", "-out", "oidc.crt", "-subj", "/CN=gitops-core-oidc-issuer", cwd=pki)
+    for name in ("sa", "oidc-signing"):
+        openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", f"{name}.key", cwd=pki)
+        openssl("pkey", "-in", f"{name}.key", "-pubout", "-out", f"{name}.pub", cwd=pki)
+    (pki / "oidc-jwks.json").write_text(json.dumps({"keys": [jwk(pki / "oidc-signing.key")]}))
     for key in pki.glob("*.key"):
         key.chmod(0o600)
+
+
+OIDC_KID = "gitops-core-local"
+OIDC_AUDIENCE = "gitops-core"
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwk(private_key: Path) -> dict:
+    """The public JSON Web Key of an RSA private key (modulus read by openssl)."""
+    out = subprocess.run(["openssl", "rsa", "-in", str(private_key), "-noout", "-modulus"], check=True,
+                         capture_output=True, text=True).stdout
+    modulus = bytes.fromhex(out.strip().split("=", 1)[1])
+    return {"kty": "RSA", "alg": "RS256", "use": "sig", "kid": OIDC_KID, "n": _b64url(modulus),
+            "e": _b64url((65537).to_bytes(3, "big"))}
+
+
+def authentication_config(path: Path, issuer: str, ca: Path) -> None:
+    """Structured authentication configuration: a JWT authenticator trusting the local issuer
+    (usernames and groups prefixed `oidc:`), beside client certificates and service accounts."""
+    path.write_text(json.dumps({
+        "apiVersion": "apiserver.config.k8s.io/v1", "kind": "AuthenticationConfiguration",
+        "jwt": [{"issuer": {"url": issuer, "audiences": [OIDC_AUDIENCE], "certificateAuthority": ca.read_text()},
+                 "claimMappings": {"username": {"claim": "sub", "prefix": "oidc:"},
+                                   "groups": {"claim": "groups", "prefix": "oidc:"}}}]}, indent=2))
 
 
 def kubeconfig(path: Path, server: str, pki: Path, user: str) -> None:
@@ -350,22 +382,32 @@ def up() -> None:
     pki, logs = cdir / "pki", cdir / "logs"
     logs.mkdir(parents=True)
     make_pki(pki)
-    ports = {name: free_port() for name in ("etcd", "etcd_peer", "apiserver")}
+    ports = {name: free_port() for name in ("etcd", "etcd_peer", "apiserver", "oidc")}
     server = f"https://127.0.0.1:{ports['apiserver']}"
+    issuer = f"https://127.0.0.1:{ports['oidc']}"
+    authentication_config(cdir / "authentication-config.json", issuer, pki / "ca.crt")
     for user in ("admin", "controller-manager", "scheduler", "kwok"):
         kubeconfig(cdir / ("kubeconfig" if user == "admin" else f"{user}.kubeconfig"), server, pki, user)
     kcp = str(bindir / "kcp")
     pids: dict[str, int] = {}
-    state = {"version": version, "server": server, "ports": ports, "pids": pids, "bindir": str(bindir)}
+    state = {"version": version, "server": server, "ports": ports, "pids": pids, "bindir": str(bindir),
+             "oidc": {"issuer": issuer, "audience": OIDC_AUDIENCE, "kid": OIDC_KID,
+                      "signing_key": str(pki / "oidc-signing.key")}}
 
     def save() -> None:
         (cdir / "state.json").write_text(json.dumps(state, indent=2) + "\n")
 
+    pids["oidc-issuer"] = start("oidc-issuer", [sys.executable, str(HERE / "oidc_issuer.py"), str(ports["oidc"]),
+                                                str(pki / "oidc.crt"), str(pki / "oidc.key"),
+                                                str(pki / "oidc-jwks.json")], logs)
     pids["etcd"] = start("etcd", [kcp, "etcd", f"--data-dir={cdir / 'etcd'}",
                                   f"--client-port={ports['etcd']}", f"--peer-port={ports['etcd_peer']}"], logs)
     save()
     etcd_health = f"http://127.0.0.1:{ports['etcd']}/health"
     wait_for("etcd", lambda: _http_ok(etcd_health) or "no answer on " + etcd_health, 60, pids, logs)
+    discovery = issuer + "/.well-known/openid-configuration"
+    issuer_ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+    wait_for("the OIDC issuer", lambda: _http_ok(discovery, issuer_ctx) or "no answer on " + discovery, 30, pids, logs)
 
     pids["kube-apiserver"] = start("kube-apiserver", [
         kcp, "kube-apiserver",
@@ -374,6 +416,7 @@ def up() -> None:
         "--endpoint-reconciler-type=none",
         f"--tls-cert-file={pki / 'apiserver.crt'}", f"--tls-private-key-file={pki / 'apiserver.key'}",
         f"--client-ca-file={pki / 'ca.crt'}",
+        f"--authentication-config={cdir / 'authentication-config.json'}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
         "--authorization-mode=Node,RBAC",
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
@@ -437,9 +480,9 @@ def up() -> None:
     print(cdir / "kubeconfig")
 
 
-def _http_ok(url: str) -> bool:
+def _http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
+        with urllib.request.urlopen(url, timeout=2, context=context) as resp:
             return resp.status == 200
     except (urllib.error.URLError, OSError):
         return False

@@ -135,6 +135,42 @@ def test_oidc_auth_provider_sends_its_id_token(tmp_path, server, pki, namespace,
     assert r["summary"]["missing"] == 1
 
 
+def id_token(oidc: dict, subject: str, groups: list[str], lifetime: int = 600) -> str:
+    """An id-token from the control plane's local OIDC issuer: a JWT signed RS256 by openssl with
+    the issuer's key, for the audience the API server's JWT authenticator expects."""
+    def b64url(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    now = int(time.time())
+    header = b64url(json.dumps({"alg": "RS256", "typ": "JWT", "kid": oidc["kid"]}).encode())
+    claims = b64url(json.dumps({"iss": oidc["issuer"], "aud": oidc["audience"], "sub": subject, "groups": groups,
+                                "iat": now, "nbf": now - 5, "exp": now + lifetime}).encode())
+    signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", oidc["signing_key"]],
+                               input=f"{header}.{claims}".encode(), capture_output=True, check=True).stdout
+    return f"{header}.{claims}.{b64url(signature)}"
+
+
+def test_oidc_with_the_api_servers_jwt_authenticator(tmp_path, cluster_state, server, pki, namespace, run_task):
+    """The API server trusts the local issuer (structured authentication configuration); an
+    `auth-provider: oidc` kubeconfig carrying a signed id-token authenticates as that user."""
+    oidc = cluster_state["oidc"]
+    subject = f"jane-{namespace}"
+    token = id_token(oidc, subject, ["devs"])
+    user = {"auth-provider": {"name": "oidc", "config": {"client-id": oidc["audience"], "id-token": token,
+                                                         "idp-issuer-url": oidc["issuer"]}}}
+    path = kubeconfig_with(tmp_path / "kc", server, pki / "ca.crt", user)
+    assert whoami({"kubeconfig": path}) == (f"oidc:{subject}", ["oidc:devs", "system:authenticated"])
+    # through a module: the user has no rights, and the API server names it
+    r = run_task("drift_check", {"set_name": "x" + uuid.uuid4().hex[:8], "kubeconfig": path,
+                                 "objects": [cm("a", namespace)]})
+    assert r["failed"] and f'User "oidc:{subject}" cannot' in r["msg"] and token not in json.dumps(r) + r["_stdout"]
+    # a token signed by another key is rejected: the authenticator really verifies
+    forged = token.rsplit(".", 1)[0] + "." + id_token(dict(oidc, signing_key=str(pki / "sa.key")), subject,
+                                                      ["devs"]).rsplit(".", 1)[1]
+    user["auth-provider"]["config"]["id-token"] = forged
+    with pytest.raises(Exception, match="401 Unauthorized"):
+        whoami({"kubeconfig": kubeconfig_with(tmp_path / "forged", server, pki / "ca.crt", user)})
+
+
 # ------------------------------------------------------------------ a real forward proxy
 
 @pytest.fixture
