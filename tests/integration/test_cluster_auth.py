@@ -288,7 +288,10 @@ def test_every_option_reads_its_k8s_auth_variables(names, ansible_playbook, serv
     play = ENV_PLAY % {"set": "x" + uuid.uuid4().hex[:8]}
     run = ansible_playbook(play, env=env)
     assert not run.results["r"].get("failed"), run.results["r"].get("msg")
-    assert connects() >= 1  # K8S_AUTH_PROXY was read
+    via_proxy = connects()
+    assert via_proxy >= 1  # K8S_AUTH_PROXY was read
+    bypassed = ansible_playbook(play, env=dict(env, K8S_AUTH_NO_PROXY="127.0.0.1"))
+    assert not bypassed.results["r"].get("failed") and connects() == via_proxy  # K8S_AUTH_NO_PROXY was read
     # a wrong CA from the variable must fail: the variable is really used
     bad = ansible_playbook(play, env=dict(env, **{names["ca_cert"]: str(pki / "admin.crt")}))
     assert bad.results["r"]["failed"] and "TLS" in bad.results["r"]["msg"]
