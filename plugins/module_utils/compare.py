@@ -26,11 +26,11 @@ import re
 from collections import namedtuple
 from decimal import Decimal, InvalidOperation
 
-from ansible_collections.gitops.core.plugins.module_utils import managedfields
+from ansible_collections.gitops.core.plugins.module_utils import managedfields, objref
 from ansible_collections.gitops.core.plugins.module_utils.managedfields import Key, Value, path_str
 
 REVISION_ANNOTATION = "gitops.core/revision"
-SET_LABEL = "gitops.core/set"
+SET_LABEL = objref.SET_LABEL
 HIDDEN = "(hidden)"
 
 

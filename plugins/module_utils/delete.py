@@ -21,8 +21,8 @@ from itertools import groupby
 from ansible_collections.gitops.core.plugins.module_utils import batch, order
 from ansible_collections.gitops.core.plugins.module_utils.changeset import PRUNE
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
-from ansible_collections.gitops.core.plugins.module_utils.plan import (
-    PRUNE_ANNOTATION, RECONCILE_ANNOTATION, SET_LABEL, annotation, set_label)
+from ansible_collections.gitops.core.plugins.module_utils.objref import SET_LABEL, annotation, set_label
+from ansible_collections.gitops.core.plugins.module_utils.plan import PRUNE_ANNOTATION, RECONCILE_ANNOTATION
 
 LIST_LIMIT = 50
 

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: gitops.core contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Object identity: group, version, kind, namespace, name; printed as `group/kind namespace/name`."""
+"""Object identity: group, version, kind, namespace, name; printed as `group/kind namespace/name`.
+Also the two metadata readers every verb needs: an annotation and the set label of an object."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -35,3 +36,16 @@ class ObjectRef(namedtuple("ObjectRef", "group version kind namespace name")):
     def __str__(self):
         kind = "%s/%s" % (self.group, self.kind) if self.group else self.kind
         return "%s %s/%s" % (kind, self.namespace, self.name) if self.namespace else "%s %s" % (kind, self.name)
+
+
+SET_LABEL = "gitops.core/set"
+
+
+def annotation(obj, name):
+    """The annotation `name` of an object (dict or None), or None."""
+    return (((obj or {}).get("metadata") or {}).get("annotations") or {}).get(name)
+
+
+def set_label(obj):
+    """The set an object's `gitops.core/set` label names, or None."""
+    return (((obj or {}).get("metadata") or {}).get("labels") or {}).get(SET_LABEL)

@@ -12,48 +12,44 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.gitops.core.plugins.module_utils import compare, inventory
+from ansible_collections.gitops.core.plugins.module_utils import inventory
 from ansible_collections.gitops.core.plugins.module_utils.changeset import ADOPT, SKIP, UPDATE
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.objref import SET_LABEL, annotation, set_label
 
 ADOPT_ANNOTATION = "gitops.core/adopt"
 LIST_LIMIT = 20
 
 
-def _label(obj):
-    return ((obj.get("metadata") or {}).get("labels") or {}).get(compare.SET_LABEL)
-
-
 def _opted_in(engine, entry):
-    value = ((entry.body.get("metadata") or {}).get("annotations") or {}).get(ADOPT_ANNOTATION)
-    return engine.opts.adopt or str(value).strip().lower() == "true"
+    return engine.opts.adopt or str(annotation(entry.body, ADOPT_ANNOTATION)).strip().lower() == "true"
 
 
 def resolve(engine, entries, record):
     """Mark desired entries whose live object another set owns as `adopt` (with the opt-in) or
     refuse the run; note the adoption of objects no set owns."""
     set_name = engine.opts.set_name
-    suspects = [e for e in entries if e.live is not None and e.action != SKIP and _label(e.live) != set_name]
+    suspects = [e for e in entries if e.live is not None and e.action != SKIP and set_label(e.live) != set_name]
     if not suspects:
         return
     recorded = None  # the other sets' inventories, read once and only when an unlabeled object needs it
+    ours = {ref.key for ref in record.refs}
     conflicts = []
     for e in suspects:
-        owner, how = _label(e.live), "its %s label" % compare.SET_LABEL
+        owner, how = set_label(e.live), "its %s label" % SET_LABEL
         if not owner:
             if recorded is None:
                 recorded = inventory.owners(engine.client, engine.opts.inventory_namespace, set_name)
-            owner, how = recorded.get(e.ref.key), "the inventory %s/%s" % (
-                engine.opts.inventory_namespace, inventory.name_for(recorded.get(e.ref.key) or ""))
+            owner = recorded.get(e.ref.key)
+            how = "the inventory %s/%s" % (engine.opts.inventory_namespace, inventory.name_for(owner or ""))
         if not owner:
-            mine = any(ref.key == e.ref.key for ref in record.refs)
-            e.reason = ("its %s label was removed live; restored" % compare.SET_LABEL if mine
+            e.reason = ("its %s label was removed live; restored" % SET_LABEL if e.ref.key in ours
                         else "adopted: no set managed it before")
             e.action = UPDATE
             continue
         if _opted_in(engine, e):
             e.action = ADOPT
-            e.reason = "taken over from set '%s' (owner by %s)" % (owner, how)
+            e.reason = "taken over from set '%s' (found by %s)" % (owner, how)
         else:
             conflicts.append((e, owner, how))
     if conflicts:

@@ -18,20 +18,12 @@ from ansible_collections.gitops.core.plugins.module_utils.changeset import (
     ABANDON, CREATE, PRUNE, SKIP, UNCHANGED, UPDATE, ChangeSet, Entry)
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.kube import ApiError, Resource
-from ansible_collections.gitops.core.plugins.module_utils.objref import ObjectRef
+from ansible_collections.gitops.core.plugins.module_utils.objref import ObjectRef, annotation, set_label
 
 SET_LABEL = compare.SET_LABEL
 REVISION_ANNOTATION = compare.REVISION_ANNOTATION
 PRUNE_ANNOTATION = "gitops.core/prune"
 RECONCILE_ANNOTATION = "gitops.core/reconcile"
-
-
-def annotation(obj, name):
-    return (((obj or {}).get("metadata") or {}).get("annotations") or {}).get(name)
-
-
-def set_label(obj):
-    return (((obj or {}).get("metadata") or {}).get("labels") or {}).get(SET_LABEL)
 
 
 def _crd_resources(objects):

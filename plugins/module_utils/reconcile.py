@@ -15,7 +15,7 @@ from ansible_collections.gitops.core.plugins.module_utils import changeset, comp
 from ansible_collections.gitops.core.plugins.module_utils.changeset import (
     ABANDON, ADOPT, CREATE, PRUNE, SKIP, UNCHANGED, UPDATE)
 from ansible_collections.gitops.core.plugins.module_utils.engine import Engine, Options
-from ansible_collections.gitops.core.plugins.module_utils.plan import set_label
+from ansible_collections.gitops.core.plugins.module_utils.objref import set_label
 
 
 def converge(engine, cs):
