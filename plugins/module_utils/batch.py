@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.gitops.core.plugins.module_utils import sanitize
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.kube import ApiError
 
@@ -20,21 +21,30 @@ def _conflict_message(exc):
     return "%s%s" % (exc.reason, " (fields: %s)" % fields if fields else "")
 
 
+def _attempt(fn, entry):
+    """None when fn(entry) succeeds, else the error message."""
+    try:
+        fn(entry)
+        return None
+    except ApiError as exc:
+        if exc.status in (401, 403):
+            raise
+        if exc.status == 409 and (exc.body.get("details") or {}).get("causes"):
+            return "conflict with another field manager: %s (force_conflicts is false)" % _conflict_message(exc)
+        return exc.reason
+    except GitOpsError as exc:
+        return exc.message
+
+
 def each(engine, fn, entries):
     """fn(entry) for each entry; returns [(entry, error message)] of the failures."""
 
     def guarded(entry):
-        try:
-            fn(entry)
+        failure = _attempt(fn, entry)
+        if failure is None:
             return None
-        except ApiError as exc:
-            if exc.status in (401, 403):
-                raise
-            if exc.status == 409 and (exc.body.get("details") or {}).get("causes"):
-                return entry, "conflict with another field manager: %s (force_conflicts is false)" % _conflict_message(exc)
-            return entry, exc.reason
-        except GitOpsError as exc:
-            return entry, exc.message
+        # the API server may quote a Secret's values: none reaches a result, a warning or a report
+        return entry, sanitize.scrub(entry.body, sanitize.scrub(entry.live, failure))
 
     return [failure for failure in engine.map(guarded, entries) if failure]
 

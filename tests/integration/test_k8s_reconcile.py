@@ -222,6 +222,18 @@ def test_diff_mode_masks_secret_values(reconcile, namespace):
     assert entry["diffs"][0]["path"] == "data.password" and entry["diffs"][0]["note"] == "changed (values hidden)"
 
 
+def test_an_api_error_about_a_secret_never_quotes_its_values(reconcile, namespace):
+    """The API server quotes a non-string stringData value in its refusal (as Argo CD's CVE-2025-23216
+    showed, such messages leak); the message keeps the object and field, not the value."""
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pin", "namespace": namespace},
+              "stringData": {"pin": 987654321, "note": "plain-secret-text"}}
+    r = reconcile([secret])
+    assert r["failed"] and f"Secret {namespace}/pin" in r["msg"] and ".stringData.pin: expected string" in r["msg"]
+    everything = json.dumps(r) + r["_stdout"]
+    for value in ("987654321", "plain-secret-text", "OTg3NjU0MzIx"):
+        assert value not in everything
+
+
 def test_wait_succeeds_when_kwok_makes_the_deployment_available(reconcile, namespace):
     r = ok(reconcile([deployment("web", namespace, replicas=2)], wait=True, wait_timeout=90))
     assert r["health"][f"apps/Deployment {namespace}/web"] == {"status": "Current", "healthy": True,

@@ -1,0 +1,54 @@
+# -*- coding: utf-8 -*-
+# Copyright: gitops.core contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Secret values out of API server messages.  The API server quotes offending values in some
+errors (`.stringData.pin: expected string, got &value.valueUnstructured{Value:987654321}`); a
+message about a Secret is scrubbed of every value the Secret declares, in each form it may take
+(as written, as text, base64-encoded or decoded), and of Go's `{Value:...}` dumps, before it
+reaches a result, a warning or a report."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import binascii
+import re
+
+HIDDEN = "(hidden)"
+MIN_LENGTH = 3  # shorter values would blank out ordinary words of the message
+_GO_VALUE = re.compile(r"\{Value:[^}]*\}")
+
+
+def _forms(value):
+    text = value if isinstance(value, str) else str(value)
+    forms = {text, repr(value)}
+    forms.add(base64.b64encode(text.encode("utf-8")).decode("ascii"))
+    try:
+        forms.add(base64.b64decode(text, validate=True).decode("utf-8"))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        pass
+    return forms
+
+
+def secret_values(obj):
+    """Every text form of the values a Secret declares (none for other kinds)."""
+    if not isinstance(obj, dict) or obj.get("kind") != "Secret":
+        return set()
+    values = set()
+    for field in ("data", "stringData"):
+        for value in (obj.get(field) or {}).values() if isinstance(obj.get(field), dict) else ():
+            if value is not None:
+                values |= _forms(value)
+    return {v for v in values if len(v) >= MIN_LENGTH}
+
+
+def scrub(obj, text):
+    """`text` (a message about `obj`) without any of `obj`'s Secret values."""
+    values = secret_values(obj)
+    if not values:
+        return text
+    text = _GO_VALUE.sub("{Value:%s}" % HIDDEN, text)
+    for value in sorted(values, key=len, reverse=True):
+        text = text.replace(value, HIDDEN)
+    return text
