@@ -76,7 +76,7 @@ def write(engine, writes):
     client = engine.client
     new_namespaces = {e.ref.name for e in writes if e.ref.kind == "Namespace" and e.ref.group == ""
                       and e.action == CREATE}
-    deferred = [e for e in writes if e.resource is None or (e.ref.namespace in new_namespaces)]
+    deferred = {e for e in writes if e.resource is None or (e.ref.namespace in new_namespaces)}
     dry_run(engine, [e for e in writes if e not in deferred])
     if engine.opts.check_mode:
         return

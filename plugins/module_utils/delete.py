@@ -66,7 +66,7 @@ def prune(engine, changeset):
     check_guards(engine, changeset)
     opts, client = engine.opts, engine.client
     entries = changeset.by_action(PRUNE)
-    deleted = []
+    deleted = set()
 
     def one(e):
         now = _recheck(engine, e)
@@ -76,7 +76,7 @@ def prune(engine, changeset):
         if client.delete(e.resource, e.ref.namespace or None, e.ref.name, opts.prune_propagation,
                          dry_run=opts.check_mode,
                          preconditions={"uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion")}):
-            deleted.append(e)
+            deleted.add(e)
 
     ordered = sorted(entries, key=lambda e: order.prune_key(e.ref, e.live or {}))
     for _key, group in groupby(ordered, key=lambda e: order.prune_key(e.ref, e.live or {})[:2]):

@@ -43,7 +43,6 @@ def changed_by(live, path, our_manager):
 def _object_result(e, status, manager):
     out = dict(changeset.entry_result(e), status=status, changed_by=[])
     if status != MODIFIED:
-        out["diffs"] = []
         return out
     seen = set()
     for d, entry in zip(e.diffs, out["diffs"]):

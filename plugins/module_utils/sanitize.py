@@ -15,7 +15,8 @@ import base64
 import binascii
 import re
 
-HIDDEN = "(hidden)"
+from ansible_collections.gitops.core.plugins.module_utils.compare import HIDDEN
+
 MIN_LENGTH = 3  # shorter values would blank out ordinary words of the message
 _GO_VALUE = re.compile(r"\{Value:[^}]*\}")
 
