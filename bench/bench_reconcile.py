@@ -3,14 +3,15 @@ kubernetes.core, on the same local control plane in the same run.
 
 Scenarios (each tool in its own namespace, same manifests):
   apply:  first apply, no-op re-run, re-run with 1% of objects changed
-          gitops.core k8s_reconcile (ansible-playbook) | kubectl apply --server-side | kubernetes.core.k8s loop
+          gitops.core k8s_reconcile (ansible-playbook) | kubectl apply --server-side | kubernetes.core.k8s (one task, src:)
   drift:  clean check, check with 1% drifted
           gitops.core drift_check (ansible-playbook)  | kubectl diff --server-side
 
 Wall times are whole commands (ansible-playbook includes Ansible's own ~0.7 s start-up; the module's
 own time is given too).  Request counts: gitops.core's own api_requests, kubectl's -v=6 log.
-kubernetes.core runs a loop of one k8s task per object, so it runs on K8S_CORE_N objects (default
-100) and that N is printed beside its figures.  Nothing here asserts a time: it prints figures.
+kubernetes.core runs at its best: one k8s task whose `src:` is one multi-document file of all N
+objects.  The figures that carry a target (no-op, clean drift check) are the median of BENCH_REPEAT
+runs (default 3) for every tool.  Nothing here asserts a time: it prints figures.
 
 usage: python bench/bench_reconcile.py [N]     (repository root, .venv, running `make cluster-up`)
 """
@@ -30,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 KUBECONFIG = ROOT / ".cluster" / "kubeconfig"
 BIN = Path(sys.executable).parent
 CACHE = Path(os.environ.get("GITOPS_CORE_CACHE") or Path.home() / ".cache" / "gitops-core") / "bench"
-ANSIBLE_WHEEL = "ansible==14.5.0"  # the community package, which carries kubernetes.core
+ANSIBLE_WHEEL = "ansible==14.5.0"
+REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))  # the community package, which carries kubernetes.core
 
 
 def objects_for(ns, n, generation=0, changed=()):
@@ -99,11 +101,16 @@ def gitops(module, src, set_name, ns, out, **params):
   tasks:
     - gitops.core.%s: %s
       register: r
-    - ansible.builtin.copy: {content: "{{ r | to_json }}", dest: "%s", mode: "0600"}
-""" % (module, json.dumps(args), out / "result.json"))
-    secs, _proc = run([str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local",
-                       "-e", "ansible_python_interpreter=" + sys.executable, str(book)], env=ansible_env())
-    result = json.loads((out / "result.json").read_text())
+    - ansible.builtin.debug:
+        msg: "BENCH {{ {'duration': r.duration, 'api_requests': r.api_requests, 'summary': r.summary | default({})} | to_json }}"
+""" % (module, json.dumps(args)))
+    # The figures come back through a controller-side debug task (no second module run): a copy task
+    # writing the whole registered result to a file cost about 1 s at 1,000 objects and is not part of
+    # what a user's job does.
+    secs, proc = run([str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                      "-e", "ansible_python_interpreter=" + sys.executable, str(book)], env=ansible_env())
+    line = next(ln for ln in proc.stdout.splitlines() if '"msg": "BENCH ' in ln)
+    result = json.loads(json.loads(line.split('"msg": ', 1)[1])[len("BENCH "):])
     return secs, result["duration"], result["api_requests"], result
 
 
@@ -123,7 +130,10 @@ def kubernetes_core_collection():
 
 
 def kubernetes_core(src_dir, out):
-    """One kubernetes.core.k8s task per manifest (server-side apply), as playbooks commonly do."""
+    """kubernetes.core.k8s at its best: one task, `src:` a multi-document file holding every object,
+    server-side apply (as its documentation recommends for many objects; not a loop of tasks)."""
+    bundle = out / "kcore-all.yaml"
+    bundle.write_text("\n---\n".join(p.read_text() for p in sorted(src_dir.glob("*.json"))) + "\n")
     book = out / "kcore.yml"
     book.write_text("""
 - hosts: localhost
@@ -134,9 +144,8 @@ def kubernetes_core(src_dir, out):
         state: present
         apply: true
         server_side_apply: {field_manager: kcore, force_conflicts: true}
-        src: "{{ item }}"
-      loop: "{{ query('ansible.builtin.fileglob', '%s/*.json') }}"
-""" % (KUBECONFIG, src_dir))
+        src: %s
+""" % (KUBECONFIG, bundle))
     secs, _proc = run([str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local",
                        "-e", "ansible_python_interpreter=" + sys.executable, str(book)],
                       env=ansible_env([kubernetes_core_collection()]))
@@ -156,13 +165,19 @@ def import_cost(runs=5):
     return bare, median("import kubernetes.client, kubernetes.config") - bare
 
 
+def median_of(measure):
+    """The run with the median wall time (first element) of REPEAT runs: the figures that carry a
+    target are taken this way for every tool alike, so one noisy run on a 2-core machine decides nothing."""
+    runs = sorted((measure() for _attempt in range(REPEAT)), key=lambda r: r[0])
+    return runs[len(runs) // 2]
+
+
 def fmt_req(counts):
     return ", ".join("%s %d" % (k, v) for k, v in sorted(counts.items())) if counts else "-"
 
 
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-    kcore_n = int(os.environ.get("K8S_CORE_N", "100"))
     if not KUBECONFIG.exists():
         raise SystemExit("no cluster: run `make cluster-up` first")
     work = Path(tempfile.mkdtemp(prefix="bench-reconcile-"))
@@ -182,6 +197,10 @@ def main():
     write_dir(d0, objects_for(ns_g, n))
     write_dir(d1, objects_for(ns_g, n, 1, changed))
     for scenario, src in (("first apply", d0), ("no-op re-run", d0), ("1% changed", d1)):
+        if scenario == "no-op re-run":
+            wall, own, reqs, _r = median_of(lambda: gitops("k8s_reconcile", src, "bench" + tag, ns_g, work, parallelism=8))
+            row(scenario, "gitops.core k8s_reconcile", wall, own, reqs, "median of %d" % REPEAT)
+            continue
         wall, own, reqs, _r = gitops("k8s_reconcile", src, "bench" + tag, ns_g, work, parallelism=8)
         row(scenario, "gitops.core k8s_reconcile", wall, own, reqs)
 
@@ -190,21 +209,27 @@ def main():
     write_dir(k0, objects_for(ns_k, n))
     write_dir(k1, objects_for(ns_k, n, 1, changed))
     for scenario, src in (("first apply", k0), ("no-op re-run", k0), ("1% changed", k1)):
-        wall, reqs = kubectl("apply", "--server-side", "--field-manager=bench-kubectl", "-f", str(src), "-R")
+        args = ("apply", "--server-side", "--field-manager=bench-kubectl", "-f", str(src), "-R")
+        if scenario == "no-op re-run":
+            wall, reqs = median_of(lambda: kubectl(*args))
+            row(scenario, "kubectl apply --server-side", wall, None, reqs, "median of %d" % REPEAT)
+            continue
+        wall, reqs = kubectl(*args)
         row(scenario, "kubectl apply --server-side", wall, None, reqs)
 
-    # ---- kubernetes.core.k8s loop (smaller N)
+    # ---- kubernetes.core.k8s, one task with src: (same N)
     c0, c1 = work / "c0", work / "c1"
-    write_dir(c0, objects_for(ns_c, kcore_n))
-    write_dir(c1, objects_for(ns_c, kcore_n, 1, set(range(0, kcore_n, 100))))
+    write_dir(c0, objects_for(ns_c, n))
+    write_dir(c1, objects_for(ns_c, n, 1, changed))
     for scenario, src in (("first apply", c0), ("no-op re-run", c0), ("1% changed", c1)):
-        row(scenario, "kubernetes.core.k8s loop", kubernetes_core(src, work), None, {}, "N=%d" % kcore_n)
+        row(scenario, "kubernetes.core.k8s src:", kubernetes_core(src, work), None, {})
 
     # ---- drift: clean, then 1% drifted (by hand, under a known field manager)
-    wall, own, reqs, _r = gitops("drift_check", d1, "bench" + tag, ns_g, work, fail_on_drift=False)
-    row("drift: clean", "gitops.core drift_check", wall, own, reqs)
-    wall, reqs = kubectl("diff", "--server-side", "--force-conflicts", "--field-manager=bench-kubectl", "-f", str(k1), "-R")
-    row("drift: clean", "kubectl diff --server-side", wall, None, reqs)
+    wall, own, reqs, _r = median_of(lambda: gitops("drift_check", d1, "bench" + tag, ns_g, work, fail_on_drift=False))
+    row("drift: clean", "gitops.core drift_check", wall, own, reqs, "median of %d" % REPEAT)
+    wall, reqs = median_of(lambda: kubectl("diff", "--server-side", "--force-conflicts", "--field-manager=bench-kubectl",
+                                           "-f", str(k1), "-R"))
+    row("drift: clean", "kubectl diff --server-side", wall, None, reqs, "median of %d" % REPEAT)
     for ns in (ns_g, ns_k):
         for i in sorted(changed):
             name = "obj-%05d" % i
@@ -235,7 +260,7 @@ def main():
               % (scenario + ":", ours, theirs, ratio, "met" if ratio <= 0.25 else "NOT met"))
     results = ROOT / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)
-    (results / "reconcile.json").write_text(json.dumps({"n": n, "kubernetes_core_n": kcore_n, "rows": rows,
+    (results / "reconcile.json").write_text(json.dumps({"n": n, "rows": rows,
                                                         "import_kubernetes_s": round(cost, 3)}, indent=1))
     for ns in (ns_g, ns_k, ns_c):
         subprocess.run(["kubectl", "--kubeconfig", str(KUBECONFIG), "delete", "namespace", ns, "--wait=false"],
