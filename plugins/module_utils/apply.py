@@ -69,10 +69,11 @@ def _wait_crds(engine, crds):
     client.rediscover()
 
 
-def write(engine, writes):
+def write(engine, writes, before_first_write=None):
     """Dry-run every write that can be validated now (all or nothing), then apply in order,
     phase by phase; objects that depend on a Namespace or CRD created in this run are dry-run at
-    the start of their own phase.  In check mode only the dry-run happens."""
+    the start of their own phase.  In check mode only the dry-run happens.  `before_first_write`
+    runs once the dry-run passed, before anything is applied."""
     client = engine.client
     new_namespaces = {e.ref.name for e in writes if e.ref.kind == "Namespace" and e.ref.group == ""
                       and e.action == CREATE}
@@ -80,6 +81,8 @@ def write(engine, writes):
     dry_run(engine, [e for e in writes if e not in deferred])
     if engine.opts.check_mode:
         return
+    if before_first_write is not None:
+        before_first_write()
     ordered = sorted(writes, key=lambda e: order.apply_key(e.ref, e.body))
     for _key, group in groupby(ordered, key=lambda e: order.apply_key(e.ref, e.body)[:2]):
         group = list(group)

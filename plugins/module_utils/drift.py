@@ -90,6 +90,8 @@ def check(client, params, objects, sources=None, check_mode=False):
     opts = Options.from_params(params, check_mode=check_mode, force_conflicts=True,
                                prune=bool(params.get("prune") and params.get("check_orphans", True)))
     with Engine(client, opts) as engine:
+        if params.get("remediate"):
+            engine.take_lock()  # a read-only check takes no lock
         cs = engine.plan(objects, sources)
         candidates = _apply_ignore_rules(cs, Rules(params.get("ignore")))
         if params.get("server_side_confirm", True) and candidates:
@@ -118,6 +120,8 @@ def check(client, params, objects, sources=None, check_mode=False):
             pruned = converge(engine, cs)
             record_inventory(engine, cs)
             result["healed"] = {"applied": [str(e.ref) for e in writes], "pruned": [str(e.ref) for e in pruned]}
+        if engine.lock.result():
+            result["lock"] = engine.lock.result()
 
     result["api_requests"] = dict(sorted(client.counts.items()))
     result["duration"] = round(time.monotonic() - started, 3)

@@ -16,6 +16,7 @@ from typing import Optional
 
 from ansible_collections.gitops.core.plugins.module_utils import apply as apply_verb
 from ansible_collections.gitops.core.plugins.module_utils import delete as delete_verb
+from ansible_collections.gitops.core.plugins.module_utils import lease
 from ansible_collections.gitops.core.plugins.module_utils import plan as plan_verb
 from ansible_collections.gitops.core.plugins.module_utils import wait as wait_verb
 
@@ -36,6 +37,9 @@ class Options:
     adopt: bool = False
     parallelism: int = 8
     check_mode: bool = False
+    lock: bool = True
+    lock_timeout: int = 300
+    lock_duration: int = 60
 
     @classmethod
     def from_params(cls, params, **overrides):
@@ -52,6 +56,16 @@ class Engine(object):
         self.client = client
         self.opts = options
         self._pool = ThreadPoolExecutor(max_workers=options.parallelism, thread_name_prefix="gitops-core")
+        self.lock = lease.NoLock()
+
+    def take_lock(self):
+        """Take the set's Lease (lease.py) before the plan is read; released by close().  Check mode
+        and `lock: false` take none."""
+        opts = self.opts
+        if opts.lock and not opts.check_mode:
+            self.lock = lease.SetLock(self.client, opts.inventory_namespace, opts.set_name, opts.lock_duration,
+                                      opts.lock_timeout, opts.field_manager).acquire()
+        return self.lock
 
     def map(self, fn, items):
         """[fn(item) for item in items], run on the engine's one pool (and its kept-alive connections)."""
@@ -62,6 +76,7 @@ class Engine(object):
 
     def close(self):
         self._pool.shutdown(wait=True)
+        self.lock.release()
         self.client.close()
 
     def __enter__(self):
@@ -80,9 +95,10 @@ class Engine(object):
         """Server-side dry-run of every entry (all or nothing); updates that would change nothing become unchanged."""
         apply_verb.dry_run(self, entries, confirm_only)
 
-    def apply(self, entries):
-        """Dry-run then apply `entries` phase by phase (waves, then kind order)."""
-        apply_verb.write(self, entries)
+    def apply(self, entries, before_first_write=None):
+        """Dry-run then apply `entries` phase by phase (waves, then kind order); `before_first_write`
+        runs after the dry-run passed, before the first write."""
+        apply_verb.write(self, entries, before_first_write)
 
     def check_guards(self, changeset):
         """Refuse, before any write, a run whose deletions a guard forbids."""

@@ -2,8 +2,11 @@
 # Copyright: gitops.core contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The inventory of a set: ConfigMap `gitops-set-<set>` in the inventory namespace, listing every
-object the set applied, with the revision and time of the run that wrote it.  It is written only
-after a fully successful run, so a failed run never forgets an object.
+object the set applied, with the revision and time of the run that wrote it.  It is written after a
+fully successful run, so a failed run never forgets an object, and also before the first write of
+a run that adds objects (the union of what it listed and what the run may create, with the old
+revision), so a run that dies half-way - killed, its API server gone - leaves nothing live and
+owned that the inventory does not list, and the next run can prune it.
 
 Objects that left Git but were left in place (prune off, `gitops.core/prune: disabled`) stay in
 the inventory, marked abandoned, so that drift checks keep reporting them and a later run can

@@ -20,10 +20,26 @@ from ansible_collections.gitops.core.plugins.module_utils.objref import set_labe
 
 def converge(engine, cs):
     """The writes that close a ChangeSet: every guard first, then dry-run and apply, then prune.
-    Returns the entries pruned."""
+    Returns the entries pruned.  Before each write stage: is the set's lock still ours?"""
     engine.check_guards(cs)
-    engine.apply(cs.writes())
-    return engine.delete(cs) if cs.by_action(PRUNE) else []
+    engine.lock.ensure()
+    engine.apply(cs.writes(), before_first_write=lambda: _record_intent(engine, cs))
+    if not cs.by_action(PRUNE):
+        return []
+    engine.lock.ensure()
+    return engine.delete(cs)
+
+
+def _record_intent(engine, cs):
+    """Before the first write: the inventory also lists every desired object it does not list yet,
+    so that no run, however it ends, leaves an object live and labelled that no inventory records."""
+    opts, record = engine.opts, cs.inventory
+    listed = set(record.refs)
+    new = {e.ref for e in cs.desired() if e.action != SKIP} - listed
+    if opts.check_mode or not new:
+        return
+    inventory.write(engine.client, opts.inventory_namespace, opts.set_name, sorted(listed | new), record.revision,
+                    opts.field_manager, record.abandoned)
 
 
 def record_inventory(engine, cs):
@@ -36,6 +52,7 @@ def record_inventory(engine, cs):
     abandoned = frozenset(e.ref.key for e in kept)
     revision = opts.revision or cs.inventory.revision
     if not opts.check_mode and not inventory.unchanged(cs.inventory, refs, abandoned, revision):
+        engine.lock.ensure()
         inventory.write(engine.client, opts.inventory_namespace, opts.set_name, refs, revision,
                         opts.field_manager, abandoned)
     return refs, abandoned
@@ -45,6 +62,7 @@ def run(client, params, objects, sources=None, check_mode=False, diff=False):
     started = time.monotonic()
     opts = Options.from_params(params, check_mode=check_mode)
     with Engine(client, opts) as engine:
+        engine.take_lock()
         cs = engine.plan(objects, sources)
         pruned = converge(engine, cs)
         report = None
@@ -52,6 +70,8 @@ def run(client, params, objects, sources=None, check_mode=False, diff=False):
             report = engine.wait([e for e in cs.desired() if e.action != SKIP], params.get("wait_timeout") or 300)
         refs, abandoned = record_inventory(engine, cs)
     result = _result(engine, cs, pruned, refs, abandoned)
+    if engine.lock.result():
+        result["lock"] = engine.lock.result()
     if report is not None:
         result["health"] = report
     if diff:
