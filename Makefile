@@ -43,10 +43,10 @@ sanity: venv ## ansible-test sanity on a copy laid out as ansible_collections/gi
 	@hack/sanity
 
 lint: venv collection ## ansible-lint (production profile)
-	$(VENV)/bin/ansible-lint
+	hack/lint
 
 integration: venv collection cluster-up ## integration tests against the running control plane
-	$(VENV)/bin/pytest -q -n 4 tests/integration
+	$(VENV)/bin/pytest -q -n 4 --dist loadgroup tests/integration
 
 molecule: venv collection cluster-up ## Molecule scenarios (the sync role: converge, idempotence, verify)
 	@hack/molecule

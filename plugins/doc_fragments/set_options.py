@@ -88,4 +88,35 @@ options:
       - Objects that no set owns (no label, in no other inventory) are adopted without this option.
     type: bool
     default: false
+  api_retries:
+    description:
+      - How many times one API request is sent again after HTTP 429 (API Priority and Fairness), a 5xx or a
+        connection error, waiting as the server's C(Retry-After) says (at most 10 s), else backing off from
+        0.2 s to 5 s. When they are spent the run fails naming the request, the status and the attempts.
+      - 401 and 403 are never retried. The result's C(api_requests.retries) counts the retries made.
+    type: int
+    default: 5
+  lock:
+    description:
+      - Take the set's lock before reading the cluster, so that two runs of one set (an AWX schedule and a
+        webhook-triggered job, or two AWX nodes) never interleave their writes. The lock is the
+        C(coordination.k8s.io/v1) Lease C(gitops-set-<set_name>) in O(inventory_namespace); its holder is
+        C(host/pid-N), plus C(/awx-job-N) in an AWX job.
+      - A second run waits up to O(lock_timeout) seconds, then fails naming the holder. Different sets never
+        wait for each other. Check mode and a O(gitops.core.drift_check#module:remediate=false) check take no lock.
+      - The credentials need get, create, update and delete on C(leases) in O(inventory_namespace).
+    type: bool
+    default: true
+  lock_timeout:
+    description:
+      - Seconds to wait for a lock another run holds before failing with its holder's identity.
+    type: int
+    default: 300
+  lock_duration:
+    description:
+      - Seconds the lock stays valid without renewal (the run renews it every third of this). A run that was
+        killed blocks the next one for at most this long after the next one first sees the lock.
+      - A run that cannot renew its lock in time stops before its next write and fails.
+    type: int
+    default: 60
 """

@@ -10,7 +10,7 @@ __metaclass__ = type
 
 from ansible_collections.gitops.core.plugins.module_utils import sanitize
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
-from ansible_collections.gitops.core.plugins.module_utils.kube import ApiError
+from ansible_collections.gitops.core.plugins.module_utils.kube import ApiError, Unreachable
 
 LIMIT = 20
 
@@ -32,6 +32,8 @@ def _attempt(fn, entry):
         if exc.status == 409 and (exc.body.get("details") or {}).get("causes"):
             return "conflict with another field manager: %s (force_conflicts is false)" % _conflict_message(exc)
         return exc.reason
+    except Unreachable:
+        raise  # the server is gone: one error for the run, not one per object
     except GitOpsError as exc:
         return exc.message
 

@@ -131,7 +131,8 @@ def fetch_desired_state(params, runner):
                 git = gitsource.Git(runner, dest, url, key_file=params.get("key_file"), known_hosts=known_hosts,
                                     accept_hostkey=params.get("accept_hostkey", False),
                                     cache_root=os.path.dirname(dest), extra_env=keyring.env(),
-                                    extra_config=keyring.git_config())
+                                    extra_config=keyring.git_config(),
+                                    stall_timeout=params.get("stall_timeout") or gitsource.STALL_TIMEOUT)
                 state = gitsource.prepare_cache(git, dest)
                 previous = gitsource.head(git)
                 ref, remote_sha = gitsource.resolve(gitsource.remote_refs(git), version)

@@ -37,6 +37,7 @@ DEFAULT_CACHE = os.path.join("~", ".cache", "gitops.core", "repos")
 ALLOWED_SCHEMES = ("https", "http", "ssh", "git", "file")
 LOCK_TIMEOUT = 600
 GIT_TIMEOUT = 900
+STALL_TIMEOUT = 60  # seconds a transfer may stay under 1 kB/s (or an ssh server silent) before git gives up
 _HEX = re.compile(r"^[0-9a-fA-F]{4,40}$")
 _SCP_LIKE = re.compile(r"^(?:[A-Za-z0-9._~-]+@)?[A-Za-z0-9.-]+:(?!//)")
 _CREDENTIAL_HELPER = ('!f() { test "$1" = get || exit 0; '
@@ -121,7 +122,7 @@ class Git(object):
     """git in one working directory with a locked-down environment."""
 
     def __init__(self, runner, cwd, url, key_file=None, known_hosts=None, accept_hostkey=False, cache_root=None,
-                 extra_env=None, extra_config=()):
+                 extra_env=None, extra_config=(), stall_timeout=STALL_TIMEOUT):
         self.runner = runner
         self.cwd = cwd
         self.url = url
@@ -136,8 +137,9 @@ class Git(object):
             "LC_ALL": "C",
         }
         # ssh and http stop a stalled transfer themselves; the runner's timeout is the last resort
-        ssh = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=30", "-o", "ServerAliveInterval=15",
-               "-o", "ServerAliveCountMax=4"]
+        stall = max(1, int(stall_timeout))
+        ssh = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=%d" % stall,
+               "-o", "ServerAliveInterval=%d" % max(1, stall // 4), "-o", "ServerAliveCountMax=4"]
         if key_file:
             ssh += ["-i", key_file, "-o", "IdentitiesOnly=yes"]
         if known_hosts:
@@ -149,7 +151,7 @@ class Git(object):
             ssh += ["-o", "StrictHostKeyChecking=yes"]
         env["GIT_SSH_COMMAND"] = " ".join(shlex.quote(a) for a in ssh)
         config = ["-c", "core.hooksPath=%s" % os.devnull, "-c", "core.fsmonitor=false",
-                  "-c", "http.lowSpeedLimit=1000", "-c", "http.lowSpeedTime=60",
+                  "-c", "http.lowSpeedLimit=1000", "-c", "http.lowSpeedTime=%d" % stall,
                   "-c", "protocol.file.allow=always", "-c", "advice.detachedHead=false",
                   "-c", "gc.auto=0", "-c", "credential.helper="]
         if url.password is not None or url.username:
@@ -193,6 +195,8 @@ def explain(stderr):
          "authentication failed (check username/password or key_file)"),
         (("host key verification failed", "no ed25519 host key is known", "no rsa host key is known"),
          "the server's host key is not trusted (set known_hosts, or accept_hostkey: true)"),
+        (("operation too slow", "operation timed out", "timeout, server", "timed out after"),
+         "the transfer stalled: no progress within stall_timeout seconds"),
         (("could not resolve host", "connection refused", "connection timed out", "does not appear to be a git repository",
           "repository not found", "not found", "unable to access", "no such file or directory"),
          "the repository is unreachable or does not exist"),

@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import random
 import threading
 import time
 from collections import namedtuple
@@ -30,7 +31,7 @@ except ImportError:  # kubeconfig.load() says what to install before a Client is
     pass
 
 RETRY_STATUS = (429, 500, 502, 503, 504)
-MAX_ATTEMPTS = 6
+MAX_ATTEMPTS = 6  # the default: one request and 5 retries (option api_retries)
 MAX_RETRY_AFTER = 10
 TIMEOUT = 60
 LIST_PAGE = 2000
@@ -44,19 +45,27 @@ Resource = namedtuple("Resource", "group version kind plural namespaced verbs")
 class ApiError(GitOpsError):
     """A Kubernetes API error response; `status` is the HTTP code, `body` the Status object."""
 
-    def __init__(self, status, body, what):
+    def __init__(self, status, body, what, note=None):
         reason = (body or {}).get("message") or (body or {}).get("reason") or "HTTP %d" % status
+        if note:
+            reason = "%s (%s)" % (reason, note)
         super(ApiError, self).__init__("%s: %s" % (what, reason))
         self.status = status
         self.body = body or {}
         self.reason = reason
 
 
+class Unreachable(GitOpsError):
+    """The API server could not be reached within the retry budget: every later request of this
+    run fails at once with the same error (no per-object retries while the server is down)."""
+
+
 class Client(object):
     """Requests to one API server through one kubernetes.client.ApiClient (one connection pool)."""
 
-    def __init__(self, settings, parallelism=8):
+    def __init__(self, settings, parallelism=8, retries=MAX_ATTEMPTS - 1):
         self.settings = settings
+        self.attempts = max(0, int(retries)) + 1
         configuration = settings.configuration
         self.server = configuration.host.rstrip("/")
         self.parallelism = max(1, int(parallelism))
@@ -69,6 +78,7 @@ class Client(object):
         self.counts = {}
         self._count_lock = threading.Lock()
         self._discovery = None
+        self._unreachable = None
         self._refreshed = False  # whether discovery was refreshed since it last changed on purpose
 
     # ------------------------------------------------------------------ transport
@@ -106,8 +116,11 @@ class Client(object):
         url = self.server + path + ("?" + urlencode(query) if query else "")
         data = json.dumps(body).encode("utf-8") if isinstance(body, (dict, list)) else body
         what = what or "%s %s" % (method, path)
+        if self._unreachable is not None:
+            raise self._unreachable
         delay = 0.2
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        started = time.monotonic()
+        for attempt in range(1, self.attempts + 1):
             self.count(verb or method.lower())
             try:
                 resp = self.pool.request(method, url, body=data, headers=self._headers(content_type, accept),
@@ -119,9 +132,12 @@ class Client(object):
                 raise GitOpsError("the proxy %s refused or failed the connection to %s: %s"
                                   % (self.settings.configuration.proxy, self.server, exc))
             except urllib3.exceptions.HTTPError as exc:
-                if attempt == MAX_ATTEMPTS:
-                    raise GitOpsError("cannot reach the API server %s: %s" % (self.server, exc))
-                time.sleep(delay)
+                if attempt == self.attempts:
+                    self._unreachable = Unreachable("cannot reach the API server %s after %d attempts over %ds: %s"
+                                                    % (self.server, attempt, time.monotonic() - started, exc))
+                    raise self._unreachable
+                self.count("retries")
+                time.sleep(random.uniform(delay / 2, delay))
                 delay = min(delay * 2, 5)
                 continue
             raw, status = resp.data, resp.status
@@ -129,12 +145,19 @@ class Client(object):
                 decoded = json.loads(raw.decode("utf-8")) if raw else {}
             except ValueError:
                 decoded = {"message": raw[:300].decode("utf-8", "replace")}
-            if status in RETRY_STATUS and attempt < MAX_ATTEMPTS:
+            if status in RETRY_STATUS and attempt < self.attempts:
                 retry_after = resp.headers.get("Retry-After")
-                wait = min(float(retry_after), MAX_RETRY_AFTER) if retry_after and retry_after.isdigit() else delay
-                time.sleep(wait)
+                wait = min(float(retry_after), MAX_RETRY_AFTER) if retry_after and retry_after.isdigit() else 0
+                # jitter: workers told "Retry-After: 1" together must not all come back together
+                self.count("retries")
+                time.sleep(wait + random.uniform(0, delay))
                 delay = min(delay * 2, 5)
                 continue
+            if status in RETRY_STATUS:
+                raise ApiError(status, decoded, what, note="HTTP %d after %d attempts over %ds: %s; see api_retries"
+                               % (status, attempt, time.monotonic() - started,
+                                  "the API server's priority and fairness limits" if status == 429
+                                  else "the API server kept failing"))
             if status == 401:
                 raise ApiError(status, decoded, "the API server rejected the credentials from %s (401 Unauthorized)"
                                % self.settings.source)

@@ -12,7 +12,7 @@ import re
 
 from ansible.module_utils.basic import missing_required_lib
 
-from ansible_collections.gitops.core.plugins.module_utils import kubeconfig, manifests
+from ansible_collections.gitops.core.plugins.module_utils import compare, kubeconfig, manifests
 from ansible_collections.gitops.core.plugins.module_utils.auth_args import auth_argument_spec
 from ansible_collections.gitops.core.plugins.module_utils.kube import Client
 from ansible_collections.gitops.core.plugins.module_utils.yamlsafe import HAS_YAML, YAML_IMPORT_ERROR
@@ -40,6 +40,10 @@ def set_argument_spec(**extra):
         allow_empty=dict(type="bool", default=False),
         max_deletions=dict(type="int"),
         adopt=dict(type="bool", default=False),
+        api_retries=dict(type="int", default=5),
+        lock=dict(type="bool", default=True),
+        lock_timeout=dict(type="int", default=300),
+        lock_duration=dict(type="int", default=60),
     )
     spec.update(extra)
     return spec
@@ -59,14 +63,27 @@ def prepare(module):
         module.fail_json(msg="parallelism must be at least 1")
     if params["max_deletions"] is not None and params["max_deletions"] < 0:
         module.fail_json(msg="max_deletions must not be negative")
+    if params["api_retries"] < 0:
+        module.fail_json(msg="api_retries must not be negative")
+    if params["lock_duration"] < 3 or params["lock_timeout"] < 0:
+        module.fail_json(msg="lock_duration must be at least 3 seconds and lock_timeout not negative")
     if params["src"]:
         objects, sources = manifests.load_path(params["src"])
     else:
         objects, sources = params["objects"], params["sources"]
+        hide_secret_values(module)
     if not kubeconfig.HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=kubeconfig.KUBERNETES_IMPORT_ERROR)
-    client = Client(kubeconfig.load(params), params["parallelism"])
+    client = Client(kubeconfig.load(params), params["parallelism"], params["api_retries"])
     return params, objects, sources, client
+
+
+def hide_secret_values(module):
+    """Secrets passed in `objects` keep their values for the run, but the invocation Ansible shows
+    at -vvv (and returns, on older ansible-core) gets a copy whose Secret values read (hidden)."""
+    objects = module.params.get("objects")
+    if isinstance(objects, list):
+        module.params["objects"] = [compare.mask_secret(obj) for obj in objects]
 
 
 def hide_kubeconfig(module):

@@ -179,8 +179,18 @@ reports:
   returned: when report_dir is set
   type: dict
   sample: {json: /tmp/reports/drift.json, junit: /tmp/reports/drift.junit.xml, md: /tmp/reports/drift.md}
+lock:
+  description:
+    - The set's lock (O(lock)) this run held - its Lease, the holder identity, the seconds it waited for
+      another run, and the holder it took over from when that run's lock had expired.
+  returned: when O(remediate=true) and O(lock=true), outside check mode
+  type: dict
+  sample: {name: gitops-set-prod-apps, namespace: gitops-system, holder: awx-ee-7f9c/pid-412/awx-job-88,
+           waited: 0.0, took_over_from: null}
 api_requests:
-  description: API requests made, by verb.
+  description:
+    - API requests made, by verb (as for k8s_reconcile).
+    - C(retries) counts requests sent again after a 429, a 5xx or a connection error.
   returned: success
   type: dict
   sample: {discovery: 2, list: 3, get: 1}

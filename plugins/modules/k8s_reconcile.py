@@ -180,8 +180,18 @@ inventory:
   returned: success
   type: dict
   sample: {name: gitops-set-prod-apps, namespace: gitops-system, revision: 3f1c2e9a, objects: 120, abandoned: 1}
+lock:
+  description:
+    - The set's lock (O(lock)) this run held - its Lease, the holder identity, the seconds it waited for
+      another run, and the holder it took over from when that run's lock had expired.
+  returned: when O(lock=true), outside check mode
+  type: dict
+  sample: {name: gitops-set-prod-apps, namespace: gitops-system, holder: awx-ee-7f9c/pid-412/awx-job-88,
+           waited: 0.0, took_over_from: null}
 api_requests:
-  description: API requests made, by verb (list, get, apply, apply-dry-run, delete, discovery).
+  description:
+    - API requests made, by verb (list, get, apply, apply-dry-run, delete, discovery, lease).
+    - C(retries) counts requests sent again after a 429, a 5xx or a connection error.
   returned: success
   type: dict
   sample: {discovery: 2, list: 4, get: 1}

@@ -6,6 +6,8 @@ release binaries).
   cluster.py up       build if needed, start everything on 127.0.0.1, write .cluster/kubeconfig
   cluster.py status   say whether it runs, its version, ports and memory
   cluster.py down     stop it and remove .cluster/
+  cluster.py kill NAME      SIGKILL one component (kube-apiserver, etcd, ...): fault tests
+  cluster.py restart NAME   start it again with the same arguments and wait until it serves
 
 Environment: KUBE_VERSION (default: the version pinned in kcp/go.mod; "1.34" picks the newest
 1.34 patch), GITOPS_CORE_CACHE (default ~/.cache/gitops-core), CLUSTER_DIR (default .cluster
@@ -275,9 +277,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+LAUNCHED: dict[str, list[str]] = {}  # component -> argv, saved in state.json for `kill`/`restart`
+
+
 def start(name: str, argv: list[str], logs: Path) -> int:
     """Start one component in its own session.  `kcp <component> ...` runs with argv[0] set to
     the component's name, so its user agent and field manager are the real component's."""
+    LAUNCHED[name] = list(argv)
     executable = argv[0]
     if Path(executable).name == "kcp":
         argv = argv[1:]
@@ -391,6 +397,7 @@ def up() -> None:
     kcp = str(bindir / "kcp")
     pids: dict[str, int] = {}
     state = {"version": version, "server": server, "ports": ports, "pids": pids, "bindir": str(bindir),
+             "argv": LAUNCHED,
              "oidc": {"issuer": issuer, "audience": OIDC_AUDIENCE, "kid": OIDC_KID,
                       "signing_key": str(pki / "oidc-signing.key")}}
 
@@ -533,6 +540,42 @@ def down(quiet: bool = False) -> None:
         log("stopped; state removed")
 
 
+def kill(name: str) -> None:
+    """SIGKILL one component (fault tests: the API server or etcd dying mid-run)."""
+    cdir = cluster_dir()
+    state = read_state(cdir)
+    if not state or name not in state["pids"]:
+        die(f"no component {name!r} in {cdir}")
+    pid = state["pids"][name]
+    if alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+        while alive(pid):
+            time.sleep(0.05)
+    log(f"{name} (pid {pid}) killed")
+
+
+def restart(name: str) -> None:
+    """Start one component again with the argv it was started with (killing it first if it runs)
+    and wait until it serves: etcd's /health, the API server's /readyz."""
+    cdir = cluster_dir()
+    state = read_state(cdir)
+    if not state or name not in state.get("argv", {}):
+        die(f"no component {name!r} in {cdir}")
+    if alive(state["pids"][name]):
+        kill(name)
+    logs = cdir / "logs"
+    state["pids"][name] = start(name, state["argv"][name], logs)
+    (cdir / "state.json").write_text(json.dumps(state, indent=2) + "\n")
+    t0 = time.monotonic()
+    if name == "etcd":
+        url = f"http://127.0.0.1:{state['ports']['etcd']}/health"
+        wait_for("etcd", lambda: _http_ok(url) or "no answer on " + url, 60, state["pids"], logs)
+    elif name == "kube-apiserver":
+        api = Api(state["server"], cdir / "pki")
+        wait_for("kube-apiserver /readyz", lambda: api.ok("GET", "/readyz"), 120, state["pids"], logs)
+    log(f"{name} restarted (pid {state['pids'][name]}), serving after {time.monotonic() - t0:.1f}s")
+
+
 def main() -> int:
     cmd = sys.argv[1] if len(sys.argv) > 1 else ""
     if cmd == "build":
@@ -543,6 +586,8 @@ def main() -> int:
         down()
     elif cmd == "status":
         return status()
+    elif cmd in ("kill", "restart") and len(sys.argv) == 3:
+        (kill if cmd == "kill" else restart)(sys.argv[2])
     else:
         print(__doc__, file=sys.stderr)
         return 2

@@ -144,8 +144,8 @@ class _GitHttpHandler(BaseHTTPRequestHandler):
 class GitHttpServer:
     """Serves the bare repositories under `root` at http://127.0.0.1:PORT/<name> with Basic auth."""
 
-    def __init__(self, root: Path, user: str, token: str):
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _GitHttpHandler)
+    def __init__(self, root: Path, user: str, token: str, port: int = 0):
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _GitHttpHandler)
         self.httpd.root, self.httpd.user, self.httpd.token = root, user, token
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()

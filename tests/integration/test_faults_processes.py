@@ -1,0 +1,154 @@
+"""Faults made by killing real processes: the API server killed in the middle of a 1,000-object
+apply, etcd stopped under a reconcile and a drift check.  They run on a control plane of their own
+(a second instance of the local one, started here with CLUSTER_DIR), so the shared one never
+goes down under the other tests.  Each fault: the run fails cleanly or rides it out; a normal
+re-run converges; nothing is lost, duplicated or wrongly pruned; the inventory never lists less
+than what is live and owned."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, Kubectl, record
+
+pytestmark = [pytest.mark.integration, pytest.mark.fault, pytest.mark.xdist_group("own-control-plane")]
+CLUSTER = [sys.executable, str(ROOT / "tests" / "cluster" / "cluster.py")]
+
+
+@pytest.fixture(scope="module")
+def own_cluster(tmp_path_factory):
+    """A control plane of this module's own: (cluster dir, Kubectl, control(cmd, component))."""
+    cdir = tmp_path_factory.mktemp("fault-cluster") / "cluster"
+    env = dict(os.environ, CLUSTER_DIR=str(cdir))
+    up = subprocess.run([*CLUSTER, "up"], env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert up.returncode == 0, up.stderr[-2000:]
+
+    def control(cmd, component):
+        done = subprocess.run([*CLUSTER, cmd, component], env=env, capture_output=True, text=True, timeout=300,
+                              check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stderr
+    yield cdir, Kubectl(cdir / "kubeconfig"), control
+    subprocess.run([*CLUSTER, "down"], env=env, capture_output=True, timeout=120, check=False)
+
+
+def book(module, params):
+    return """
+- name: One task
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Run %s
+      gitops.core.%s: %s
+      register: r
+      ignore_errors: true
+""" % (module, module, json.dumps(dict(params, kubeconfig="{{ kubeconfig }}"))) + record("r")
+
+
+def write_set(path: Path, ns: str, n: int) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "ns.json").write_text(json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
+    for i in range(n):
+        (path / ("cm-%04d.json" % i)).write_text(json.dumps(
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm-%04d" % i, "namespace": ns},
+             "data": {"i": str(i)}}))
+    return path
+
+
+def live_owned(kc, set_name):
+    """Keys of every live object carrying the set's label (the ones the set owns)."""
+    out = kc.json("get", "configmaps,namespaces", "-A", "-l", "gitops.core/set=" + set_name)
+    return {(o["kind"], o["metadata"].get("namespace") or "", o["metadata"]["name"]) for o in out["items"]}
+
+
+def inventory_keys(kc, set_name):
+    got = kc.run("-n", "gitops-system", "get", "configmap", "gitops-set-" + set_name, "-o", "json", check=False)
+    if got.returncode != 0:
+        return set()
+    entries = json.loads(json.loads(got.stdout)["data"]["objects.json"])
+    return {(e[2], e[3] or "", e[4]) for e in entries}
+
+
+def count(kc, ns):
+    got = kc.run("-n", ns, "get", "configmaps", "-l", "gitops.core/set", "-o", "name", check=False)
+    return len(got.stdout.split()) if got.returncode == 0 else 0
+
+
+@pytest.mark.parametrize("down", [2, 15], ids=["brief-outage", "outage-beyond-the-retry-budget"])
+def test_api_server_killed_during_a_1000_object_apply_then_restarted(own_cluster, ansible_playbook, tmp_path, down):
+    cdir, kc, control = own_cluster
+    tag = uuid.uuid4().hex[:6]
+    set_name, ns = "kill-" + tag, "kill-" + tag
+    src = write_set(tmp_path / "src", ns, 1000)
+    params = {"set_name": set_name, "src": str(src), "lock_duration": 5, "parallelism": 8}
+    extra = {"kubeconfig": str(cdir / "kubeconfig")}
+    running = ansible_playbook.start(book("k8s_reconcile", params), extra_vars=extra)
+    deadline = time.monotonic() + 120
+    while count(kc, ns) < 100:  # the apply stage is under way
+        assert time.monotonic() < deadline and running.proc.poll() is None, running.wait().stdout
+        time.sleep(0.1)
+    control("kill", "kube-apiserver")
+    killed_at = time.monotonic()
+    if down > 10:  # longer than the retry budget: the run must fail, cleanly, while the server is down
+        first = running.wait(timeout=300)
+        control("restart", "kube-apiserver")
+    else:
+        time.sleep(down)
+        control("restart", "kube-apiserver")
+        first = running.wait(timeout=300)
+    r = first.results["r"]
+    if down > 10:
+        assert r.get("failed"), "the run should have spent its retries while the API server was down"
+    if r.get("failed"):  # failed cleanly: one message naming the API server, no traceback
+        assert "cannot reach the API server" in r["msg"] and "attempts" in r["msg"], r["msg"]
+        assert "Traceback" not in first.stdout
+    # the inventory lists every object the interrupted run left live and owned
+    assert live_owned(kc, set_name) <= inventory_keys(kc, set_name)
+    again = ansible_playbook(book("k8s_reconcile", params), extra_vars=extra).results["r"]
+    converged = time.monotonic() - killed_at
+    assert not again.get("failed"), again.get("msg")
+    assert again["pruned"] == [] and len(again["created"]) + len(again["updated"]) + again["unchanged"] == 1001
+    assert count(kc, ns) == 1000 and len(live_owned(kc, set_name)) == 1001
+    assert inventory_keys(kc, set_name) == live_owned(kc, set_name)
+    print("api server kill (%ds down): first run %s; converged %.1fs after the kill (re-run waited %.1fs for the "
+          "lock)" % (down, "failed: " + r["msg"][:200] if r.get("failed") else "rode it out", converged,
+                     again["lock"]["waited"]))
+
+
+@pytest.mark.parametrize("module", ["k8s_reconcile", "drift_check"])
+def test_etcd_stopped_and_restarted_under_a_run(own_cluster, ansible_playbook, tmp_path, module):
+    cdir, kc, control = own_cluster
+    tag = uuid.uuid4().hex[:6]
+    set_name, ns = "etcd-" + tag, "etcd-" + tag
+    src = write_set(tmp_path / "src", ns, 200)
+    params = {"set_name": set_name, "src": str(src), "lock_duration": 5}
+    extra = {"kubeconfig": str(cdir / "kubeconfig")}
+    assert not ansible_playbook(book("k8s_reconcile", params), extra_vars=extra).results["r"].get("failed")
+    write_set(src, ns, 220)  # 20 more objects for the run under fault to create
+    (src / "cm-0000.json").unlink()  # and one to prune
+    run_params = dict(params, **({"remediate": True, "prune": True, "fail_on_drift": False}
+                                 if module == "drift_check" else {}))
+    control("kill", "etcd")
+    started = time.monotonic()
+    running = ansible_playbook.start(book(module, run_params), extra_vars=extra)
+    time.sleep(3)
+    control("restart", "etcd")
+    first = running.wait(timeout=300)
+    r = first.results["r"]
+    if r.get("failed"):
+        assert "Traceback" not in first.stdout and r["msg"], first.stdout[-2000:]
+    assert live_owned(kc, set_name) <= inventory_keys(kc, set_name) | {("ConfigMap", ns, "cm-0000")}
+    final = ansible_playbook(book("k8s_reconcile", params), extra_vars=extra).results["r"]
+    assert not final.get("failed"), final.get("msg")
+    assert count(kc, ns) == 219 and inventory_keys(kc, set_name) == live_owned(kc, set_name)
+    clean = ansible_playbook(book("drift_check", params), extra_vars=extra).results["r"]
+    assert not clean.get("failed") and not clean["drift"], clean.get("msg")
+    print("etcd stop under %s: first run %s; converged %.1fs after the stop"
+          % (module, "failed: " + r["msg"][:160] if r.get("failed") else "rode it out", time.monotonic() - started))
