@@ -168,6 +168,13 @@ options:
     description: Refuse a desired state with more objects than this.
     type: int
     default: 20000
+  stall_timeout:
+    description:
+      - Seconds a fetch may make no progress (HTTP(S) under 1 kB/s; SSH connect, or a server that stops
+        answering) before git gives up and the run fails naming the repository. The cache stays usable
+        for the next run.
+    type: int
+    default: 60
 seealso:
   - module: gitops.core.k8s_reconcile
   - module: gitops.core.drift_check
@@ -318,6 +325,8 @@ source:
   sample: {repo: "https://git.example.com/platform/deploy.git", path: [clusters/prod], commit: 3f1c2e9a7b1d4c0e8f6a5b4c3d2e1f0a9b8c7d6e}
 """
 
+from urllib.parse import unquote, urlsplit, urlunsplit
+
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.gitops.core.plugins.module_utils.desired_state import fetch_desired_state
@@ -349,7 +358,19 @@ def argument_spec():
         allowed_signers=dict(type="str"),
         max_file_bytes=dict(type="int", default=4194304),
         max_objects=dict(type="int", default=20000),
+        stall_timeout=dict(type="int", default=60),
     )
+
+
+def hide_url_password(module):
+    """A password inside `repo` (https://user:token@host/...) is masked wherever Ansible shows
+    values, and the invocation shown at -vvv gets the URL without it."""
+    parts = urlsplit(module.params["repo"] or "")
+    if "://" in (module.params["repo"] or "") and parts.password:
+        module.no_log_values.update({parts.password, unquote(parts.password)})
+        host = (parts.hostname or "") + (":%d" % parts.port if parts.port else "")
+        module.params["repo"] = urlunsplit(parts._replace(netloc="%s@%s" % (parts.username, host) if parts.username
+                                                          else host))
 
 
 def main():
@@ -358,8 +379,10 @@ def main():
         module.fail_json(msg=missing_required_lib("PyYAML"), exception=YAML_IMPORT_ERROR)
     if module.params["depth"] is not None and module.params["depth"] < 1:
         module.fail_json(msg="depth must be at least 1")
+    params = dict(module.params)
+    hide_url_password(module)
     try:
-        result = fetch_desired_state(module.params, ModuleRunner(module))
+        result = fetch_desired_state(params, ModuleRunner(module))
     except GitOpsError as exc:
         module.fail_json(msg=exc.message)
     module.exit_json(**result)

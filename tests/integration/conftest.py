@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -75,6 +76,23 @@ def ansible_playbook(tmp_path):
     `record: NAME` vars; they come back in PlaybookRun.results."""
     bindir = Path(sys.executable).parent
 
+    def start(playbook: str, extra_vars: dict | None = None, check: bool = False, diff: bool = False,
+              env: dict | None = None, args: tuple[str, ...] = ()) -> RunningPlaybook:
+        """Start ansible-playbook in its own process group (to kill it whole); .wait() gives the PlaybookRun."""
+        run_dir = tmp_path / f"run-{uuid.uuid4().hex[:6]}"
+        record_dir = run_dir / "records"
+        record_dir.mkdir(parents=True)
+        book = run_dir / "play.yml"
+        book.write_text(playbook)
+        variables = {"kubeconfig": str(CLUSTER_DIR / "kubeconfig"), "record_dir": str(record_dir),
+                     "ansible_python_interpreter": sys.executable, **(extra_vars or {})}
+        argv = [str(bindir / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                "-e", json.dumps(variables), str(book), *(["--check"] if check else []),
+                *(["--diff"] if diff else []), *args]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=_ansible_env(env, record_dir), start_new_session=True)
+        return RunningPlaybook(proc, record_dir)
+
     def run(playbook: str, extra_vars: dict | None = None, check: bool = False, diff: bool = False,
             env: dict | None = None, args: tuple[str, ...] = ()) -> PlaybookRun:
         book = tmp_path / f"play-{uuid.uuid4().hex[:6]}.yml"
@@ -90,30 +108,73 @@ def ansible_playbook(tmp_path):
         if diff:
             argv.append("--diff")
         argv.extend(args)
-        run_env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"),
-                       ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_RETRY_FILES_ENABLED="0",
-                       ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-                       **(env or {}))
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=run_env, check=False)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=_ansible_env(env, record_dir),
+                              check=False)
         results = {f.stem: json.loads(f.read_text()) for f in record_dir.glob("*.json")}
         return PlaybookRun(proc, results)
 
+    run.start = start
     return run
 
 
-RECORD = """
-    - name: Record {name}
-      ansible.builtin.copy:
-        content: "{{{{ {name} | to_json }}}}"
-        dest: "{{{{ record_dir }}}}/{name}.json"
-        mode: "0600"
-      check_mode: false
-"""
+def _ansible_env(env: dict | None, record_dir: Path | None = None) -> dict:
+    """ansible-playbook's environment; registered results are saved to `record_dir` by the test
+    callback callback_plugins/record_results.py."""
+    scratch = {}
+    if record_dir is not None:  # Ansible's temporary files (kept by a killed run) stay in the test's folder
+        scratch = {"ANSIBLE_LOCAL_TEMP": str(record_dir.parent / "ansible-local"),
+                   "ANSIBLE_REMOTE_TMP": str(record_dir.parent / "ansible-remote")}
+    return dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"),
+                ANSIBLE_CALLBACK_PLUGINS=str(Path(__file__).parent / "callback_plugins"),
+                GITOPS_TEST_RECORD_DIR=str(record_dir or ""),
+                ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_RETRY_FILES_ENABLED="0",
+                ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0", **{**scratch, **(env or {})})
+
+
+class RunningPlaybook:
+    def __init__(self, proc: subprocess.Popen, record_dir: Path):
+        self.proc = proc
+        self.record_dir = record_dir
+
+    def wait(self, timeout: float = 600) -> PlaybookRun:
+        stdout, stderr = self.proc.communicate(timeout=timeout)
+        done = subprocess.CompletedProcess(self.proc.args, self.proc.returncode, stdout, stderr)
+        return PlaybookRun(done, {f.stem: json.loads(f.read_text()) for f in self.record_dir.glob("*.json")})
+
+    def kill(self) -> None:
+        """SIGKILL ansible-playbook and every descendant (its workers and the module process, which
+        Ansible starts in a session of its own), all at once, as a crashed machine would stop them."""
+        for pid in [self.proc.pid, *descendants(self.proc.pid)]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.communicate()
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of `pid`, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
 
 
 def record(name: str) -> str:
-    """Playbook tasks that save the registered variable `name` for the test to read."""
-    return RECORD.format(name=name)
+    """Kept for the playbooks that name what they save: every registered result is saved by the
+    test callback (callback_plugins/record_results.py), so no task is needed."""
+    return ""
 
 
 @pytest.fixture

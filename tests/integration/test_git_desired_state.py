@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
+from conftest import record
 from gitfixtures import GitHttpServer, Keys, Repo, sh
 
 CM = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: %s, namespace: default}\ndata: {k: \"%s\"}\n"
@@ -447,3 +451,68 @@ def test_wrong_token_is_an_authentication_failure_without_the_token(http_repo, g
     assert wrong not in json.dumps(r) and TOKEN not in json.dumps(r)
     r = gds(repo=url)
     failed(r, "authentication failed")
+
+
+# ------------------------------------------------------------------ the remote stalls or disappears
+
+class ServerProcess:
+    """gitfixtures.GitHttpServer in a process of its own (git_http_process.py): stop, continue, kill."""
+
+    def __init__(self, root: Path, port: int = 0):
+        script = Path(__file__).parent / "git_http_process.py"
+        self.proc = subprocess.Popen([sys.executable, str(script), str(root), "deploy-bot", TOKEN, str(port)],
+                                     stdout=subprocess.PIPE, text=True)
+        self.port = int(self.proc.stdout.readline())
+
+    def signal(self, sig) -> None:
+        os.kill(self.proc.pid, sig)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.mark.fault
+def test_a_stalled_or_vanished_remote_fails_clearly_and_the_cache_stays_usable(repo, gds, ansible_playbook, tmp_path):
+    repo.commit({"a.yaml": CM % ("a", "1")})
+    server = ServerProcess(repo.bare.parent)
+    url = f"http://deploy-bot:{TOKEN}@127.0.0.1:{server.port}/{repo.bare.name}"
+    try:
+        first = ok(gds(repo=url, stall_timeout=3))
+        second_commit = repo.commit({"a.yaml": CM % ("a", "2")})
+
+        # the network stalls: the server process is stopped; connections are accepted, nothing comes back
+        server.signal(signal.SIGSTOP)
+        started = time.monotonic()
+        r = gds(repo=url, stall_timeout=3)
+        took = time.monotonic() - started
+        failed(r, "stalled")
+        assert took < 30, took
+        assert TOKEN not in json.dumps(r)
+
+        # the remote disappears while a fetch is waiting on it
+        running = ansible_playbook.start(
+            """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - gitops.core.git_desired_state: {repo: "%s", dest: "%s", stall_timeout: 30}
+      register: r
+      ignore_errors: true
+""" % (url, tmp_path / "cache") + record("r"))
+        time.sleep(3)
+        server.kill()
+        gone = running.wait(timeout=120).results["r"]
+        assert gone["failed"] and "127.0.0.1:%d" % server.port in gone["msg"], gone["msg"]
+        assert TOKEN not in json.dumps(gone)
+    finally:
+        server.kill()
+
+    # back on the same port: the next run fetches into the same cache and gets the new commit
+    server = ServerProcess(repo.bare.parent, port=server.port)
+    try:
+        back = ok(gds(repo=url, stall_timeout=3))
+        assert back["cache_dir"] == first["cache_dir"] and back["commit"] == second_commit
+        sh("git", "-C", back["cache_dir"], "fsck", "--no-progress")
+    finally:
+        server.kill()
