@@ -85,6 +85,13 @@ options:
         mutating webhooks cause no false alarms. Needs the C(patch) permission.
     type: bool
     default: true
+  list_in_sync:
+    description:
+      - Also list the objects that are in sync in RV(objects). By default RV(objects) lists only drifted
+        objects (modified, missing, orphaned) and RV(summary) counts them all; reports (O(report_dir)) always
+        list every object.
+    type: bool
+    default: false
   report_dir:
     description:
       - Write C(drift.json), C(drift.junit.xml) (one test case per object, a failure per drifted object)
@@ -147,7 +154,7 @@ summary:
   sample: {in_sync: 118, modified: 1, missing: 0, orphaned: 1, total: 120}
 objects:
   description:
-    - Per object the shape k8s_reconcile shares (C(ref), C(action), C(source), C(reason), C(diffs)) plus
+    - Each drifted object (with O(list_in_sync=true), every object), in the shape k8s_reconcile shares (C(ref), C(action), C(source), C(reason), C(diffs)) plus
       C(status) (V(in_sync), V(modified), V(missing), V(orphaned)), derived from the action, and
       C(changed_by); each diff has C(path), C(desired), C(live) and C(changed_by).
     - An object left in place by a guard (action V(abandon)) is V(orphaned) too.
@@ -216,6 +223,7 @@ def argument_spec():
         check_orphans=dict(type="bool", default=True),
         server_side_confirm=dict(type="bool", default=True),
         report_dir=dict(type="path"),
+        list_in_sync=dict(type="bool", default=False),
         remediate=dict(type="bool", default=False),
         prune=dict(type="bool", default=False),
     )

@@ -199,7 +199,13 @@ def test_reports_are_valid_and_match_the_result(applied, drift, kubectl, namespa
     kubectl.run("-n", namespace, "scale", "deployment/web", "--replicas=6")
     r = drift(objects, report_dir=str(tmp_path / "reports"), revision="abc123")
     saved = json.loads(Path(r["reports"]["json"]).read_text())
-    assert saved["objects"] == r["objects"] and saved["summary"] == r["summary"] and saved["revision"] == "abc123"
+    # the result lists the drifted objects only (list_in_sync: false); the report lists every object
+    assert [o for o in saved["objects"] if o["status"] != "in_sync"] == r["objects"]
+    assert [o["ref"] for o in r["objects"]] == ["apps/Deployment %s/web" % namespace]
+    assert [o["ref"] for o in saved["objects"] if o["status"] == "in_sync"] == ["ConfigMap %s/a" % namespace]
+    assert saved["summary"] == r["summary"] and saved["revision"] == "abc123"
+    full = drift(objects, list_in_sync=True)
+    assert sorted(o["ref"] for o in full["objects"]) == sorted(o["ref"] for o in saved["objects"])
     suite = ET.parse(r["reports"]["junit"]).getroot().find("testsuite")
     assert suite.get("tests") == "2" and suite.get("failures") == "1"
     failure = suite.find("testcase[@name='%s/web']/failure" % namespace)

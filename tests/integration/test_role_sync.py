@@ -50,8 +50,12 @@ def test_role_syncs_a_signed_repo_and_is_idempotent(ansible_playbook, kubectl, n
         sync_wait_timeout: 90
         sync_report_dir: %s
 """ % (repo.url, namespace, repr(keys.allowed_signers), tmp_path / "reports")
-    first = ansible_playbook(book)
+    first = ansible_playbook(book, env={"ANSIBLE_SHOW_CUSTOM_STATS": "1"})
     assert first.rc == 0, first.stdout + first.stderr
+    # set_stats for AWX workflow nodes and ansible-runner artifacts (printed as CUSTOM STATS here)
+    stats = first.stdout.split("CUSTOM STATS")[-1]
+    assert sha in stats and '"created": 2' in stats and '"signer": "bob@example.com"' in stats, stats
+    assert '"healthy": true' in stats and '"in_sync": 2' in stats, stats
     assert "role-%s at %s" % (namespace, sha[:12]) in first.stdout
     assert "created 2, updated 0, adopted 0, pruned 0, unchanged 0" in first.stdout
     assert kubectl.json("-n", namespace, "get", "deployment", "role-web")["status"]["readyReplicas"] == 1
