@@ -200,3 +200,23 @@ def run_task(ansible_playbook):
         return result
 
     return run
+
+
+@pytest.fixture(scope="session")
+def second_cluster(tmp_path_factory):
+    """A second local control plane (CLUSTER_DIR in a temporary folder), for the tests that kill its
+    processes or need two clusters: (cluster dir, Kubectl, control(cmd, component) for cluster.py
+    kill/restart).  Its tests share the xdist group "second-control-plane", so it starts once."""
+    cdir = tmp_path_factory.mktemp("second-cluster") / "cluster"
+    env = dict(os.environ, CLUSTER_DIR=str(cdir))
+    script = [sys.executable, str(ROOT / "tests" / "cluster" / "cluster.py")]
+    up = subprocess.run([*script, "up"], env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert up.returncode == 0, up.stderr[-2000:]
+
+    def control(cmd, component):
+        done = subprocess.run([*script, cmd, component], env=env, capture_output=True, text=True, timeout=300,
+                              check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stderr
+    yield cdir, Kubectl(cdir / "kubeconfig"), control
+    subprocess.run([*script, "down"], env=env, capture_output=True, timeout=120, check=False)

@@ -1,42 +1,21 @@
 """Faults made by killing real processes: the API server killed in the middle of a 1,000-object
 apply, etcd stopped under a reconcile and a drift check.  They run on a control plane of their own
-(a second instance of the local one, started here with CLUSTER_DIR), so the shared one never
+(conftest's second_cluster: a second instance of the local one, started with CLUSTER_DIR), so the shared one never
 goes down under the other tests.  Each fault: the run fails cleanly or rides it out; a normal
 re-run converges; nothing is lost, duplicated or wrongly pruned; the inventory never lists less
 than what is live and owned."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, Kubectl, record
+from conftest import record
 
-pytestmark = [pytest.mark.integration, pytest.mark.fault, pytest.mark.xdist_group("own-control-plane")]
-CLUSTER = [sys.executable, str(ROOT / "tests" / "cluster" / "cluster.py")]
-
-
-@pytest.fixture(scope="module")
-def own_cluster(tmp_path_factory):
-    """A control plane of this module's own: (cluster dir, Kubectl, control(cmd, component))."""
-    cdir = tmp_path_factory.mktemp("fault-cluster") / "cluster"
-    env = dict(os.environ, CLUSTER_DIR=str(cdir))
-    up = subprocess.run([*CLUSTER, "up"], env=env, capture_output=True, text=True, timeout=600, check=False)
-    assert up.returncode == 0, up.stderr[-2000:]
-
-    def control(cmd, component):
-        done = subprocess.run([*CLUSTER, cmd, component], env=env, capture_output=True, text=True, timeout=300,
-                              check=False)
-        assert done.returncode == 0, done.stderr[-2000:]
-        return done.stderr
-    yield cdir, Kubectl(cdir / "kubeconfig"), control
-    subprocess.run([*CLUSTER, "down"], env=env, capture_output=True, timeout=120, check=False)
+pytestmark = [pytest.mark.integration, pytest.mark.fault, pytest.mark.xdist_group("second-control-plane")]
 
 
 def book(module, params):
@@ -82,8 +61,8 @@ def count(kc, ns):
 
 
 @pytest.mark.parametrize("down", [2, 15], ids=["brief-outage", "outage-beyond-the-retry-budget"])
-def test_api_server_killed_during_a_1000_object_apply_then_restarted(own_cluster, ansible_playbook, tmp_path, down):
-    cdir, kc, control = own_cluster
+def test_api_server_killed_during_a_1000_object_apply_then_restarted(second_cluster, ansible_playbook, tmp_path, down):
+    cdir, kc, control = second_cluster
     tag = uuid.uuid4().hex[:6]
     set_name, ns = "kill-" + tag, "kill-" + tag
     src = write_set(tmp_path / "src", ns, 1000)
@@ -123,8 +102,8 @@ def test_api_server_killed_during_a_1000_object_apply_then_restarted(own_cluster
 
 
 @pytest.mark.parametrize("module", ["k8s_reconcile", "drift_check"])
-def test_etcd_stopped_and_restarted_under_a_run(own_cluster, ansible_playbook, tmp_path, module):
-    cdir, kc, control = own_cluster
+def test_etcd_stopped_and_restarted_under_a_run(second_cluster, ansible_playbook, tmp_path, module):
+    cdir, kc, control = second_cluster
     tag = uuid.uuid4().hex[:6]
     set_name, ns = "etcd-" + tag, "etcd-" + tag
     src = write_set(tmp_path / "src", ns, 200)
