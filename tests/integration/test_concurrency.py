@@ -90,6 +90,10 @@ def test_a_holder_killed_with_sigkill_blocks_the_next_run_only_until_its_lease_e
     holder_run = ansible_playbook.start(book("k8s_reconcile", {
         "set_name": set_name, "objects": objects, "wait": True, "wait_timeout": 300, "lock_duration": 4}))
     holder = wait_for_holder(kubectl, set_name, holder_run)
+    deadline = time.monotonic() + 60
+    while kubectl.run("-n", namespace, "get", "deployment", "web", check=False).returncode != 0:
+        assert time.monotonic() < deadline and holder_run.proc.poll() is None  # applied: now in its wait
+        time.sleep(0.2)
     holder_run.kill()
     assert lease(kubectl, set_name)["spec"]["holderIdentity"] == holder  # left behind by the dead run
     started = time.monotonic()

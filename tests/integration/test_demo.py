@@ -1,0 +1,24 @@
+"""`make demo` (hack/demo) tells the whole story and exits 0: sync a signed commit, refuse an
+unsigned one, preview a branch, prune on merge, drift named with who changed it, heal, roll back."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_make_demo_tells_the_whole_story():
+    done = subprocess.run(["bash", str(ROOT / "hack" / "demo")], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, check=False)
+    out = done.stdout
+    assert done.returncode == 0, out[-3000:] + done.stderr[-2000:]
+    assert "created 4, updated 0" in out
+    assert "it is not signed" in out and "live greeting: hello from git" in out
+    assert "### Prune" in out and "`Service gitops-demo/web`" in out
+    assert "pruned 1" in out and "service/web is gone" in out
+    assert "| `spec.replicas` | 2 | 5 | kubectl (Update via scale) |" in out
+    assert "live replicas: 2" in out and "back on main: 0 Service(s)" in out
