@@ -180,7 +180,7 @@ seealso:
   - module: gitops.core.drift_check
 notes:
   - RV(objects) carries the desired objects as Git holds them, Secret values included, because
-    M(gitops.core.k8s_reconcile) needs them. Put C(no_log: true) on this task (the collection's roles do)
+    M(gitops.core.k8s_reconcile) needs them. Set the task keyword C(no_log) to true (the collection's roles do)
     so that no verbosity shows them in job output; the token in a O(repo) URL is masked either way.
   - YAML is loaded safely; duplicate keys, recursive aliases and alias expansion beyond one million
     nodes (billion laughs) are refused. Empty documents are skipped; C(*List) kinds are flattened.
