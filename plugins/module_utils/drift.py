@@ -122,8 +122,9 @@ def check(client, params, objects, sources=None, check_mode=False):
             pruned = converge(engine, cs)
             record_inventory(engine, cs)
             result["healed"] = {"applied": [str(e.ref) for e in writes], "pruned": [str(e.ref) for e in pruned]}
-        if engine.lock.result():
-            result["lock"] = engine.lock.result()
+        lock = engine.lock.result()
+        if lock:
+            result["lock"] = lock
 
     result["api_requests"] = dict(sorted(client.counts.items()))
     result["duration"] = round(time.monotonic() - started, 3)

@@ -48,7 +48,7 @@ def lease_name(set_name):
 
 
 class SetLock(object):
-    """The Lease of one set.  `acquire()` waits up to `timeout` seconds; use as a context manager."""
+    """The Lease of one set.  `acquire()` waits up to `timeout` seconds; `release()` gives it back."""
 
     def __init__(self, client, namespace, set_name, duration=60, timeout=300, field_manager="gitops-core"):
         if duration < 3:
@@ -215,18 +215,9 @@ class SetLock(object):
         return {"name": self.name, "namespace": self.namespace, "holder": self.holder,
                 "waited": self.waited, "took_over_from": self.took_over_from}
 
-    def __enter__(self):
-        return self.acquire()
-
-    def __exit__(self, *exc):
-        self.release()
-
 
 class NoLock(object):
     """Check mode, read-only drift checks and `lock: false` take no lease."""
-
-    def acquire(self):
-        return self
 
     def ensure(self):
         pass
@@ -236,9 +227,3 @@ class NoLock(object):
 
     def result(self):
         return None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        pass

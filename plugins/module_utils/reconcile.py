@@ -36,7 +36,7 @@ def _record_intent(engine, cs):
     opts, record = engine.opts, cs.inventory
     listed = set(record.refs)
     new = {e.ref for e in cs.desired() if e.action != SKIP} - listed
-    if opts.check_mode or not new:
+    if not new:  # (never called in check mode: the apply verb stops after the dry-run)
         return
     inventory.write(engine.client, opts.inventory_namespace, opts.set_name, sorted(listed | new), record.revision,
                     opts.field_manager, record.abandoned)
@@ -70,8 +70,9 @@ def run(client, params, objects, sources=None, check_mode=False, diff=False):
             report = engine.wait([e for e in cs.desired() if e.action != SKIP], params.get("wait_timeout") or 300)
         refs, abandoned = record_inventory(engine, cs)
     result = _result(engine, cs, pruned, refs, abandoned)
-    if engine.lock.result():
-        result["lock"] = engine.lock.result()
+    lock = engine.lock.result()
+    if lock:
+        result["lock"] = lock
     if report is not None:
         result["health"] = report
     if diff:

@@ -328,12 +328,13 @@ source:
   sample: {repo: "https://git.example.com/platform/deploy.git", path: [clusters/prod], commit: 3f1c2e9a7b1d4c0e8f6a5b4c3d2e1f0a9b8c7d6e}
 """
 
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.gitops.core.plugins.module_utils.desired_state import fetch_desired_state
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.gitsource import RepoUrl
 from ansible_collections.gitops.core.plugins.module_utils.runner import ModuleRunner
 from ansible_collections.gitops.core.plugins.module_utils.yamlsafe import HAS_YAML, YAML_IMPORT_ERROR
 
@@ -367,13 +368,15 @@ def argument_spec():
 
 def hide_url_password(module):
     """A password inside `repo` (https://user:token@host/...) is masked wherever Ansible shows
-    values, and the invocation shown at -vvv gets the URL without it."""
-    parts = urlsplit(module.params["repo"] or "")
-    if "://" in (module.params["repo"] or "") and parts.password:
-        module.no_log_values.update({parts.password, unquote(parts.password)})
-        host = (parts.hostname or "") + (":%d" % parts.port if parts.port else "")
-        module.params["repo"] = urlunsplit(parts._replace(netloc="%s@%s" % (parts.username, host) if parts.username
-                                                          else host))
+    values, and the invocation shown at -vvv gets the URL without it (RepoUrl's display form)."""
+    try:
+        url = RepoUrl(module.params["repo"] or "")
+    except GitOpsError:
+        return  # fetch_desired_state names the problem
+    if url.password:
+        raw = urlsplit(module.params["repo"]).password or ""
+        module.no_log_values.update({url.password, raw} - {""})
+        module.params["repo"] = url.display
 
 
 def main():
