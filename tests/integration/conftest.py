@@ -171,6 +171,21 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
+def one_task_book(module: str, params: dict) -> str:
+    """A playbook of one gitops.core task (failures kept, `ignore_errors`) registering `r`; the
+    kubeconfig comes from the `kubeconfig` variable (the ansible_playbook fixture sets it)."""
+    return """
+- name: One task
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Run %s
+      gitops.core.%s: %s
+      register: r
+      ignore_errors: true
+""" % (module, module, json.dumps(dict(params, kubeconfig="{{ kubeconfig }}")))
+
+
 def record(name: str) -> str:
     """Kept for the playbooks that name what they save: every registered result is saved by the
     test callback (callback_plugins/record_results.py), so no task is needed."""

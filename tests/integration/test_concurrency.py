@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from conftest import record
+from conftest import one_task_book as book
 
 pytestmark = pytest.mark.integration
 
@@ -27,19 +27,6 @@ def slow(name, ns, seconds):
             "spec": {"replicas": 1, "minReadySeconds": seconds, "selector": {"matchLabels": {"app": name}},
                      "template": {"metadata": {"labels": {"app": name}},
                                   "spec": {"containers": [{"name": "app", "image": "registry.invalid/app:1"}]}}}}
-
-
-def book(module, params):
-    return """
-- name: One task
-  hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: Run %s
-      gitops.core.%s: %s
-      register: r
-      ignore_errors: true
-""" % (module, module, json.dumps(dict(params, kubeconfig="{{ kubeconfig }}"))) + record("r")
 
 
 @pytest.fixture

@@ -13,22 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import record
+from conftest import one_task_book as book
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault, pytest.mark.xdist_group("second-control-plane")]
-
-
-def book(module, params):
-    return """
-- name: One task
-  hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: Run %s
-      gitops.core.%s: %s
-      register: r
-      ignore_errors: true
-""" % (module, module, json.dumps(dict(params, kubeconfig="{{ kubeconfig }}"))) + record("r")
 
 
 def write_set(path: Path, ns: str, n: int) -> Path:
