@@ -186,12 +186,6 @@ def one_task_book(module: str, params: dict) -> str:
 """ % (module, module, json.dumps(dict(params, kubeconfig="{{ kubeconfig }}")))
 
 
-def record(name: str) -> str:
-    """Kept for the playbooks that name what they save: every registered result is saved by the
-    test callback (callback_plugins/record_results.py), so no task is needed."""
-    return ""
-
-
 @pytest.fixture
 def run_task(ansible_playbook):
     """Run one gitops.core module as a playbook task (failures included, `ignore_errors`) and
@@ -207,7 +201,7 @@ def run_task(ansible_playbook):
       gitops.core.%(module)s: %(params)s
       register: r
       ignore_errors: true
-""" % {"module": module, "params": json.dumps(params)} + record("r")
+""" % {"module": module, "params": json.dumps(params)}
         played = ansible_playbook(book, check=check, diff=diff)
         assert "r" in played.results, played.stdout + played.stderr
         result = played.results["r"]

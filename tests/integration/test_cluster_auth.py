@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import record
 
 pytestmark = pytest.mark.integration
 
@@ -254,22 +253,21 @@ def test_impersonation_within_rbac(kubectl, namespace, service_account, server, 
 
 # ------------------------------------------------------------------ K8S_AUTH_* names and aliases
 
+ENV_CASES = ("proxy", "no_proxy", "wrong_ca", "insecure", "kubeconfig", "impersonate")
+# One playbook, one task per case: a task's `environment:` is what its module process sees, so each case
+# gets exactly its own K8S_AUTH_* variables (ansible-playbook itself has none), one start-up for all.
 ENV_PLAY = """
-- name: Drift check with credentials from the environment only
+- name: Drift checks with credentials from the environment only
   hosts: localhost
   gather_facts: false
   tasks:
-    - name: Check
-      gitops.core.drift_check: {set_name: %(set)s, objects: [], fail_on_drift: false}
-      register: r
+""" + "".join("""
+    - name: Check with the %(case)s variables
+      gitops.core.drift_check: {set_name: "{{ set_name }}", objects: [], fail_on_drift: false}
+      environment: "{{ envs.%(case)s }}"
+      register: %(case)s
       ignore_errors: true
-""" + """
-    - name: Record r
-      ansible.builtin.copy:
-        content: "{{ r | to_json }}"
-        dest: "{{ record_dir }}/r.json"
-        mode: "0600"
-"""
+""" % {"case": case} for case in ENV_CASES)
 
 
 @pytest.mark.parametrize("names", [
@@ -282,33 +280,32 @@ def test_every_option_reads_its_k8s_auth_variables(names, ansible_playbook, serv
                                                    service_account, namespace):
     url, connects = proxy
     name, token = service_account
+    with socket.socket() as s:  # a port nothing listens on: a proxy that is down
+        s.bind(("127.0.0.1", 0))
+        dead_proxy = f"http://127.0.0.1:{s.getsockname()[1]}"
     env = {names["host"]: server, names["client_cert"]: str(pki / "admin.crt"),
            names["client_key"]: str(pki / "admin.key"), names["ca_cert"]: str(pki / "ca.crt"),
-           names["validate_certs"]: "true", "K8S_AUTH_PROXY": url, "K8S_AUTH_NO_PROXY": "example.invalid"}
-    play = ENV_PLAY % {"set": "x" + uuid.uuid4().hex[:8]}
-    run = ansible_playbook(play, env=env)
-    assert not run.results["r"].get("failed"), run.results["r"].get("msg")
-    via_proxy = connects()
-    assert via_proxy >= 1  # K8S_AUTH_PROXY was read
-    bypassed = ansible_playbook(play, env=dict(env, K8S_AUTH_NO_PROXY="127.0.0.1"))
-    assert not bypassed.results["r"].get("failed") and connects() == via_proxy  # K8S_AUTH_NO_PROXY was read
-    # a wrong CA from the variable must fail: the variable is really used
-    bad = ansible_playbook(play, env=dict(env, **{names["ca_cert"]: str(pki / "admin.crt")}))
-    assert bad.results["r"]["failed"] and "TLS" in bad.results["r"]["msg"]
-    # K8S_AUTH_VALIDATE_CERTS / VERIFY_SSL=false accepts any server certificate
-    insecure_env = dict(env, **{names["ca_cert"]: str(pki / "admin.crt"), names["validate_certs"]: "false"})
-    insecure = ansible_playbook(play, env=insecure_env)
-    assert not insecure.results["r"].get("failed"), insecure.results["r"].get("msg")
-    # kubeconfig + context, api key, impersonation
-    by_kubeconfig = ansible_playbook(play, env={"K8S_AUTH_KUBECONFIG": str(kubeconfig),
-                                                "K8S_AUTH_CONTEXT": "gitops-core-local"})
-    assert not by_kubeconfig.results["r"].get("failed"), by_kubeconfig.results["r"].get("msg")
-    impersonated = ansible_playbook(play, env={"K8S_AUTH_HOST": server, "K8S_AUTH_API_KEY": token,
-                                               "K8S_AUTH_CA_CERT": str(pki / "ca.crt"),
-                                               "K8S_AUTH_IMPERSONATE_USER": "nobody-" + namespace,
-                                               "K8S_AUTH_IMPERSONATE_GROUPS": "g1,g2"})
-    assert impersonated.results["r"]["failed"] and "impersonate" in impersonated.results["r"]["msg"]
-    assert token not in impersonated.stdout + json.dumps(impersonated.results)
+           names["validate_certs"]: "true"}
+    wrong_ca = dict(env, **{names["ca_cert"]: str(pki / "admin.crt")})
+    envs = {
+        "proxy": dict(env, K8S_AUTH_PROXY=url, K8S_AUTH_NO_PROXY="example.invalid"),
+        # only K8S_AUTH_NO_PROXY keeps this run off a proxy that is down
+        "no_proxy": dict(env, K8S_AUTH_PROXY=dead_proxy, K8S_AUTH_NO_PROXY="127.0.0.1"),
+        "wrong_ca": wrong_ca,  # must fail: the CA variable is really used
+        "insecure": dict(wrong_ca, **{names["validate_certs"]: "false"}),  # accepts any server certificate
+        "kubeconfig": {"K8S_AUTH_KUBECONFIG": str(kubeconfig), "K8S_AUTH_CONTEXT": "gitops-core-local"},
+        "impersonate": {"K8S_AUTH_HOST": server, "K8S_AUTH_API_KEY": token, "K8S_AUTH_CA_CERT": str(pki / "ca.crt"),
+                        "K8S_AUTH_IMPERSONATE_USER": "nobody-" + namespace, "K8S_AUTH_IMPERSONATE_GROUPS": "g1,g2"},
+    }
+    assert set(envs) == set(ENV_CASES)
+    run = ansible_playbook(ENV_PLAY, extra_vars={"envs": envs, "set_name": "x" + uuid.uuid4().hex[:8]})
+    r = run.results
+    for case in ("proxy", "no_proxy", "insecure", "kubeconfig"):
+        assert not r[case].get("failed"), (case, r[case].get("msg"))
+    assert connects() >= 1  # K8S_AUTH_PROXY was read (only the proxy case has a live proxy)
+    assert r["wrong_ca"]["failed"] and "TLS" in r["wrong_ca"]["msg"]
+    assert r["impersonate"]["failed"] and "impersonate" in r["impersonate"]["msg"]
+    assert token not in run.stdout + json.dumps(r)
 
 
 # ------------------------------------------------------------------ secrets and errors
@@ -338,7 +335,7 @@ def test_a_kubeconfig_dict_with_a_private_key_is_never_echoed(ansible_playbook, 
         objects: []
       register: bad
       ignore_errors: true
-""" % ("x" + uuid.uuid4().hex[:8], json.dumps(cm("a", namespace))) + record("r") + record("bad")
+""" % ("x" + uuid.uuid4().hex[:8], json.dumps(cm("a", namespace)))
     run = ansible_playbook(play, extra_vars={"kc": config}, args=("-vvv",))
     assert run.rc == 0, run.stdout[-3000:]
     for name in ("r", "bad"):  # what a later task, a callback or AWX's job events see

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import record
 from gitfixtures import GitHttpServer, Keys, Repo, sh
 
 CM = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: %s, namespace: default}\ndata: {k: \"%s\"}\n"
@@ -499,7 +498,7 @@ def test_a_stalled_or_vanished_remote_fails_clearly_and_the_cache_stays_usable(r
     - gitops.core.git_desired_state: {repo: "%s", dest: "%s", stall_timeout: 30}
       register: r
       ignore_errors: true
-""" % (url, tmp_path / "cache") + record("r"))
+""" % (url, tmp_path / "cache"))
         time.sleep(3)
         server.kill()
         gone = running.wait(timeout=120).results["r"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import record
 
 pytestmark = [pytest.mark.integration, pytest.mark.compat]
 
@@ -23,7 +22,6 @@ def test_playbook_with_the_collections_action_group_reaches_the_cluster(ansible_
       ansible.builtin.command: kubectl --kubeconfig {{ kubeconfig }} get nodes -o json
       register: nodes
       changed_when: false
-""" + record("nodes") + """
     - name: Ansible version
       ansible.builtin.debug:
         var: ansible_version.full
@@ -48,7 +46,7 @@ def test_git_desired_state_runs_on_this_ansible_core(ansible_playbook, tmp_path)
         repo: %s
         dest: %s
       register: desired
-""" % (repo.url, tmp_path / "cache") + record("desired"))
+""" % (repo.url, tmp_path / "cache"))
     assert run.rc == 0, run.stdout + run.stderr
     assert run.results["desired"]["commit"] == sha
     assert run.results["desired"]["objects"][0]["metadata"]["name"] == "smoke"
