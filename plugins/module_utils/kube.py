@@ -242,8 +242,9 @@ class Client(object):
             base += "/" + quote(name, safe="")
         return base
 
-    def list(self, res, namespace=None, label_selector=None):
-        """Every object of one resource (cluster-wide unless `namespace`), following pages."""
+    def list(self, res, namespace=None, label_selector=None, keep=None):
+        """Every object of one resource (cluster-wide unless `namespace`), following pages; with
+        `keep`, only the objects it accepts (the others are dropped page by page)."""
         items, token = [], None
         while True:
             query = {"limit": LIST_PAGE}
@@ -254,6 +255,8 @@ class Client(object):
             _s, doc = self.request("GET", self.path(res, namespace), query=query, verb="list",
                                    what="list %s" % res.plural)
             for item in doc.get("items") or []:
+                if keep is not None and not keep(item):
+                    continue
                 item.setdefault("apiVersion", res.version if not res.group else "%s/%s" % (res.group, res.version))
                 item.setdefault("kind", res.kind)
                 items.append(item)

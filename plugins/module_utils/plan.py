@@ -5,9 +5,11 @@
 drift_check reports it; k8s_reconcile closes it with writes.
 
 Cost: one LIST per kind of the desired set and the inventory, filtered by the set label (per
-namespace only where the credentials cannot list cluster-wide), plus the inventory read; objects
-not found that way (first apply, adoption, a removed label) cost one GET each, and a live object
-that carries no set label costs one LIST of the other sets' inventories (ownership)."""
+namespace only where the credentials cannot list cluster-wide), plus the inventory read.  Desired
+objects not found that way (a first apply, an adoption, a label removed by hand) are looked up
+without a request per object: nothing inside a Namespace that does not exist yet, one LIST per kind
+and namespace holding two or more of them, a GET for a lone one.  A live object that carries no set
+label costs one LIST of the other sets' inventories (ownership)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -131,6 +133,51 @@ def _list_live(engine, resources, namespaces):
     return live
 
 
+def _look_up(engine, entries):
+    """{key: live object} of those of `entries` that exist: one LIST (paged, keeping only the wanted
+    names) per kind and namespace holding two or more of them, a GET for a lone one or where listing
+    is forbidden."""
+    client = engine.client
+    groups = {}
+    for e in entries:
+        res = e.resource
+        groups.setdefault((res.group, res.version, res.plural, e.ref.namespace), []).append(e)
+
+    def one(group):
+        first = group[0]
+        if len(group) > 1:
+            wanted = {e.ref.name for e in group}
+            try:
+                items = client.list(first.resource, namespace=first.ref.namespace,
+                                    keep=lambda item: (item.get("metadata") or {}).get("name") in wanted)
+                by_name = {item["metadata"]["name"]: item for item in items}
+                return [(e, by_name.get(e.ref.name)) for e in group]
+            except ApiError as exc:
+                if exc.status != 403:
+                    raise
+        return [(e, client.get(e.resource, e.ref.namespace, e.ref.name)) for e in group]
+
+    found = {}
+    for pairs in engine.map(one, list(groups.values())):
+        for e, obj in pairs:
+            if obj is not None:
+                found[e.ref.key] = obj
+    return found
+
+
+def _find_unlabelled(engine, missing):
+    """{key: live object} of desired objects the set-label LISTs did not find.  Namespaces first:
+    an object inside a Namespace that does not exist cannot exist either, so a first apply of a set
+    that declares its namespaces looks up nothing more."""
+    is_namespace = [e.ref.kind == "Namespace" and e.ref.group == "" for e in missing]
+    namespaces = [e for e, yes in zip(missing, is_namespace) if yes]
+    found = _look_up(engine, namespaces)
+    absent = {e.ref.name for e in namespaces if e.ref.key not in found}
+    found.update(_look_up(engine, [e for e, yes in zip(missing, is_namespace)
+                                   if not yes and e.ref.namespace not in absent]))
+    return found
+
+
 def _decide_desired(e, manager, revision):
     if annotation(e.body, RECONCILE_ANNOTATION) == "disabled":
         e.action, e.reason = SKIP, "annotation %s: disabled in Git" % RECONCILE_ANNOTATION
@@ -196,10 +243,7 @@ def build(engine, objects, sources=None):
     live = _list_live(engine, list(resources.values()), namespaces)
 
     # Desired objects not found by label: first apply, adoption, or a label removed live.
-    missing = [e for e in entries if e.ref.key not in live and e.resource is not None]
-    for e, obj in zip(missing, engine.map(lambda e: client.get(e.resource, e.ref.namespace, e.ref.name), missing)):
-        if obj is not None:
-            live[e.ref.key] = obj
+    live.update(_find_unlabelled(engine, [e for e in entries if e.ref.key not in live and e.resource is not None]))
 
     for e in entries:
         e.live = live.get(e.ref.key)

@@ -67,6 +67,35 @@ def test_create_then_rerun_is_a_no_op_without_writes(reconcile, kubectl, namespa
     assert second["api_requests"]["list"] == 2 and second["api_requests"].get("get", 0) == 1
 
 
+def test_a_first_apply_finds_existing_objects_with_lists_not_a_get_each(reconcile, kubectl, namespace, set_name):
+    """Desired objects the set-label LIST does not find are looked up per kind and namespace with one
+    LIST (a lone object with a GET); objects in a Namespace the set itself creates are not looked up."""
+    new_a, new_b = f"{set_name}-a", f"{set_name}-b"
+    for name in ("old-1", "old-2"):  # exist already, unlabelled: found by the LIST, adopted
+        kubectl.run("-n", namespace, "create", "configmap", name, "--from-literal=k=old")
+    objects = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}} for ns in (new_a, new_b)]
+    objects += [cm(f"c{i}", new_a) for i in range(12)]
+    objects += [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"s{i}", "namespace": new_b},
+                 "stringData": {"k": "v"}} for i in range(4)]
+    objects += [cm(name, namespace) for name in ("old-1", "old-2", "new-1", "new-2")]
+    objects.append(deployment("web", namespace))
+    try:
+        r = ok(reconcile(objects))
+        adopted = sorted(o["ref"] for o in r["objects"] if o["action"] == "update")
+        assert adopted == [f"ConfigMap {namespace}/old-1", f"ConfigMap {namespace}/old-2"], r["objects"]
+        assert all(o["reason"] == "adopted: no set managed it before"
+                   for o in r["objects"] if o["action"] == "update")
+        assert len(r["created"]) == len(objects) - 2
+        requests = r["api_requests"]
+        assert requests["apply-dry-run"] == len(objects)
+        # one object each: a dry-run and an apply; GETs only for the lone Deployment, the two
+        # Namespaces and the inventory (a GET per object would be 25 more)
+        assert requests["get"] <= 5, requests
+        assert kubectl.json("-n", namespace, "get", "configmap", "old-1")["data"] == {"k": "v"}
+    finally:
+        kubectl.run("delete", "namespace", new_a, new_b, "--wait=false", check=False)
+
+
 def test_one_changed_field_updates_only_that_object(reconcile, kubectl, namespace):
     objects = [cm("a", namespace), deployment("web", namespace, replicas=1)]
     ok(reconcile(objects))
