@@ -108,10 +108,16 @@ def unchanged(record, refs, abandoned, revision):
         and set(record.abandoned) == set(abandoned) and (record.revision or "") == (revision or "")
 
 
-def write(client, namespace, set_name, refs, revision, field_manager, abandoned=frozenset()):
-    ns_res = client.resource("", "v1", "Namespace")
-    if client.get(ns_res, None, namespace) is None:
-        client.apply(ns_res, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+def ensure_namespace(client, namespace, field_manager):
+    """Create the inventory namespace when it does not exist (server-side apply: two runs doing it
+    at once is harmless).  Inventories and the sets' Leases live there."""
+    res = client.resource("", "v1", "Namespace")
+    if client.get(res, None, namespace) is None:
+        client.apply(res, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
                      field_manager, force=True)
+
+
+def write(client, namespace, set_name, refs, revision, field_manager, abandoned=frozenset()):
+    ensure_namespace(client, namespace, field_manager)
     res = client.resource("", "v1", "ConfigMap")
     client.apply(res, body(namespace, set_name, refs, revision, abandoned), field_manager, force=True)

@@ -24,6 +24,7 @@ import socket
 import threading
 import time
 
+from ansible_collections.gitops.core.plugins.module_utils import inventory
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.kube import ApiError
 
@@ -92,14 +93,9 @@ class SetLock(object):
                                           what="create Lease %s/%s" % (self.namespace, self.name),
                                           ok=(201, 404, 409))
         if status == 404:  # the inventory namespace does not exist yet
-            self._create_namespace()
+            inventory.ensure_namespace(self.client, self.namespace, self.field_manager)
             return None
         return obj if status == 201 else None
-
-    def _create_namespace(self):
-        res = self.client.resource("", "v1", "Namespace")
-        self.client.apply(res, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}},
-                          self.field_manager, force=True)
 
     def _update(self, lease, spec):
         body = dict(lease, spec=spec)
