@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -32,6 +33,28 @@ class Kubectl:
 
     def json(self, *args: str, **kw) -> dict:
         return json.loads(self.run(*args, "-o", "json", **kw).stdout)
+
+
+def pytest_collection_modifyitems(items):
+    """Longest first: a group kept on one worker (the second control plane's tests run one after
+    another there), then tests marked fault or slow, then the rest, each in file order.  Started last,
+    a long test or group would leave the other workers idle at the end of the run."""
+    def rank(item):
+        if item.get_closest_marker("xdist_group"):
+            return 0
+        return 1 if item.get_closest_marker("fault") or item.get_closest_marker("slow") else 2
+    items.sort(key=rank)
+
+
+@pytest.fixture(autouse=True)
+def cpu_seconds(record_property):
+    """CPU seconds of the processes a test started (ansible-playbook and its modules, kubectl, git),
+    recorded in the JUnit XML: make test has 2 cores and is CPU-bound, so this is what a test costs
+    the suite (hack/summarise_junit.py lists the largest)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    yield
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    record_property("cpu_s", round(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, 1))
 
 
 @pytest.fixture(scope="session")

@@ -51,6 +51,7 @@ def run(installed, tmp_path, playbook, extravars):
     return result, stats
 
 
+@pytest.mark.slow
 def test_playbooks_from_the_installed_tarball_under_ansible_runner(installed, kubectl, namespace, tmp_path):
     repo = Repo(tmp_path)
     repo.commit({"app/cm.yaml": yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap",

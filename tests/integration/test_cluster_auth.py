@@ -201,6 +201,7 @@ def proxy(tmp_path):
     proc.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_proxy_option_and_kubeconfig_proxy_url_carry_the_traffic_and_no_proxy_bypasses(
         tmp_path, server, pki, kubeconfig, namespace, proxy, run_task):
     url, connects = proxy

@@ -94,6 +94,7 @@ def test_a_holder_killed_with_sigkill_blocks_the_next_run_only_until_its_lease_e
     assert lease(kubectl, set_name) is None
 
 
+@pytest.mark.slow
 def test_a_busy_set_blocks_only_itself_and_check_mode_and_read_only_checks_take_no_lock(
         ansible_playbook, kubectl, namespace, set_name):
     other = set_name + "-b"

@@ -11,6 +11,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_make_demo_tells_the_whole_story():
     done = subprocess.run(["bash", str(ROOT / "hack" / "demo")], cwd=ROOT, capture_output=True, text=True,
                           timeout=600, check=False)

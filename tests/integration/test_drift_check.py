@@ -150,6 +150,7 @@ def test_normalised_values_are_not_drift_after_a_real_apply(applied, drift, name
     assert r["summary"]["in_sync"] == 4
 
 
+@pytest.mark.slow
 def test_ignore_by_path_list_selector_and_manager(applied, drift, kubectl, namespace):
     objects = [deployment(namespace, replicas=2)]
     applied(objects)
@@ -228,6 +229,7 @@ def test_secret_values_never_appear(applied, drift, kubectl, namespace, tmp_path
         assert secret_text not in everything
 
 
+@pytest.mark.slow
 def test_a_thousand_object_clean_check_costs_one_list_per_kind(applied, drift, namespace):
     objects = [cm("c%04d" % i, namespace, {"i": str(i)}) for i in range(1000)] + [deployment(namespace)]
     applied(objects, parallelism=16)

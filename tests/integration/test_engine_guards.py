@@ -91,6 +91,7 @@ def test_heal_respects_max_deletions(module, kubectl, namespace, sets):
 
 # ------------------------------------------------------------------ ownership between sets
 
+@pytest.mark.slow
 def test_two_sets_contending_for_one_object_refused_then_adopted_explicitly(module, kubectl, namespace, sets):
     """Before: set B silently relabelled A's object, and the two sets took it back and forth."""
     set_a, set_b = sets

@@ -179,6 +179,7 @@ def throttled_identity(kubectl, namespace, tag, cluster_objects):
     kubectl.run("delete", "clusterrolebinding", sa, check=False)
 
 
+@pytest.mark.slow
 def test_api_priority_and_fairness_429s_are_retried_then_give_a_clear_error(
         run_task, kubectl, namespace, tag, throttled_identity):
     objects = [cm("c%03d" % i, namespace) for i in range(24)]

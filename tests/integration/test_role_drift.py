@@ -51,6 +51,7 @@ def receiver():
     r.close()
 
 
+@pytest.mark.slow
 def test_drift_playbook_reports_notifies_and_fails_on_drift(ansible_playbook, kubectl, namespace, tmp_path, receiver):
     repo = Repo(tmp_path)
     repo.commit({"app/all.yaml": yaml.safe_dump_all([

@@ -24,6 +24,7 @@ def secret(ns, value):
             "stringData": {"password": value}}
 
 
+@pytest.mark.slow
 def test_preview_writes_the_plan_and_changes_nothing(ansible_playbook, kubectl, namespace, tmp_path):
     repo = Repo(tmp_path)
     main = [cm("kept", namespace, "1"), cm("leaving", namespace, "x"), secret(namespace, SECRET)]

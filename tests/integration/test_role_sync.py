@@ -30,6 +30,7 @@ def recap(stdout):
     return {k: int(v) for k, v in re.findall(r"(ok|changed|failed)=(\d+)", stdout.split("PLAY RECAP")[-1])}
 
 
+@pytest.mark.slow
 def test_role_syncs_a_signed_repo_and_is_idempotent(ansible_playbook, kubectl, namespace, tmp_path):
     (tmp_path / "keys").mkdir()
     keys = Keys(tmp_path / "keys")

@@ -17,6 +17,7 @@ def cm(name, ns, value):
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns}, "data": {"k": value}}
 
 
+@pytest.mark.slow
 def test_pin_back_to_an_older_commit_then_return(ansible_playbook, kubectl, namespace, tmp_path):
     (tmp_path / "keys").mkdir()
     keys = Keys(tmp_path / "keys")
