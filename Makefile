@@ -60,9 +60,10 @@ test: ## everything: unit, sanity, lint, integration, compatibility (starts and 
 demo: venv collection ## run the main GitOps job against the local control plane
 	@hack/demo
 
-bench: venv collection cluster-up ## benchmarks side by side with kubectl and kubernetes.core (BENCH_N=1000)
-	$(VENV)/bin/python bench/bench_git_desired_state.py $${BENCH_N:-1000}
-	$(VENV)/bin/python bench/bench_reconcile.py $${BENCH_N:-1000}
+bench: venv collection cluster-up ## benchmarks beside kubectl and kubernetes.core (BENCH_SHORT=1: a quick look; BENCH_N="1000 5000": sizes)
+	@for n in $${BENCH_N:-$$([ -n "$$BENCH_SHORT" ] && echo 1000 || echo 1000 10000)}; do \
+	  $(VENV)/bin/python bench/bench_git_desired_state.py $$n || exit 1; done
+	$(VENV)/bin/python bench/bench_reconcile.py $${BENCH_N:-}
 
 build: venv ## build the collection tarball
 	$(VENV)/bin/ansible-galaxy collection build --force --output-path .build/

@@ -8,9 +8,10 @@ release binaries).
   cluster.py down     stop it and remove .cluster/
   cluster.py kill NAME      SIGKILL one component (kube-apiserver, etcd, ...): fault tests
   cluster.py restart NAME   start it again with the same arguments and wait until it serves
+  cluster.py nodes N        at least N KWOK fake nodes of 110 pods each, Ready (make bench adds them)
 
 Environment: KUBE_VERSION (default: the version pinned in kcp/go.mod; "1.34" picks the newest
-1.34 patch), GITOPS_CORE_CACHE (default ~/.cache/gitops-core), CLUSTER_DIR (default .cluster
+1.34 patch), CLUSTER_NODES (fake nodes at `up`, default 2), GITOPS_CORE_CACHE (default ~/.cache/gitops-core), CLUSTER_DIR (default .cluster
 at the repository root).  Standard library only, plus `go` and `openssl`.
 """
 from __future__ import annotations
@@ -44,7 +45,7 @@ KWOK_STAGES = [
     "kustomize/stage/pod/fast/pod-complete.yaml",
     "kustomize/stage/pod/fast/pod-delete.yaml",
 ]
-NODES = ("kwok-node-0", "kwok-node-1")
+NODES = int(os.environ.get("CLUSTER_NODES") or 2)  # KWOK fake nodes at `up` (110 pods each); `nodes N` adds more
 SERVICE_CIDR = "10.0.0.0/16"
 POD_CIDR = "10.244.0.0/16"
 
@@ -331,6 +332,30 @@ class Api:
         return code == 200 or f"{method} {path}: {code} {body[:300]}"
 
 
+def node_names(count: int) -> list[str]:
+    return ["kwok-node-%d" % i for i in range(count)]
+
+
+def register_nodes(api: Api, count: int, pids: dict[str, int], logs: Path) -> None:
+    """At least `count` KWOK fake nodes, all Ready (KWOK manages every node with its annotation)."""
+    names = node_names(count)
+    for name in names:
+        code, body = api.call("POST", "/api/v1/nodes", node_manifest(name))
+        if code not in (201, 409):
+            die(f"registering node {name}: HTTP {code}: {body[:300]}")
+
+    def nodes_ready() -> bool | str:
+        code, body = api.call("GET", "/api/v1/nodes")
+        if code != 200:
+            return f"GET nodes: {code} {body[:200]}"
+        ready = {n["metadata"]["name"] for n in json.loads(body)["items"]
+                 if any(c["type"] == "Ready" and c["status"] == "True"
+                        for c in n.get("status", {}).get("conditions", []))}
+        return ready >= set(names) or f"{len(ready & set(names))} of {len(names)} nodes Ready"
+
+    wait_for("fake nodes Ready", nodes_ready, 60, pids, logs)
+
+
 def wait_for(what: str, check, timeout: float, pids: dict[str, int], logs: Path) -> None:
     """Poll check() until it returns True; any other value is the reason it is not done yet,
     reported on timeout."""
@@ -463,21 +488,7 @@ def up() -> None:
     ], logs)
     save()
 
-    for name in NODES:
-        code, body = api.call("POST", "/api/v1/nodes", node_manifest(name))
-        if code not in (201, 409):
-            die(f"registering node {name}: HTTP {code}: {body[:300]}")
-
-    def nodes_ready() -> bool | str:
-        code, body = api.call("GET", "/api/v1/nodes")
-        if code != 200:
-            return f"GET nodes: {code} {body[:200]}"
-        ready = [n for n in json.loads(body)["items"]
-                 if any(c["type"] == "Ready" and c["status"] == "True"
-                        for c in n.get("status", {}).get("conditions", []))]
-        return len(ready) >= len(NODES) or f"{len(ready)} of {len(NODES)} nodes Ready"
-
-    wait_for("fake nodes Ready", nodes_ready, 60, pids, logs)
+    register_nodes(api, NODES, pids, logs)
     wait_for("the default ServiceAccount",
              lambda: api.ok("GET", "/api/v1/namespaces/default/serviceaccounts/default"),
              60, pids, logs)
@@ -576,6 +587,15 @@ def restart(name: str) -> None:
     log(f"{name} restarted (pid {state['pids'][name]}), serving after {time.monotonic() - t0:.1f}s")
 
 
+def nodes(count: int) -> None:
+    cdir = cluster_dir()
+    state = read_state(cdir)
+    if not state:
+        die(f"no cluster in {cdir}: run `cluster.py up` first")
+    register_nodes(Api(state["server"], cdir / "pki"), count, state["pids"], cdir / "logs")
+    log(f"{count} fake nodes Ready")
+
+
 def main() -> int:
     cmd = sys.argv[1] if len(sys.argv) > 1 else ""
     if cmd == "build":
@@ -586,6 +606,8 @@ def main() -> int:
         down()
     elif cmd == "status":
         return status()
+    elif cmd == "nodes" and len(sys.argv) == 3 and sys.argv[2].isdigit():
+        nodes(int(sys.argv[2]))
     elif cmd in ("kill", "restart") and len(sys.argv) == 3:
         (kill if cmd == "kill" else restart)(sys.argv[2])
     else:
