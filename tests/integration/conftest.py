@@ -210,26 +210,42 @@ def one_task_book(module: str, params: dict) -> str:
 
 
 @pytest.fixture
-def run_task(ansible_playbook):
+def run_tasks(ansible_playbook):
+    """Run gitops.core modules as the tasks of one playbook, in order, failures included
+    (`ignore_errors`): a test's consecutive runs with nothing done between them cost one
+    ansible-playbook start-up, most of a run's CPU.  A task is (module, params) or (module, params,
+    {"check": bool, "diff": bool}); returns the registered results, each with the playbook's stdout
+    under `_stdout`."""
+
+    def run(tasks: list) -> list[dict]:
+        lines = ["- name: Run gitops.core modules", "  hosts: localhost", "  gather_facts: false", "  tasks:"]
+        for index, task in enumerate(tasks):
+            module, params, flags = task[0], task[1], (task[2] if len(task) > 2 else {})
+            lines += [f"    - name: Step {index}, {module}",
+                      f"      gitops.core.{module}: {json.dumps(params)}",
+                      f"      register: step{index}",
+                      "      ignore_errors: true",
+                      f"      check_mode: {str(bool(flags.get('check'))).lower()}",
+                      f"      diff: {str(bool(flags.get('diff'))).lower()}"]
+        played = ansible_playbook("\n".join(lines) + "\n")
+        results = []
+        for index in range(len(tasks)):
+            assert f"step{index}" in played.results, played.stdout + played.stderr
+            result = played.results[f"step{index}"]
+            result["_stdout"] = played.stdout
+            results.append(result)
+        return results
+
+    return run
+
+
+@pytest.fixture
+def run_task(run_tasks):
     """Run one gitops.core module as a playbook task (failures included, `ignore_errors`) and
     return its registered result, with the playbook's stdout under `_stdout`."""
 
     def run(module: str, params: dict, check: bool = False, diff: bool = False) -> dict:
-        book = """
-- name: Run %(module)s
-  hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: Run %(module)s
-      gitops.core.%(module)s: %(params)s
-      register: r
-      ignore_errors: true
-""" % {"module": module, "params": json.dumps(params)}
-        played = ansible_playbook(book, check=check, diff=diff)
-        assert "r" in played.results, played.stdout + played.stderr
-        result = played.results["r"]
-        result["_stdout"] = played.stdout
-        return result
+        return run_tasks([(module, params, {"check": check, "diff": diff})])[0]
 
     return run
 
@@ -250,5 +266,21 @@ def second_cluster(tmp_path_factory):
                               check=False)
         assert done.returncode == 0, done.stderr[-2000:]
         return done.stderr
+
+    def down():
+        subprocess.run([*script, "down"], env=env, capture_output=True, timeout=120, check=False)
+    _STOP_SECOND_CLUSTER[:] = [down]
     yield cdir, Kubectl(cdir / "kubeconfig"), control
-    subprocess.run([*script, "down"], env=env, capture_output=True, timeout=120, check=False)
+    if _STOP_SECOND_CLUSTER:
+        _STOP_SECOND_CLUSTER.pop()()
+
+
+_STOP_SECOND_CLUSTER = []
+
+
+def pytest_runtest_teardown(item, nextitem):
+    """Stop the second control plane once the last test using it on this worker is done (its tests
+    run first, one after another): left idling until the session ends it costs CPU the other tests need."""
+    if _STOP_SECOND_CLUSTER and "second_cluster" in item.fixturenames and (
+            nextitem is None or "second_cluster" not in nextitem.fixturenames):
+        _STOP_SECOND_CLUSTER.pop()()

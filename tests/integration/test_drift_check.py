@@ -33,10 +33,27 @@ def set_name():
 
 
 @pytest.fixture
-def run_module(run_task, set_name):
-    def run(module, objects, check=False, **params):
+def run_module(run_tasks, set_name):
+    """run_module(module, objects, **params): one run of the test's set; run_module.steps((module,
+    objects, params), ...): consecutive runs with nothing between them, in one playbook."""
+    def task(module, objects, check=False, **params):
         params = {"set_name": set_name, "kubeconfig": "{{ kubeconfig }}", "objects": objects, **params}
-        return run_task(module, params, check=check)
+        return (module, params, {"check": check})
+
+    def run(module, objects, check=False, **params):
+        return run_tasks([task(module, objects, check, **params)])[0]
+
+    run.steps = lambda *runs: run_tasks([task(m, objs, **(params or {})) for m, objs, params in runs])
+    return run
+
+
+@pytest.fixture
+def apply_then_check(run_module):
+    """Apply objects with k8s_reconcile (must succeed), then drift-check them, in one playbook."""
+    def run(objects, apply_params=None, **params):
+        applied, checked = run_module.steps(("k8s_reconcile", objects, apply_params), ("drift_check", objects, params))
+        assert not applied.get("failed"), applied.get("msg")
+        return checked
     return run
 
 
@@ -54,6 +71,8 @@ def applied(run_module):
 def drift(run_module):
     def check(objects, **params):
         return run_module("drift_check", objects, **params)
+
+    check.each = lambda objects, *params: run_module.steps(*[("drift_check", objects, p) for p in params])
     return check
 
 
@@ -65,10 +84,9 @@ def field(obj, path):
     return next(d for d in obj["diffs"] if d["path"] == path)
 
 
-def test_clean_cluster_reports_no_drift(applied, drift, namespace):
+def test_clean_cluster_reports_no_drift(apply_then_check, namespace):
     objects = [deployment(namespace), cm("a", namespace)]
-    applied(objects)
-    r = drift(objects)
+    r = apply_then_check(objects)
     assert not r.get("failed"), r.get("msg")
     assert r["drift"] is False
     assert r["summary"] == {"in_sync": 2, "modified": 0, "missing": 0, "orphaned": 0, "total": 2}
@@ -122,13 +140,13 @@ def test_removed_label_and_removed_field_are_drift(applied, drift, kubectl, name
 def test_deleted_object_is_missing_and_extra_object_is_orphaned(applied, drift, kubectl, namespace):
     applied([cm("a", namespace), cm("b", namespace)])
     kubectl.run("-n", namespace, "delete", "configmap", "a")
-    r = drift([cm("a", namespace)])
+    r, without_orphans = drift.each([cm("a", namespace)], {}, {"check_orphans": False})
     assert [o["ref"] for o in only(r, "missing")] == [f"ConfigMap {namespace}/a"]
     assert [o["ref"] for o in only(r, "orphaned")] == [f"ConfigMap {namespace}/b"]
-    assert not only(drift([cm("a", namespace)], check_orphans=False), "orphaned")
+    assert not only(without_orphans, "orphaned")
 
 
-def test_normalised_values_are_not_drift_after_a_real_apply(applied, drift, namespace):
+def test_normalised_values_are_not_drift_after_a_real_apply(run_module, namespace):
     containers = [{"name": "app", "image": "registry.invalid/web:1",
                    "resources": {"limits": {"cpu": "0.5", "memory": "1024Mi"}, "requests": {"cpu": 0.1, "memory": 65536}},
                    "ports": [{"containerPort": 8080}],
@@ -140,12 +158,13 @@ def test_normalised_values_are_not_drift_after_a_real_apply(applied, drift, name
                 "stringData": {"password": "p4ss"}},
                {"apiVersion": "v1", "kind": "ConfigMap", "data": {"k": "v"},
                 "metadata": {"name": "c", "namespace": namespace, "annotations": {}}}]
-    applied(objects)
     # the same objects written the other way round: env reordered, Secret as data
-    objects[0]["spec"]["template"]["spec"]["containers"][0]["env"].reverse()
-    objects[2] = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": namespace},
-                  "data": {"password": base64.b64encode(b"p4ss").decode()}}
-    r = drift(objects)
+    other_way = json.loads(json.dumps(objects))
+    other_way[0]["spec"]["template"]["spec"]["containers"][0]["env"].reverse()
+    other_way[2] = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": namespace},
+                    "data": {"password": base64.b64encode(b"p4ss").decode()}}
+    applied, r = run_module.steps(("k8s_reconcile", objects, None), ("drift_check", other_way, None))
+    assert not applied.get("failed"), applied.get("msg")
     assert not r.get("failed"), r.get("msg")
     assert r["summary"]["in_sync"] == 4
 
@@ -157,16 +176,17 @@ def test_ignore_by_path_list_selector_and_manager(applied, drift, kubectl, names
     kubectl.run("-n", namespace, "scale", "deployment/web", "--replicas=3")
     kubectl.run("-n", namespace, "patch", "deployment", "web", "--field-manager=image-bot", "-p", json.dumps(
         {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "registry.invalid/web:9"}]}}}}))
-    assert len(only(drift(objects), "modified")[0]["diffs"]) == 2
-    by_path = drift(objects, ignore=[{"kind": "Deployment", "paths": [
-        "spec.replicas", "spec.template.spec.containers[name=app].image"]}])
+    plain, by_path, by_pointer_and_manager, partial, other_object = drift.each(
+        objects, {},
+        {"ignore": [{"kind": "Deployment", "paths": ["spec.replicas", "spec.template.spec.containers[name=app].image"]}]},
+        {"ignore": [{"paths": ["/spec/replicas"]}, {"managers": ["image-bot"]}]},
+        {"ignore": [{"name": "web", "managers": ["kubectl"]}]},
+        {"ignore": [{"name": "not-web", "paths": ["spec"]}]})
+    assert len(only(plain, "modified")[0]["diffs"]) == 2
     assert not by_path.get("failed") and by_path["drift"] is False
-    by_pointer_and_manager = drift(objects, ignore=[{"paths": ["/spec/replicas"]}, {"managers": ["image-bot"]}])
     assert by_pointer_and_manager["drift"] is False
-    partial = drift(objects, ignore=[{"name": "web", "managers": ["kubectl"]}])
     remaining = [d["path"] for d in only(partial, "modified")[0]["diffs"]]
     assert remaining == ["spec.template.spec.containers[name=app].image"]
-    other_object = drift(objects, ignore=[{"name": "not-web", "paths": ["spec"]}])
     assert len(only(other_object, "modified")[0]["diffs"]) == 2
 
 
@@ -175,12 +195,11 @@ def test_remediate_heals_and_a_second_check_is_clean(applied, drift, kubectl, na
     applied(objects + [cm("orphan", namespace)])
     kubectl.run("-n", namespace, "scale", "deployment/web", "--replicas=7")
     kubectl.run("-n", namespace, "delete", "configmap", "a")
-    r = drift(objects, remediate=True, prune=True, fail_on_drift=False)
+    r, again = drift.each(objects, {"remediate": True, "prune": True, "fail_on_drift": False}, {})
     assert not r.get("failed"), r.get("msg")
     assert r["changed"] is True
     assert sorted(r["healed"]["applied"]) == sorted([f"apps/Deployment {namespace}/web", f"ConfigMap {namespace}/a"])
     assert r["healed"]["pruned"] == [f"ConfigMap {namespace}/orphan"]
-    again = drift(objects)
     assert not again.get("failed") and again["drift"] is False
     assert kubectl.json("-n", namespace, "get", "deployment", "web")["spec"]["replicas"] == 2
 
@@ -198,14 +217,14 @@ def test_reports_are_valid_and_match_the_result(applied, drift, kubectl, namespa
     objects = [deployment(namespace), cm("a", namespace)]
     applied(objects)
     kubectl.run("-n", namespace, "scale", "deployment/web", "--replicas=6")
-    r = drift(objects, report_dir=str(tmp_path / "reports"), revision="abc123")
+    r, full = drift.each(objects, {"report_dir": str(tmp_path / "reports"), "revision": "abc123"},
+                         {"list_in_sync": True})
     saved = json.loads(Path(r["reports"]["json"]).read_text())
     # the result lists the drifted objects only (list_in_sync: false); the report lists every object
     assert [o for o in saved["objects"] if o["status"] != "in_sync"] == r["objects"]
     assert [o["ref"] for o in r["objects"]] == ["apps/Deployment %s/web" % namespace]
     assert [o["ref"] for o in saved["objects"] if o["status"] == "in_sync"] == ["ConfigMap %s/a" % namespace]
     assert saved["summary"] == r["summary"] and saved["revision"] == "abc123"
-    full = drift(objects, list_in_sync=True)
     assert sorted(o["ref"] for o in full["objects"]) == sorted(o["ref"] for o in saved["objects"])
     suite = ET.parse(r["reports"]["junit"]).getroot().find("testsuite")
     assert suite.get("tests") == "2" and suite.get("failures") == "1"
@@ -230,10 +249,9 @@ def test_secret_values_never_appear(applied, drift, kubectl, namespace, tmp_path
 
 
 @pytest.mark.slow
-def test_a_thousand_object_clean_check_costs_one_list_per_kind(applied, drift, namespace):
+def test_a_thousand_object_clean_check_costs_one_list_per_kind(apply_then_check, namespace):
     objects = [cm("c%04d" % i, namespace, {"i": str(i)}) for i in range(1000)] + [deployment(namespace)]
-    applied(objects, parallelism=16)
-    r = drift(objects)
+    r = apply_then_check(objects, {"parallelism": 16})
     assert not r.get("failed"), r.get("msg")
     assert r["summary"]["in_sync"] == 1001
     assert r["api_requests"] == {"discovery": 2, "list": 2, "get": 1}

@@ -54,10 +54,17 @@ def sets():
 
 
 @pytest.fixture
-def module(run_task):
+def module(run_tasks):
+    """module(name, set_name, objects, **params): one run; module.steps((name, set_name, objects, params), ...):
+    consecutive runs with nothing between them, in one playbook."""
+    def task(name, set_name, objects, check=False, **params):
+        return (name, {"set_name": set_name, "kubeconfig": "{{ kubeconfig }}", "objects": objects, **params},
+                {"check": check})
+
     def run(name, set_name, objects, check=False, **params):
-        return run_task(name, {"set_name": set_name, "kubeconfig": "{{ kubeconfig }}", "objects": objects,
-                               **params}, check=check)
+        return run_tasks([task(name, set_name, objects, check, **params)])[0]
+
+    run.steps = lambda *runs: run_tasks([task(*r[:3], **(r[3] if len(r) > 3 else {})) for r in runs])
     return run
 
 
@@ -67,9 +74,10 @@ def test_heal_with_an_empty_desired_state_deletes_nothing(module, kubectl, sets)
     """Before: drift_check remediate+prune with objects: [] deleted the whole set, Namespace included."""
     set_a = sets[0]
     ns = f"{set_a}-ns"
-    ok(module("k8s_reconcile", set_a, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
-                                       cm("a", ns)]))
-    r = module("drift_check", set_a, [], remediate=True, prune=True, fail_on_drift=False)
+    first, r = module.steps(
+        ("k8s_reconcile", set_a, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, cm("a", ns)]),
+        ("drift_check", set_a, [], {"remediate": True, "prune": True, "fail_on_drift": False}))
+    ok(first)
     assert r["failed"] and "desired set '%s' is empty; refusing to prune 2 object(s); nothing was changed" % set_a \
         in r["msg"]
     assert sorted(r["would_prune"]) == sorted([f"ConfigMap {ns}/a", f"Namespace {ns}"])
@@ -79,9 +87,11 @@ def test_heal_with_an_empty_desired_state_deletes_nothing(module, kubectl, sets)
 
 def test_heal_respects_max_deletions(module, kubectl, namespace, sets):
     set_a = sets[0]
-    ok(module("k8s_reconcile", set_a, [cm("keep", namespace), cm("x", namespace), cm("y", namespace)]))
-    r = module("drift_check", set_a, [cm("keep", namespace)], remediate=True, prune=True, max_deletions=1,
-               fail_on_drift=False)
+    first, r = module.steps(
+        ("k8s_reconcile", set_a, [cm("keep", namespace), cm("x", namespace), cm("y", namespace)]),
+        ("drift_check", set_a, [cm("keep", namespace)],
+         {"remediate": True, "prune": True, "max_deletions": 1, "fail_on_drift": False}))
+    ok(first)
     assert r["failed"] and "would prune 2 objects, more than max_deletions=1; nothing was changed" in r["msg"]
     assert exists(kubectl, "-n", namespace, "get", "configmap", "x")
     healed = ok(module("drift_check", set_a, [cm("keep", namespace)], remediate=True, prune=True,
@@ -95,17 +105,21 @@ def test_heal_respects_max_deletions(module, kubectl, namespace, sets):
 def test_two_sets_contending_for_one_object_refused_then_adopted_explicitly(module, kubectl, namespace, sets):
     """Before: set B silently relabelled A's object, and the two sets took it back and forth."""
     set_a, set_b = sets
-    ok(module("k8s_reconcile", set_a, [cm("shared", namespace), cm("a-only", namespace)]))
-    refused = module("k8s_reconcile", set_b, [cm("shared", namespace, {"k": "from-b"}), cm("b-only", namespace)])
+    first, refused = module.steps(
+        ("k8s_reconcile", set_a, [cm("shared", namespace), cm("a-only", namespace)]),
+        ("k8s_reconcile", set_b, [cm("shared", namespace, {"k": "from-b"}), cm("b-only", namespace)]))
+    ok(first)
     assert refused["failed"]
     assert f"set '{set_b}' declares 1 object(s) that another set owns; nothing was changed" in refused["msg"]
     assert f"ConfigMap {namespace}/shared belongs to set '{set_a}'" in refused["msg"]
     assert labels(kubectl, namespace, "shared")["gitops.core/set"] == set_a
     assert not exists(kubectl, "-n", namespace, "get", "configmap", "b-only")  # nothing written at all
-    # drift_check, the same engine, refuses the same way
-    assert "belongs to set '%s'" % set_a in module("drift_check", set_b, [cm("shared", namespace)])["msg"]
-
-    preview = ok(module("k8s_reconcile", set_b, [cm("shared", namespace, {"k": "from-b"})], adopt=True, check=True))
+    # drift_check, the same engine, refuses the same way; a check-mode adoption changes nothing
+    checked, preview = module.steps(
+        ("drift_check", set_b, [cm("shared", namespace)]),
+        ("k8s_reconcile", set_b, [cm("shared", namespace, {"k": "from-b"})], {"adopt": True, "check": True}))
+    assert "belongs to set '%s'" % set_a in checked["msg"]
+    ok(preview)
     assert preview["adopted"] == [f"ConfigMap {namespace}/shared"] and labels(kubectl, namespace, "shared")[
         "gitops.core/set"] == set_a
     taken = ok(module("k8s_reconcile", set_b, [cm("shared", namespace, {"k": "from-b"})], adopt=True))
@@ -114,10 +128,11 @@ def test_two_sets_contending_for_one_object_refused_then_adopted_explicitly(modu
     assert labels(kubectl, namespace, "shared")["gitops.core/set"] == set_b
 
     # A still declares it: A now fails instead of taking it back (no ping-pong)
-    back = module("k8s_reconcile", set_a, [cm("shared", namespace), cm("a-only", namespace)])
+    back, r = module.steps(("k8s_reconcile", set_a, [cm("shared", namespace), cm("a-only", namespace)]),
+                           ("k8s_reconcile", set_a, [cm("a-only", namespace)]))
     assert back["failed"] and f"belongs to set '{set_b}'" in back["msg"]
     # A drops it from Git: A neither prunes it nor keeps counting it
-    r = ok(module("k8s_reconcile", set_a, [cm("a-only", namespace)]))
+    ok(r)
     assert r["pruned"] == [] and exists(kubectl, "-n", namespace, "get", "configmap", "shared")
     assert [e[4] for e in inventory_entries(kubectl, set_a)] == ["a-only"]
     assert kubectl.json("-n", namespace, "get", "configmap", "shared")["data"] == {"k": "from-b"}
@@ -125,23 +140,25 @@ def test_two_sets_contending_for_one_object_refused_then_adopted_explicitly(modu
 
 def test_adopt_annotation_in_git_opts_in_for_one_object(module, kubectl, namespace, sets):
     set_a, set_b = sets
-    ok(module("k8s_reconcile", set_a, [cm("x", namespace), cm("y", namespace)]))
     wanted = cm("x", namespace, annotations={"gitops.core/adopt": "true"})
-    r = module("k8s_reconcile", set_b, [wanted, cm("y", namespace)])
-    assert r["failed"] and f"ConfigMap {namespace}/y belongs to set '{set_a}'" in r["msg"]
-    assert f"ConfigMap {namespace}/x" not in r["msg"]
-    r = ok(module("k8s_reconcile", set_b, [wanted]))
-    assert r["adopted"] == [f"ConfigMap {namespace}/x"]
+    first, refused, r = module.steps(("k8s_reconcile", set_a, [cm("x", namespace), cm("y", namespace)]),
+                                     ("k8s_reconcile", set_b, [wanted, cm("y", namespace)]),
+                                     ("k8s_reconcile", set_b, [wanted]))
+    ok(first)
+    assert refused["failed"] and f"ConfigMap {namespace}/y belongs to set '{set_a}'" in refused["msg"]
+    assert f"ConfigMap {namespace}/x" not in refused["msg"]
+    assert ok(r)["adopted"] == [f"ConfigMap {namespace}/x"]
 
 
 def test_an_unlabelled_object_in_another_sets_inventory_is_not_taken(module, kubectl, namespace, sets):
     set_a, set_b = sets
     ok(module("k8s_reconcile", set_a, [cm("x", namespace)]))
     kubectl.run("-n", namespace, "label", "configmap", "x", "gitops.core/set-")
-    r = module("k8s_reconcile", set_b, [cm("x", namespace)])
+    r, restored = module.steps(("k8s_reconcile", set_b, [cm("x", namespace)]),
+                               ("k8s_reconcile", set_a, [cm("x", namespace)]))
     assert r["failed"] and f"belongs to set '{set_a}' (by the inventory gitops-system/gitops-set-{set_a})" in r["msg"]
     # its own set restores the label it lost
-    restored = ok(module("k8s_reconcile", set_a, [cm("x", namespace)]))
+    ok(restored)
     assert restored["updated"] == [f"ConfigMap {namespace}/x"]
     assert "label was removed live; restored" in restored["objects"][0]["reason"]
 
@@ -152,18 +169,19 @@ def test_a_leaver_whose_kind_leaves_git_is_still_reported_and_can_be_pruned_late
     """Before: an object left in place dropped out of the inventory; once no object of its kind was
     declared it was never listed again, neither reported as orphaned nor prunable."""
     set_a = sets[0]
-    ok(module("k8s_reconcile", set_a, [cm("stay", namespace), deployment("old", namespace)]))
-    r = ok(module("k8s_reconcile", set_a, [cm("stay", namespace)], prune=False))
+    first, r = map(ok, module.steps(("k8s_reconcile", set_a, [cm("stay", namespace), deployment("old", namespace)]),
+                                    ("k8s_reconcile", set_a, [cm("stay", namespace)], {"prune": False})))
     assert r["pruned"] == [] and r["inventory"]["abandoned"] == 1
     assert r["skipped_objects"] == [{"object": f"apps/Deployment {namespace}/old", "action": "abandon",
                                      "reason": "left the set; prune is false"}]
     assert ["apps", "v1", "Deployment", namespace, "old", "abandoned"] in inventory_entries(kubectl, set_a)
     # no Deployment is declared any more, yet the drift check still finds it
-    d = module("drift_check", set_a, [cm("stay", namespace)])
+    d, r = module.steps(("drift_check", set_a, [cm("stay", namespace)]),
+                        ("k8s_reconcile", set_a, [cm("stay", namespace)]))
     assert d["failed"] and [o["ref"] for o in d["objects"] if o["status"] == "orphaned"] == [
         f"apps/Deployment {namespace}/old"]
     # and a run with the guard lifted prunes it
-    r = ok(module("k8s_reconcile", set_a, [cm("stay", namespace)]))
+    ok(r)
     assert r["pruned"] == [f"apps/Deployment {namespace}/old"]
     assert not exists(kubectl, "-n", namespace, "get", "deployment", "old")
     assert [e[4] for e in inventory_entries(kubectl, set_a)] == ["stay"]
@@ -172,8 +190,9 @@ def test_a_leaver_whose_kind_leaves_git_is_still_reported_and_can_be_pruned_late
 def test_prune_disabled_objects_stay_in_the_inventory_as_abandoned(module, kubectl, namespace, sets):
     set_a = sets[0]
     keep = cm("keep", namespace, annotations={"gitops.core/prune": "disabled"})
-    ok(module("k8s_reconcile", set_a, [cm("a", namespace), keep]))
-    ok(module("k8s_reconcile", set_a, [cm("a", namespace)]))
+    for r in module.steps(("k8s_reconcile", set_a, [cm("a", namespace), keep]),
+                          ("k8s_reconcile", set_a, [cm("a", namespace)])):
+        ok(r)
     assert ["", "v1", "ConfigMap", namespace, "keep", "abandoned"] in inventory_entries(kubectl, set_a)
     kubectl.run("-n", namespace, "annotate", "configmap", "keep", "gitops.core/prune-")
     assert ok(module("k8s_reconcile", set_a, [cm("a", namespace)]))["pruned"] == [f"ConfigMap {namespace}/keep"]
@@ -185,8 +204,7 @@ def test_null_annotations_and_labels_in_git_are_accepted(module, namespace, sets
     """Before: drift_check failed with 'NoneType' object has no attribute 'get'."""
     set_a = sets[0]
     obj = cm("n", namespace, annotations=None, labels=None)
-    ok(module("k8s_reconcile", set_a, [obj]))
-    r = ok(module("drift_check", set_a, [obj]))
+    first, r = map(ok, module.steps(("k8s_reconcile", set_a, [obj]), ("drift_check", set_a, [obj])))
     assert r["summary"]["in_sync"] == 1
 
 
@@ -235,10 +253,11 @@ def test_webhook_configuration_is_applied_after_the_service_and_deployment_servi
                                         "resources": ["configmaps"]}]}]}
     service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "guard", "namespace": namespace},
                "spec": {"selector": {"app": "guard"}, "ports": [{"port": 443, "targetPort": 8443}]}}
-    r = ok(module("k8s_reconcile", set_a, [webhook, service, deployment("guard", namespace)]))
+    r, emptied = map(ok, module.steps(("k8s_reconcile", set_a, [webhook, service, deployment("guard", namespace)]),
+                                      ("k8s_reconcile", set_a, [], {"allow_empty": True})))
     assert r["created"] == [f"Service {namespace}/guard", f"apps/Deployment {namespace}/guard",
                             f"admissionregistration.k8s.io/ValidatingWebhookConfiguration {set_a}-guard"]
-    ok(module("k8s_reconcile", set_a, [], allow_empty=True))
+    assert len(emptied["pruned"]) == 3
 
 
 def test_a_failed_rollout_fails_the_wait_at_once_with_the_reason(module, namespace, sets):
@@ -260,9 +279,10 @@ def test_statefulset_with_on_delete_counts_as_healthy(module, namespace, sets):
                     "selector": {"matchLabels": {"app": "db"}},
                     "template": {"metadata": {"labels": {"app": "db"}},
                                  "spec": {"containers": [{"name": "db", "image": "registry.invalid/db:1"}]}}}}
-    ok(module("k8s_reconcile", set_a, [sts], wait=True, wait_timeout=90))
-    sts["spec"]["template"]["spec"]["containers"][0]["image"] = "registry.invalid/db:2"
-    r = ok(module("k8s_reconcile", set_a, [sts], wait=True, wait_timeout=60))
+    changed = json.loads(json.dumps(sts))
+    changed["spec"]["template"]["spec"]["containers"][0]["image"] = "registry.invalid/db:2"
+    first, r = map(ok, module.steps(("k8s_reconcile", set_a, [sts], {"wait": True, "wait_timeout": 90}),
+                                    ("k8s_reconcile", set_a, [changed], {"wait": True, "wait_timeout": 60})))
     assert r["health"][f"apps/StatefulSet {namespace}/db"] == {
         "status": "Current", "healthy": True, "message": "Ready: 1/1 (OnDelete: pods update when deleted)"}
 

@@ -28,13 +28,18 @@ def repo(tmp_path, keys):
 
 
 @pytest.fixture
-def gds(run_task, tmp_path):
-    """Run the module once (failures included) and return its registered result."""
+def gds(run_tasks, tmp_path):
+    """gds(**params): run the module once (failures included) and return its registered result;
+    gds.each({...}, {...}): consecutive runs with nothing between them, in one playbook."""
+
+    def task(check: bool = False, **params):
+        params.setdefault("dest", str(tmp_path / "cache"))
+        return ("git_desired_state", params, {"check": check})
 
     def run(check: bool = False, **params):
-        params.setdefault("dest", str(tmp_path / "cache"))
-        return run_task("git_desired_state", params, check=check)
+        return run_tasks([task(check, **params)])[0]
 
+    run.each = lambda *runs: run_tasks([task(**params) for params in runs])
     return run
 
 
@@ -79,12 +84,11 @@ def test_branch_tag_and_commit_each_resolve(repo, gds):
     c1 = repo.commit({"a.yaml": CM % ("a", "1")})
     repo.tag("v1")
     c2 = repo.commit({"a.yaml": CM % ("a", "2")}, branch="dev")
-    assert ok(gds(repo=repo.url, version="dev"))["commit"] == c2
-    tagged = ok(gds(repo=repo.url, version="v1"))
+    dev, tagged, full, short = map(ok, gds.each(*({"repo": repo.url, "version": v} for v in ("dev", "v1", c2, c1[:8]))))
+    assert dev["commit"] == c2
     assert (tagged["commit"], tagged["ref"]) == (c1, "refs/tags/v1")
     assert tagged["objects"][0]["data"]["k"] == "1"
-    assert ok(gds(repo=repo.url, version=c2))["commit"] == c2
-    short = ok(gds(repo=repo.url, version=c1[:8]))
+    assert full["commit"] == c2
     assert (short["commit"], short["ref"]) == (c1, c1)
 
 
@@ -129,9 +133,10 @@ def test_paths_recursion_and_globs(repo, gds):
                  "base/c.json": json.dumps(json.loads(json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
                                                                   "metadata": {"name": "c"}}))),
                  "base/skip-me.yaml": CM % ("skip", "1"), "other/d.yaml": CM % ("d", "1")})
-    r = ok(gds(repo=repo.url, path=["base"], exclude=["skip-*"]))
+    r, flat = map(ok, gds.each({"repo": repo.url, "path": ["base"], "exclude": ["skip-*"]},
+                               {"repo": repo.url, "path": ["base"], "recursive": False, "include": ["*.yaml"],
+                                "exclude": ["skip-*"]}))
     assert r["files"] == ["base/a.yaml", "base/c.json", "base/sub/b.yml"]
-    flat = ok(gds(repo=repo.url, path=["base"], recursive=False, include=["*.yaml"], exclude=["skip-*"]))
     assert flat["files"] == ["base/a.yaml"]
 
 
@@ -245,8 +250,9 @@ def test_object_limit(repo, gds):
 
 def test_unknown_ref_and_unreachable_remote(repo, gds, tmp_path):
     repo.commit({"a.yaml": CM % ("a", "1")})
-    failed(gds(repo=repo.url, version="nope"), "unknown ref 'nope'")
-    failed(gds(repo=str(tmp_path / "missing.git")), "unreachable or does not exist")
+    unknown, missing = gds.each({"repo": repo.url, "version": "nope"}, {"repo": str(tmp_path / "missing.git")})
+    failed(unknown, "unknown ref 'nope'")
+    failed(missing, "unreachable or does not exist")
 
 
 @pytest.mark.parametrize("params, fragment", [
@@ -374,8 +380,10 @@ def test_verify_all_requires_every_commit_since_the_baseline(repo, gds, keys):
     repo.commit({"a.yaml": CM % ("a", "1")}, signer="bob")
     unsigned = repo.commit({"a.yaml": CM % ("a", "2")})
     repo.commit({"a.yaml": CM % ("a", "3")}, signer="alice")
-    failed(gds(repo=repo.url, verify="all", **trust), "commit %s (verify=all" % unsigned[:12], "is not signed")
-    head = ok(gds(repo=repo.url, verify="all", verify_since=unsigned, **trust))
+    refused, head = gds.each(dict(repo=repo.url, verify="all", **trust),
+                             dict(repo=repo.url, verify="all", verify_since=unsigned, **trust))
+    failed(refused, "commit %s (verify=all" % unsigned[:12], "is not signed")
+    ok(head)
     # the cache remembers the last verified commit: later runs check only what is new
     after = repo.commit({"a.yaml": CM % ("a", "4")}, signer="bob")
     assert ok(gds(repo=repo.url, verify="all", **trust))["commit"] == after
@@ -445,11 +453,10 @@ def test_credentials_inside_the_url_are_split_off(http_repo, gds):
 def test_wrong_token_is_an_authentication_failure_without_the_token(http_repo, gds):
     _repo, url = http_repo
     wrong = TOKEN + "-wrong"
-    r = gds(repo=url.replace("http://", f"http://deploy-bot:{wrong}@"))
+    r, anonymous = gds.each({"repo": url.replace("http://", f"http://deploy-bot:{wrong}@")}, {"repo": url})
     failed(r, "authentication failed")
     assert wrong not in json.dumps(r) and TOKEN not in json.dumps(r)
-    r = gds(repo=url)
-    failed(r, "authentication failed")
+    failed(anonymous, "authentication failed")
 
 
 # ------------------------------------------------------------------ the remote stalls or disappears

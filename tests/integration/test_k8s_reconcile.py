@@ -38,11 +38,17 @@ def set_name():
 
 
 @pytest.fixture
-def reconcile(run_task, set_name):
-    def run(objects, check=False, diff=False, **params):
+def reconcile(run_tasks, set_name):
+    """reconcile(objects, **params): one run of the test's set; reconcile.steps({...}, {...}):
+    consecutive runs (each a dict of reconcile's arguments) in one playbook."""
+    def task(objects, check=False, diff=False, **params):
         params = {"set_name": set_name, "kubeconfig": "{{ kubeconfig }}", "objects": objects, **params}
-        return run_task("k8s_reconcile", params, check=check, diff=diff)
+        return ("k8s_reconcile", params, {"check": check, "diff": diff})
 
+    def run(objects, check=False, diff=False, **params):
+        return run_tasks([task(objects, check, diff, **params)])[0]
+
+    run.steps = lambda *runs: run_tasks([task(**r) for r in runs])
     return run
 
 
@@ -53,14 +59,14 @@ def ok(result):
 
 def test_create_then_rerun_is_a_no_op_without_writes(reconcile, kubectl, namespace):
     objects = [cm("a", namespace), cm("b", namespace), deployment("web", namespace)]
-    first = ok(reconcile(objects, revision="rev1"))
+    first, second = map(ok, reconcile.steps({"objects": objects, "revision": "rev1"},
+                                            {"objects": objects, "revision": "rev1"}))
     assert first["changed"] is True
     assert sorted(first["created"]) == sorted([f"ConfigMap {namespace}/a", f"ConfigMap {namespace}/b",
                                                f"apps/Deployment {namespace}/web"])
     live = kubectl.json("-n", namespace, "get", "configmap", "a")
     assert live["metadata"]["labels"]["gitops.core/set"] == first["inventory"]["name"][len("gitops-set-"):]
     assert live["metadata"]["annotations"]["gitops.core/revision"] == "rev1"
-    second = ok(reconcile(objects, revision="rev1"))
     assert second["changed"] is False and second["unchanged"] == 3
     assert writes(second) == {}
     # the cost rule: one LIST per kind plus the inventory read, discovery aside
@@ -98,9 +104,8 @@ def test_a_first_apply_finds_existing_objects_with_lists_not_a_get_each(reconcil
 
 def test_one_changed_field_updates_only_that_object(reconcile, kubectl, namespace):
     objects = [cm("a", namespace), deployment("web", namespace, replicas=1)]
-    ok(reconcile(objects))
-    objects[1] = deployment("web", namespace, replicas=3)
-    r = ok(reconcile(objects))
+    changed = [objects[0], deployment("web", namespace, replicas=3)]
+    r = ok(reconcile.steps({"objects": objects}, {"objects": changed})[1])
     assert r["updated"] == [f"apps/Deployment {namespace}/web"] and r["created"] == [] and r["unchanged"] == 1
     entry = next(o for o in r["objects"] if o["action"] == "update")
     assert {"path": "spec.replicas", "desired": 3, "live": 1} in entry["diffs"]
@@ -109,15 +114,15 @@ def test_one_changed_field_updates_only_that_object(reconcile, kubectl, namespac
 
 
 def test_a_field_removed_from_git_is_removed_live(reconcile, kubectl, namespace):
-    ok(reconcile([cm("a", namespace, {"keep": "1", "drop": "2"})]))
-    r = ok(reconcile([cm("a", namespace, {"keep": "1"})]))
+    first, r = map(ok, reconcile.steps({"objects": [cm("a", namespace, {"keep": "1", "drop": "2"})]},
+                                       {"objects": [cm("a", namespace, {"keep": "1"})]}))
     assert r["updated"] == [f"ConfigMap {namespace}/a"]
     assert kubectl.json("-n", namespace, "get", "configmap", "a")["data"] == {"keep": "1"}
 
 
 def test_object_removed_from_git_is_pruned_and_inventory_shrinks(reconcile, kubectl, namespace, set_name):
-    ok(reconcile([cm("a", namespace), cm("b", namespace)]))
-    r = ok(reconcile([cm("a", namespace)]))
+    first, r = map(ok, reconcile.steps({"objects": [cm("a", namespace), cm("b", namespace)]},
+                                       {"objects": [cm("a", namespace)]}))
     assert r["pruned"] == [f"ConfigMap {namespace}/b"]
     assert kubectl.run("-n", namespace, "get", "configmap", "b", check=False).returncode != 0
     inv = kubectl.json("-n", "gitops-system", "get", "configmap", f"gitops-set-{set_name}")
@@ -125,8 +130,8 @@ def test_object_removed_from_git_is_pruned_and_inventory_shrinks(reconcile, kube
 
 
 def test_prune_disabled_annotation_is_respected(reconcile, kubectl, namespace):
-    ok(reconcile([cm("a", namespace), cm("keep", namespace, annotations={"gitops.core/prune": "disabled"})]))
-    r = ok(reconcile([cm("a", namespace)]))
+    keep = cm("keep", namespace, annotations={"gitops.core/prune": "disabled"})
+    first, r = map(ok, reconcile.steps({"objects": [cm("a", namespace), keep]}, {"objects": [cm("a", namespace)]}))
     assert r["pruned"] == []
     assert r["skipped_objects"] == [{"object": f"ConfigMap {namespace}/keep", "action": "abandon",
                                      "reason": "left the set; annotation gitops.core/prune: disabled"}]
@@ -142,8 +147,8 @@ def test_object_whose_set_label_moved_is_not_pruned(reconcile, kubectl, namespac
 
 
 def test_empty_desired_set_is_refused_without_allow_empty(reconcile, kubectl, namespace):
-    ok(reconcile([cm("a", namespace)]))
-    r = reconcile([])
+    first, r = reconcile.steps({"objects": [cm("a", namespace)]}, {"objects": []})
+    ok(first)
     assert r["failed"] and "is empty; refusing to prune 1 object(s)" in r["msg"]
     assert kubectl.run("-n", namespace, "get", "configmap", "a", check=False).returncode == 0
     r = ok(reconcile([], allow_empty=True))
@@ -151,8 +156,9 @@ def test_empty_desired_set_is_refused_without_allow_empty(reconcile, kubectl, na
 
 
 def test_max_deletions_refusal_lists_the_objects_and_changes_nothing(reconcile, kubectl, namespace):
-    ok(reconcile([cm(n, namespace) for n in "abcd"]))
-    r = reconcile([cm("a", namespace), cm("e", namespace)], max_deletions=2)
+    first, r = reconcile.steps({"objects": [cm(n, namespace) for n in "abcd"]},
+                               {"objects": [cm("a", namespace), cm("e", namespace)], "max_deletions": 2})
+    ok(first)
     assert r["failed"] and "would prune 3 objects, more than max_deletions=2" in r["msg"]
     for name in "bcd":
         assert f"ConfigMap {namespace}/{name}" in r["msg"]
@@ -177,17 +183,18 @@ def test_crd_and_its_custom_resource_in_one_run(reconcile, kubectl, namespace, s
     assert kubectl.json("-n", namespace, "get", f"widgets.{group}", "w2")["spec"]["size"] == 3
     # discovery: once at start, once on the first unknown kind, once after the CRD is Established
     assert r["api_requests"]["discovery"] == 6
-    assert writes(ok(reconcile(widgets + [crd]))) == {}
-    pruned = ok(reconcile([], allow_empty=True))["pruned"]  # custom resources go before their CRD
+    again, emptied = map(ok, reconcile.steps({"objects": widgets + [crd]}, {"objects": [], "allow_empty": True}))
+    assert writes(again) == {}
+    pruned = emptied["pruned"]  # custom resources go before their CRD
     assert pruned[-1] == f"apiextensions.k8s.io/CustomResourceDefinition widgets.{group}"
 
 
 def test_namespace_created_in_the_same_run_as_its_objects(reconcile, kubectl, set_name):
     ns = f"{set_name}-ns"
     objects = [cm("a", ns), deployment("web", ns), {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}]
-    r = ok(reconcile(objects))
+    r, emptied = map(ok, reconcile.steps({"objects": objects}, {"objects": [], "allow_empty": True}))
     assert r["created"][0] == f"Namespace {ns}" and len(r["created"]) == 3
-    ok(reconcile([], allow_empty=True))
+    assert len(emptied["pruned"]) == 3
 
 
 def test_a_bad_object_leaves_the_cluster_untouched(reconcile, kubectl, namespace):
@@ -222,9 +229,10 @@ def test_conflict_with_another_field_manager(reconcile, kubectl, namespace):
 
 
 def test_check_mode_writes_nothing_and_predicts_the_real_run(reconcile, kubectl, namespace, set_name):
-    ok(reconcile([cm("stay", namespace), cm("change", namespace), cm("go", namespace)]))
     nxt = [cm("stay", namespace), cm("change", namespace, {"k": "new"}), cm("new", namespace)]
-    predicted = ok(reconcile(nxt, check=True))
+    first, predicted = map(ok, reconcile.steps({"objects": [cm("stay", namespace), cm("change", namespace),
+                                                            cm("go", namespace)]},
+                                               {"objects": nxt, "check": True}))
     assert writes(predicted) == {}
     assert kubectl.json("-n", namespace, "get", "configmap", "change")["data"] == {"k": "v"}
     assert kubectl.run("-n", namespace, "get", "configmap", "go", check=False).returncode == 0
@@ -238,9 +246,8 @@ def test_check_mode_writes_nothing_and_predicts_the_real_run(reconcile, kubectl,
 def test_diff_mode_masks_secret_values(reconcile, namespace):
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds", "namespace": namespace},
               "stringData": {"password": "hunter2-very-secret"}}
-    first = ok(reconcile([secret], diff=True))
-    secret["stringData"]["password"] = "rotated-also-secret"
-    second = ok(reconcile([secret], diff=True))
+    rotated = dict(secret, stringData={"password": "rotated-also-secret"})
+    first, second = map(ok, reconcile.steps({"objects": [secret], "diff": True}, {"objects": [rotated], "diff": True}))
     for r in (first, second):
         dumped = json.dumps(r) + r["_stdout"]
         assert "hunter2-very-secret" not in dumped and "rotated-also-secret" not in dumped
