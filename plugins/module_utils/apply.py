@@ -39,13 +39,17 @@ def dry_run(engine, entries, confirm_only=False):
         if e.action == UPDATE and e.live is not None and (e.owned or confirm_only) \
                 and compare.same_result(e.result, e.live):
             e.action = UNCHANGED
+        if not opts.keep_results:
+            e.result = None  # a full object per entry: at 10,000 objects, tens of MB held for nothing
 
 
 def _apply(engine, entries):
     client, opts = engine.client, engine.opts
 
     def one(e):
-        e.result = client.apply(e.resource, e.body, opts.field_manager, opts.force_conflicts)
+        result = client.apply(e.resource, e.body, opts.field_manager, opts.force_conflicts)
+        if opts.keep_results:
+            e.result = result
 
     failures = batch.each(engine, one, entries)
     if failures:

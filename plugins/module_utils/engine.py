@@ -37,6 +37,7 @@ class Options:
     adopt: bool = False
     parallelism: int = 8
     check_mode: bool = False
+    keep_results: bool = False  # keep each dry-run/apply response (diff mode shows them); else dropped once used
     lock: bool = True
     lock_timeout: int = 300
     lock_duration: int = 60

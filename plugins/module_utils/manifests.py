@@ -29,10 +29,16 @@ Loaded = namedtuple("Loaded", "obj ref file document")
 Source = namedtuple("Source", "path renderer")
 
 
+_REAL_ROOTS = {}
+
+
 def inside(root, path):
     """The real path of `path` (relative to `root` or absolute), refused when it resolves outside
-    the real `root`, through any chain of symlinks."""
-    real_root = os.path.realpath(root)
+    the real `root`, through any chain of symlinks.  The root's own real path is worked out once per
+    run (a module run checks every file of the checkout against the same root, twice)."""
+    real_root = _REAL_ROOTS.get(root)
+    if real_root is None:
+        real_root = _REAL_ROOTS[root] = os.path.realpath(root)
     real = os.path.realpath(os.path.join(real_root, path))
     if real != real_root and not real.startswith(real_root + os.sep):
         rel = os.path.relpath(os.path.join(root, path), root)

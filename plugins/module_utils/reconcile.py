@@ -60,7 +60,7 @@ def record_inventory(engine, cs):
 
 def run(client, params, objects, sources=None, check_mode=False, diff=False):
     started = time.monotonic()
-    opts = Options.from_params(params, check_mode=check_mode)
+    opts = Options.from_params(params, check_mode=check_mode, keep_results=bool(diff))
     with Engine(client, opts) as engine:
         engine.take_lock()
         cs = engine.plan(objects, sources)
@@ -69,7 +69,7 @@ def run(client, params, objects, sources=None, check_mode=False, diff=False):
         if params.get("wait") and not check_mode:
             report = engine.wait([e for e in cs.desired() if e.action != SKIP], params.get("wait_timeout") or 300)
         refs, abandoned = record_inventory(engine, cs)
-    result = _result(engine, cs, pruned, refs, abandoned)
+    result = _result(engine, cs, pruned, refs, abandoned, params.get("list_unchanged"))
     lock = engine.lock.result()
     if lock:
         result["lock"] = lock
@@ -82,7 +82,7 @@ def run(client, params, objects, sources=None, check_mode=False, diff=False):
     return result
 
 
-def _result(engine, cs, pruned, refs, abandoned):
+def _result(engine, cs, pruned, refs, abandoned, list_unchanged=False):
     def names(action):  # in the order the run applies them
         chosen = cs.by_action(action)
         return [str(e.ref) for e in sorted(chosen, key=lambda e: order.apply_key(e.ref, e.body or {}))]
@@ -94,7 +94,7 @@ def _result(engine, cs, pruned, refs, abandoned):
         created=created, updated=updated, adopted=adopted, pruned=pruned,
         skipped_objects=changeset.skipped(cs),
         unchanged=len(cs.by_action(UNCHANGED)),
-        objects=[changeset.entry_result(e) for e in cs.entries],
+        objects=[changeset.entry_result(e) for e in cs.entries if list_unchanged or e.action != UNCHANGED],
         inventory={"name": inventory.name_for(opts.set_name), "namespace": opts.inventory_namespace,
                    "revision": opts.revision or cs.inventory.revision, "objects": len(refs),
                    "abandoned": len(abandoned)},

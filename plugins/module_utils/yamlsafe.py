@@ -82,13 +82,17 @@ def load_all(text, name, max_nodes=MAX_EXPANDED_NODES):
     loader = _Loader(text)
     docs = []
     index = 0
+    # Only an anchor (&name) lets an alias share a node, so a stream without "&" cannot expand beyond
+    # its own text (bounded by max_file_bytes): the expansion walk is needed only when one is present.
+    aliases_possible = "&" in text
     try:
         while loader.check_node():
             index += 1
             node = loader.get_node()
             if node is None:
                 continue
-            _expanded_size(node, max_nodes)
+            if aliases_possible:
+                _expanded_size(node, max_nodes)
             data = loader.construct_document(node)
             if data is not None:
                 docs.append((index, node.start_mark.line + 1, data))

@@ -78,6 +78,13 @@ options:
     description: Seconds to wait with O(wait=true); on timeout the run fails listing each object still waited for and why.
     type: int
     default: 300
+  list_unchanged:
+    description:
+      - Also list the objects already in sync (action V(unchanged)) in RV(objects). By default RV(objects)
+        lists what the run creates, updates, adopts, prunes or leaves alone, and RV(unchanged) counts the
+        rest, so a run over thousands of objects that changes few returns a small result.
+    type: bool
+    default: false
 seealso:
   - module: gitops.core.git_desired_state
   - module: gitops.core.drift_check
@@ -160,9 +167,10 @@ unchanged:
   sample: 118
 objects:
   description:
-    - Every object of the plan, in the shape drift_check shares, with C(ref), C(action) (V(create),
-      V(update), V(adopt), V(unchanged), V(prune), V(abandon), V(skip)), C(source), C(reason) and,
-      for updates and adoptions, C(diffs) (the fields that differed).
+    - Every object of the plan but those already in sync (with O(list_unchanged=true), every object), in the
+      shape drift_check shares, with C(ref), C(action) (V(create), V(update), V(adopt), V(unchanged),
+      V(prune), V(abandon), V(skip)), C(source), C(reason) and, for updates and adoptions, C(diffs) (the
+      fields that differed).
   returned: success
   type: list
   elements: dict
@@ -220,6 +228,7 @@ def argument_spec():
         force_conflicts=dict(type="bool", default=True),
         wait=dict(type="bool", default=False),
         wait_timeout=dict(type="int", default=300),
+        list_unchanged=dict(type="bool", default=False),
     )
 
 

@@ -57,3 +57,12 @@ def test_syntax_error_names_file_and_line():
 def test_python_tags_are_not_constructed():
     with pytest.raises(GitOpsError, match="bad.yaml"):
         load_all("a: !!python/object/apply:os.system ['true']\n", "bad.yaml")
+
+
+def test_an_alias_needs_an_anchor_so_text_without_one_cannot_expand():
+    # load_all walks the alias expansion only when the text has an "&": an alias without its anchor
+    # is a syntax error, so nothing else can share nodes
+    with pytest.raises(GitOpsError, match="bad.yaml"):
+        load_all("a: [*x, *x]\n", "bad.yaml")
+    docs = load_all("cron: '*/5 * * * *'\nglob: '*.yaml'\nand: 'a & b'\n", "f.yaml")
+    assert docs[0][2] == {"cron": "*/5 * * * *", "glob": "*.yaml", "and": "a & b"}
