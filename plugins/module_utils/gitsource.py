@@ -191,7 +191,7 @@ def explain(stderr):
     lowered = text.lower()
     hints = [
         (("authentication failed", "could not read username", "could not read password", "permission denied",
-          "terminal prompts disabled", "invalid username or password", "403"),
+          "terminal prompts disabled", "invalid username or password", "returned error: 403"),
          "authentication failed (check username/password or key_file)"),
         (("host key verification failed", "no ed25519 host key is known", "no rsa host key is known"),
          "the server's host key is not trusted (set known_hosts, or accept_hostkey: true)"),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
-from ansible_collections.gitops.core.plugins.module_utils.gitsource import RepoUrl, check_version, resolve, scrub
+from ansible_collections.gitops.core.plugins.module_utils.gitsource import RepoUrl, check_version, explain, resolve, scrub
 
 
 def test_https_credentials_are_split_off_the_url():
@@ -75,3 +75,16 @@ def test_hex_is_a_commit_and_unknown_names_are_refused():
 
 def test_scrub_hides_plain_and_url_encoded_secrets():
     assert scrub("x p@ss/w y p%40ss%2Fw z", ["p@ss/w"]) == "x ******** y ******** z"
+
+
+@pytest.mark.parametrize("stderr, hint", [
+    # a port with "403" in it is not an HTTP 403 (found by the stall test on port 44039)
+    ("fatal: unable to access 'http://127.0.0.1:44039/o.git/': Operation too slow. Less than 1000 bytes/sec "
+     "transferred the last 3 seconds", "the transfer stalled"),
+    ("fatal: unable to access 'https://git.example/o.git/': The requested URL returned error: 403",
+     "authentication failed"),
+    ("fatal: unable to access 'http://127.0.0.1:4403/o.git/': Failed to connect to 127.0.0.1 port 4403: "
+     "Connection refused", "the repository is unreachable"),
+])
+def test_explain_names_the_cause_from_gits_message(stderr, hint):
+    assert explain(stderr).startswith(hint)
