@@ -194,19 +194,26 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
+def tasks_book(tasks: list, names: list[str] | None = None) -> str:
+    """A playbook of gitops.core tasks, in order, failures kept (`ignore_errors`).  A task is (module,
+    params) or (module, params, {"check": bool, "diff": bool}); task i registers names[i] (default stepI).
+    A task's check or diff flag is set only when true, so ansible-playbook's --check/--diff still apply."""
+    lines = ["- name: Run gitops.core modules", "  hosts: localhost", "  gather_facts: false", "  tasks:"]
+    for index, task in enumerate(tasks):
+        module, params, flags = task[0], task[1], (task[2] if len(task) > 2 else {})
+        lines += [f"    - name: Step {index}, {module}",
+                  f"      gitops.core.{module}: {json.dumps(params)}",
+                  f"      register: {names[index] if names else f'step{index}'}",
+                  "      ignore_errors: true"]
+        lines += ["      check_mode: true"] if flags.get("check") else []
+        lines += ["      diff: true"] if flags.get("diff") else []
+    return "\n".join(lines) + "\n"
+
+
 def one_task_book(module: str, params: dict) -> str:
-    """A playbook of one gitops.core task (failures kept, `ignore_errors`) registering `r`; the
-    kubeconfig comes from the `kubeconfig` variable (the ansible_playbook fixture sets it)."""
-    return """
-- name: One task
-  hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: Run %s
-      gitops.core.%s: %s
-      register: r
-      ignore_errors: true
-""" % (module, module, json.dumps(dict(params, kubeconfig="{{ kubeconfig }}")))
+    """A playbook of one gitops.core task registering `r`; the kubeconfig comes from the `kubeconfig`
+    variable (the ansible_playbook fixture sets it)."""
+    return tasks_book([(module, dict(params, kubeconfig="{{ kubeconfig }}"))], names=["r"])
 
 
 @pytest.fixture
@@ -218,16 +225,7 @@ def run_tasks(ansible_playbook):
     under `_stdout`."""
 
     def run(tasks: list) -> list[dict]:
-        lines = ["- name: Run gitops.core modules", "  hosts: localhost", "  gather_facts: false", "  tasks:"]
-        for index, task in enumerate(tasks):
-            module, params, flags = task[0], task[1], (task[2] if len(task) > 2 else {})
-            lines += [f"    - name: Step {index}, {module}",
-                      f"      gitops.core.{module}: {json.dumps(params)}",
-                      f"      register: step{index}",
-                      "      ignore_errors: true",
-                      f"      check_mode: {str(bool(flags.get('check'))).lower()}",
-                      f"      diff: {str(bool(flags.get('diff'))).lower()}"]
-        played = ansible_playbook("\n".join(lines) + "\n")
+        played = ansible_playbook(tasks_book(tasks))
         results = []
         for index in range(len(tasks)):
             assert f"step{index}" in played.results, played.stdout + played.stderr
