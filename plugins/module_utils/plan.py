@@ -6,7 +6,7 @@ drift_check reports it; k8s_reconcile closes it with writes.
 
 Cost: one LIST per kind of the desired set and the inventory, filtered by the set label (per
 namespace only where the credentials cannot list cluster-wide), plus the inventory read.  Desired
-objects not found that way (a first apply, an adoption, a label removed by hand) are looked up
+or recorded objects not found that way (a first apply, an adoption, a label removed by hand) are looked up
 without a request per object: nothing inside a Namespace that does not exist yet, one LIST per kind
 and namespace holding two or more of them, a GET for a lone one.  A live object that carries no set
 label costs one LIST of the other sets' inventories (ownership)."""
@@ -256,11 +256,11 @@ def build(engine, objects, sources=None):
     for key, obj in live.items():
         if key not in desired_keys:
             orphans[key] = (ObjectRef.from_object(obj), obj)
-    gone = [ref for ref in record.refs if ref.key not in desired_keys and ref.key not in orphans
-            and ref.key in inv_resources]
-    for ref, obj in zip(gone, engine.map(lambda r: client.get(inv_resources[r.key], r.namespace, r.name), gone)):
-        if obj is not None:
-            orphans[ref.key] = (ref, obj)
+    gone = [Entry(ref, resource=inv_resources[ref.key]) for ref in record.refs
+            if ref.key not in desired_keys and ref.key not in orphans and ref.key in inv_resources]
+    recorded = {e.ref.key: e.ref for e in gone}
+    for key, obj in _look_up(engine, gone).items():  # recorded but not labelled: looked up like the desired
+        orphans[key] = (recorded[key], obj)
     for key, (ref, obj) in sorted(orphans.items()):
         if (obj.get("metadata") or {}).get("deletionTimestamp"):
             continue  # already being deleted
