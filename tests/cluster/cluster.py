@@ -9,6 +9,8 @@ release binaries).
   cluster.py kill NAME      SIGKILL one component (kube-apiserver, etcd, ...): fault tests
   cluster.py restart NAME   start it again with the same arguments and wait until it serves
   cluster.py nodes N        at least N KWOK fake nodes of 110 pods each, Ready (make bench adds them)
+  cluster.py helm     build helm (HELM_VERSION) from its Go module into the same cache, print its path;
+                      `up` links it as .cluster/bin/helm (the tests put .cluster/bin first on PATH)
 
 Environment: KUBE_VERSION (default: the version pinned in kcp/go.mod; "1.34" picks the newest
 1.34 patch), CLUSTER_NODES (fake nodes at `up`, default 2), GITOPS_CORE_CACHE (default ~/.cache/gitops-core), CLUSTER_DIR (default .cluster
@@ -37,6 +39,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 KCP_SRC = HERE / "kcp"
 KWOK_VERSION = "v0.8.0"
+HELM_MODULE = "helm.sh/helm/v4"
+HELM_VERSION = "v4.3.1"
 # The KWOK stages that make fake nodes Ready (with leases) and pods Running/Ready/Completed.
 KWOK_STAGES = [
     "kustomize/stage/node/fast/node-initialize.yaml",
@@ -165,6 +169,45 @@ def build(version: str) -> Path:
     tmp.rename(out)
     log(f"built in {time.monotonic() - started:.0f}s")
     return out
+
+
+def build_helm() -> Path:
+    """The helm binary, built with `go install` from its module when the cache lacks it.  Keyed
+    like the control plane: the module's sum (which covers its go.sum), the toolchain, the flags."""
+    info = json.loads(run(["go", "mod", "download", "-json", f"{HELM_MODULE}@{HELM_VERSION}"],
+                          capture_output=True, text=True).stdout)
+    if info.get("Error"):
+        die(f"go mod download {HELM_MODULE}@{HELM_VERSION}: {info['Error']}")
+    go_version = run(["go", "env", "GOVERSION"], capture_output=True, text=True).stdout.strip()
+    flags = (f"-s -w -X {HELM_MODULE}/internal/version.version={HELM_VERSION} "
+             f"-X {HELM_MODULE}/internal/version.metadata= -X {HELM_MODULE}/internal/version.gitTreeState=clean")
+    key = hashlib.sha256(f"{HELM_VERSION}\n{info['Sum']}\n{info['GoModSum']}\n{go_version}\n{flags}\n".encode())
+    out = cache_root() / "helm" / f"{HELM_VERSION}-{key.hexdigest()[:16]}"
+    if (out / ".complete").exists():
+        return out / "helm"
+    log(f"building helm {HELM_VERSION} into {out}")
+    started = time.monotonic()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="build-", dir=out.parent))
+    run(["go", "install", "-trimpath", "-ldflags", flags, f"{HELM_MODULE}/cmd/helm@{HELM_VERSION}"],
+        env=dict(os.environ, CGO_ENABLED="0", GOBIN=str(tmp)))
+    (tmp / ".complete").write_text(f"helm {HELM_VERSION} built in {time.monotonic() - started:.0f}s\n")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    log(f"helm built in {time.monotonic() - started:.0f}s")
+    return out / "helm"
+
+
+def link_tools(cdir: Path) -> None:
+    """.cluster/bin/helm -> the cached build, for the tests and the benchmark."""
+    target = build_helm()
+    link = cdir / "bin" / "helm"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() or link.exists():
+        if os.readlink(link) == str(target):
+            return
+        link.unlink()
+    link.symlink_to(target)
 
 
 # --------------------------------------------------------------------------- PKI
@@ -402,6 +445,7 @@ def up() -> None:
     cdir = cluster_dir()
     state = read_state(cdir)
     if running(state):
+        link_tools(cdir)
         log(f"already running ({state['version']}); kubeconfig: {cdir / 'kubeconfig'}")
         print(cdir / "kubeconfig")
         return
@@ -412,6 +456,7 @@ def up() -> None:
     t0 = time.monotonic()
     pki, logs = cdir / "pki", cdir / "logs"
     logs.mkdir(parents=True)
+    link_tools(cdir)
     make_pki(pki)
     ports = {name: free_port() for name in ("etcd", "etcd_peer", "apiserver", "oidc")}
     server = f"https://127.0.0.1:{ports['apiserver']}"
@@ -600,6 +645,9 @@ def main() -> int:
     cmd = sys.argv[1] if len(sys.argv) > 1 else ""
     if cmd == "build":
         print(build(resolve_version(os.environ.get("KUBE_VERSION"))))
+        print(build_helm())
+    elif cmd == "helm":
+        print(build_helm())
     elif cmd == "up":
         up()
     elif cmd == "down":

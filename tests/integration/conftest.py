@@ -14,6 +14,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_DIR = Path(os.environ.get("CLUSTER_DIR") or ROOT / ".cluster")
+# helm, built from its Go module by `cluster.py up` (linked as .cluster/bin/helm), for every
+# ansible-playbook and command a test starts.
+os.environ["PATH"] = f"{CLUSTER_DIR / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 class Kubectl:
