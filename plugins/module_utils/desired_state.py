@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 
-from ansible_collections.gitops.core.plugins.module_utils import gitsource, manifests, render, signatures
+from ansible_collections.gitops.core.plugins.module_utils import gitsource, helm, manifests, render, signatures
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 
 
@@ -93,9 +93,19 @@ def _load(runner, dest, params):
                                         render=params.get("render") or "auto")
     max_bytes = params.get("max_file_bytes") or manifests.MAX_FILE_BYTES
     max_objects = params.get("max_objects") or manifests.MAX_OBJECTS
+    helm_params = params.get("helm") or {}
+    helm.check_chart_entries(helm_params, [s.path for s in sources if s.renderer == "helm"])
     loaded = []
     files = []
+    left_out = []
     for src in sources:
+        if src.renderer == "helm":
+            chart_objects, chart_left_out = helm.render_chart(runner, dest, src.path, helm_params, max_bytes)
+            loaded.extend(chart_objects)
+            left_out.extend(chart_left_out)
+            files.append(src.path)
+            manifests.check_count(loaded, max_objects)
+            continue
         if src.renderer == "kustomize":
             text = render.render_kustomize(runner, dest, src.path)
             name = "%s (kustomize build)" % src.path
@@ -112,7 +122,7 @@ def _load(runner, dest, params):
         files.append(src.path)
         manifests.check_count(loaded, max_objects)
     manifests.check_unique(loaded)
-    return loaded, files
+    return loaded, files, left_out
 
 
 def fetch_desired_state(params, runner):
@@ -145,7 +155,7 @@ def fetch_desired_state(params, runner):
                 signature = _verify(git, mode, ref, version, commit, params, state)
                 gitsource.checkout(git, commit)  # always: it also discards local edits in the cache
                 info = gitsource.commit_info(git, commit)
-                loaded, files = _load(runner, dest, params)
+                loaded, files, left_out = _load(runner, dest, params)
                 if mode in ("head", "all"):
                     state.setdefault("verified", {})[ref or version] = commit
                 state["in_progress"] = False
@@ -169,6 +179,7 @@ def fetch_desired_state(params, runner):
         object_count=len(objects),
         sources=[{"ref": str(item.ref), "file": item.file, "document": item.document} for item in loaded],
         files=files,
+        helm_hooks_left_out=left_out,
         digest=manifests.digest(objects),
         cache_dir=dest,
         source={"repo": url.display, "path": paths, "commit": commit},

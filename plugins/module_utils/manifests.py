@@ -20,12 +20,14 @@ from ansible_collections.gitops.core.plugins.module_utils.yamlsafe import load_a
 
 DEFAULT_INCLUDE = ("*.yaml", "*.yml", "*.json")
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+CHART_FILE = "Chart.yaml"
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_OBJECTS = 20000
 
 # One object of the desired state and where it came from ("file" is relative to the checkout).
 Loaded = namedtuple("Loaded", "obj ref file document")
-# One unit to render: a file ("plain" or "jinja") or a kustomization folder ("kustomize").
+# One unit to render: a file ("plain" or "jinja"), a kustomization folder ("kustomize") or a Helm
+# chart folder ("helm").
 Source = namedtuple("Source", "path renderer")
 
 
@@ -55,11 +57,24 @@ def _is_kustomization_dir(path):
     return any(os.path.isfile(os.path.join(path, f)) for f in KUSTOMIZATION_FILES)
 
 
+def is_chart_dir(path):
+    return os.path.isfile(os.path.join(path, CHART_FILE))
+
+
+def _folder_renderer(path, render):
+    """How `render` treats a folder: "kustomize", "helm", or None to walk its files.  In auto mode a
+    kustomization wins over a Chart.yaml in the same folder."""
+    if render == "auto":
+        return "kustomize" if _is_kustomization_dir(path) else "helm" if is_chart_dir(path) else None
+    return render if render in ("kustomize", "helm") else None
+
+
 def collect_sources(root, paths, recursive=True, include=None, exclude=(), render="auto"):
     """The files and kustomization folders under `paths`, in a stable order.
 
-    render: auto (kustomize for a folder with a kustomization file, jinja for *.j2, else plain),
-    plain, jinja (every file is a template) or kustomize (each path must be a kustomization)."""
+    render: auto (kustomize for a folder with a kustomization file, helm for a folder with a
+    Chart.yaml, jinja for *.j2, else plain), plain, jinja (every file is a template), kustomize (each
+    path must be a kustomization) or helm (each path must be a chart)."""
     if include is None:
         include = DEFAULT_INCLUDE + (("*.j2",) if render in ("auto", "jinja") else ())
     real_root = os.path.realpath(root)
@@ -82,14 +97,18 @@ def collect_sources(root, paths, recursive=True, include=None, exclude=(), rende
         if not os.path.exists(real):
             raise GitOpsError("path '%s' does not exist in the repository" % path)
         if os.path.isfile(real):
-            if render == "kustomize":
-                raise GitOpsError("path '%s' is a file; render=kustomize needs a folder with a kustomization" % path)
+            if render in ("kustomize", "helm"):
+                raise GitOpsError("path '%s' is a file; render=%s needs a folder with a %s"
+                                  % (path, render, "kustomization" if render == "kustomize" else CHART_FILE))
             add(rel_top, file_renderer(rel_top))
             continue
-        if render == "kustomize" or (render == "auto" and _is_kustomization_dir(real)):
-            if not _is_kustomization_dir(real):
-                raise GitOpsError("path '%s' has no kustomization.yaml (render=kustomize)" % path)
-            add(rel_top, "kustomize")
+        folder = _folder_renderer(real, render)
+        if folder == "kustomize" and not _is_kustomization_dir(real):
+            raise GitOpsError("path '%s' has no kustomization.yaml (render=kustomize)" % path)
+        if folder == "helm" and not is_chart_dir(real):
+            raise GitOpsError("path '%s' has no %s (render=helm needs a chart folder)" % (path, CHART_FILE))
+        if folder:
+            add(rel_top, folder)
             continue
         visited = set()
         for dirpath, dirnames, filenames in os.walk(real, followlinks=True):
@@ -102,9 +121,10 @@ def collect_sources(root, paths, recursive=True, include=None, exclude=(), rende
             for d in list(dirnames):
                 sub = os.path.join(dirpath, d)
                 inside(root, sub)
-                if render == "auto" and recursive and _is_kustomization_dir(sub):
+                folder = _folder_renderer(sub, render) if render == "auto" and recursive else None
+                if folder:
                     dirnames.remove(d)
-                    add(os.path.relpath(sub, real_root), "kustomize")
+                    add(os.path.relpath(sub, real_root), folder)
             if not recursive:
                 dirnames[:] = []
             for name in sorted(filenames):

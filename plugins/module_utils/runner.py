@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: gitops.core contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Running external commands (git, gpg, kustomize) through
+"""Running external commands (git, gpg, kustomize, helm) through
 AnsibleModule.run_command, with a hard timeout (coreutils `timeout`) and an environment of our
 choosing.  Tests and benchmarks pass any callable with the same signature."""
 
@@ -19,10 +19,10 @@ TIMED_OUT = 124  # coreutils timeout's exit code
 class ModuleRunner(object):
     """runner(args, cwd=None, env=None, data=None, timeout=None) -> (rc, stdout bytes, stderr bytes)"""
 
-    def __init__(self, module, drop_env_prefixes=("GIT_",)):
+    def __init__(self, module, drop_env_prefixes=("GIT_", "HELM_")):
         self.module = module
-        # Inherited GIT_DIR, GIT_CONFIG_PARAMETERS, GIT_SSH... would steer git; this process is
-        # ours alone, so remove them here and hand git exactly the variables we set.
+        # Inherited GIT_DIR, GIT_CONFIG_PARAMETERS, GIT_SSH... would steer git (HELM_* helm); this
+        # process is ours alone, so remove them here and hand each tool exactly the variables we set.
         for key in list(os.environ):
             if key.startswith(tuple(drop_env_prefixes)):
                 del os.environ[key]

@@ -14,7 +14,7 @@ version_added: 0.1.0
 description:
   - Resolves a branch, tag or commit of a Git repository to one commit, fetches it into a local
     cache, optionally requires a good GPG or SSH signature by a trusted key, and returns the
-    Kubernetes objects found (or rendered with Jinja2 or Kustomize) under the given paths.
+    Kubernetes objects found (or rendered with Jinja2, Kustomize or Helm) under the given paths.
   - The result feeds M(gitops.core.k8s_reconcile) and M(gitops.core.drift_check).
   - Nothing outside O(dest) is written. Credentials never appear in the result, in messages, in
     the cache's C(.git/config) or in the remote URL; the repository is fetched by URL without a
@@ -30,6 +30,7 @@ requirements:
   - PyYAML
   - Jinja2 (for Jinja rendering)
   - kustomize or kubectl (for Kustomize rendering)
+  - helm 3 or 4 (for Helm charts; tested with 3.22 and 4.3)
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -80,10 +81,12 @@ options:
     default: []
   render:
     description:
-      - V(auto) renders a folder that holds a C(kustomization.yaml) with Kustomize, C(*.j2) files with
-        Jinja2 and O(template_vars), and loads other files as YAML or JSON.
+      - V(auto) renders a folder that holds a C(kustomization.yaml) with Kustomize, a folder that holds
+        a C(Chart.yaml) with Helm (see O(helm)), C(*.j2) files with Jinja2 and O(template_vars), and
+        loads other files as YAML or JSON. A folder with both files is rendered with Kustomize.
       - V(plain) loads YAML and JSON only. V(jinja) renders every included file as a template.
-        V(kustomize) requires every O(path) to be a kustomization folder.
+        V(kustomize) requires every O(path) to be a kustomization folder, V(helm) every O(path) to be
+        a chart folder.
       - Kustomize runs as C(kustomize build) or C(kubectl kustomize) with the root-only load restrictor;
         remote bases and C(helmCharts) are refused, since they would load content that the fetched
         (and verified) commit does not pin.
@@ -92,12 +95,113 @@ options:
         V(partials/labels.j2)); they are read with the same size limit as any file, and a name that
         is missing or resolves outside the checkout is a clear error.
     type: str
-    choices: [auto, plain, jinja, kustomize]
+    choices: [auto, plain, jinja, kustomize, helm]
     default: auto
   template_vars:
     description: Variables for Jinja2 templates.
     type: dict
     default: {}
+  helm:
+    description:
+      - How Helm charts of the checkout are rendered (C(helm template), client side only).
+      - The chart, each values file and each dependency must be part of the checkout. Dependencies
+        must be vendored in the chart's own C(charts/) folder (C(helm dependency build), then commit
+        C(charts/)); a dependency that is not there, a template (or values file) that calls C(lookup),
+        and any file or symlink resolving outside the checkout are refused, naming the chart and the
+        reason. Nothing is fetched from chart repositories or OCI registries.
+      - Helm runs with an empty home, config, cache, plugin folder and kubeconfig of its own, so no
+        repository, registry login or plugin of the machine is used; no post-renderer is run.
+        Test hooks are skipped (C(--skip-tests)).
+      - Each rendered object keeps its template file (for example V(charts/web/templates/deployment.yaml))
+        in RV(sources), so errors and drift reports name it.
+      - An object annotated C(helm.sh/resource-policy=keep) gets C(gitops.core/prune=disabled) (unless set),
+        so it is left in place, not pruned, when it leaves the chart.
+    type: dict
+    default: {}
+    suboptions:
+      release_name:
+        description: Release name (C(.Release.Name)). Defaults to the chart folder's name.
+        type: str
+      release_namespace:
+        description: Release namespace (C(.Release.Namespace), C(--namespace)).
+        type: str
+        default: default
+      values_files:
+        description:
+          - Values files, paths from the repository root, applied in order after the chart's own
+            C(values.yaml) (for example V([clusters/prod/web.yaml])). Each must be a file of the
+            checkout; one resolving outside it, also through a symlink, is refused.
+        type: list
+        elements: str
+        default: []
+      release_values:
+        description: Values given inline; they win over O(helm.values_files).
+        type: dict
+        default: {}
+      include_crds:
+        description: Whether to render the CRDs of the chart's C(crds/) folder (C(--include-crds)).
+        type: bool
+        default: true
+      kube_version:
+        description:
+          - The target cluster's Kubernetes version (C(--kube-version)) for C(.Capabilities.KubeVersion).
+          - Set it (and O(helm.api_versions)) to the cluster's, so that charts checking capabilities
+            render what they would on that cluster; otherwise Helm's built-in default applies.
+        type: str
+      api_versions:
+        description:
+          - API versions the target serves (C(--api-versions)), added to Helm's built-in set for
+            C(.Capabilities.APIVersions.Has), for example V(monitoring.coreos.com/v1) or
+            V(monitoring.coreos.com/v1/ServiceMonitor).
+        type: list
+        elements: str
+        default: []
+      hooks:
+        description:
+          - What to do with objects annotated C(helm.sh/hook).
+          - V(refuse) fails naming the chart, object and template.
+          - V(waves) applies C(pre-install)/C(pre-upgrade) hooks in wave -1 and C(post-install)/C(post-upgrade)
+            hooks in wave 1 (annotation C(gitops.core/wave), unless the object sets it), as ordinary objects
+            of the set; they are applied when they change, not re-run on every upgrade. Hooks that only run
+            on delete or rollback are left out and listed in RV(helm_hooks_left_out).
+        type: str
+        choices: [refuse, waves]
+        default: refuse
+      binary:
+        description: The helm executable. Defaults to C(helm) on the PATH.
+        type: path
+      charts:
+        description:
+          - Settings for single charts, over the ones above. An entry whose O(helm.charts[].path) is not a
+            chart rendered by this run is refused (a typo would otherwise render with the shared settings).
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          path:
+            description: The chart folder, from the repository root, as found under O(path).
+            type: str
+            required: true
+          release_name:
+            description: Release name for this chart.
+            type: str
+          release_namespace:
+            description: Release namespace for this chart.
+            type: str
+          values_files:
+            description: Values files for this chart (replacing O(helm.values_files)).
+            type: list
+            elements: str
+          release_values:
+            description: Inline values for this chart (replacing O(helm.release_values)).
+            type: dict
+          include_crds:
+            description: Whether to render this chart's C(crds/).
+            type: bool
+          hooks:
+            description: What to do with this chart's hooks (see O(helm.hooks)).
+            type: str
+            choices: [refuse, waves]
   dest:
     description:
       - The checkout cache. It is a cache, not a workspace; local edits are discarded.
@@ -161,7 +265,7 @@ options:
         trusted (git C(gpg.format=ssh)).
     type: str
   max_file_bytes:
-    description: Refuse a file larger than this. Kustomize output may be up to 16 times this.
+    description: Refuse a file larger than this. Kustomize and Helm output may be up to 16 times this.
     type: int
     default: 4194304
   max_objects:
@@ -223,6 +327,35 @@ EXAMPLES = r"""
     template_vars:
       replicas: 3
       image_tag: "{{ release }}"
+
+- name: Render a chart of the repository with per-cluster values, as the cluster would
+  gitops.core.git_desired_state:
+    repo: https://git.example.com/platform/deploy.git
+    version: main
+    path: [charts/web]
+    render: helm
+    helm:
+      release_name: web
+      release_namespace: web
+      values_files: [clusters/prod/web-values.yaml]
+      release_values:
+        image: {tag: "{{ release }}"}
+      kube_version: "1.33.2"
+      api_versions: [monitoring.coreos.com/v1/ServiceMonitor]
+  register: desired
+
+- name: Several charts and plain manifests from one commit, one setting per chart
+  gitops.core.git_desired_state:
+    repo: https://git.example.com/platform/deploy.git
+    path: [clusters/prod]          # plain files, kustomizations and charts below it
+    helm:
+      release_namespace: platform
+      charts:
+        - path: clusters/prod/ingress
+          values_files: [clusters/prod/ingress-values.yaml]
+        - path: clusters/prod/cache
+          release_name: redis
+          hooks: waves
 
 - name: Converge the cluster to it
   gitops.core.k8s_reconcile:
@@ -311,6 +444,13 @@ files:
   type: list
   elements: str
   sample: [apps/web.yaml, base]
+helm_hooks_left_out:
+  description:
+    - With O(helm.hooks=waves), the Helm hooks left out because they only run on delete or rollback.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{ref: "batch/Job backup/web", file: charts/web/templates/backup-job.yaml, hook: pre-delete}]
 digest:
   description: sha256 of the canonical JSON of RV(objects); the same commit and options give the same digest.
   returned: success
@@ -339,6 +479,30 @@ from ansible_collections.gitops.core.plugins.module_utils.runner import ModuleRu
 from ansible_collections.gitops.core.plugins.module_utils.yamlsafe import HAS_YAML, YAML_IMPORT_ERROR
 
 
+def helm_argument_spec():
+    chart = dict(
+        path=dict(type="str", required=True),
+        release_name=dict(type="str"),
+        release_namespace=dict(type="str"),
+        values_files=dict(type="list", elements="str"),
+        release_values=dict(type="dict"),
+        include_crds=dict(type="bool"),
+        hooks=dict(type="str", choices=["refuse", "waves"]),
+    )
+    return dict(
+        release_name=dict(type="str"),
+        release_namespace=dict(type="str", default="default"),
+        values_files=dict(type="list", elements="str", default=[]),
+        release_values=dict(type="dict", default={}),
+        include_crds=dict(type="bool", default=True),
+        kube_version=dict(type="str"),
+        api_versions=dict(type="list", elements="str", default=[]),
+        hooks=dict(type="str", default="refuse", choices=["refuse", "waves"]),
+        binary=dict(type="path"),
+        charts=dict(type="list", elements="dict", default=[], options=chart),
+    )
+
+
 def argument_spec():
     return dict(
         repo=dict(type="str", required=True),
@@ -347,8 +511,9 @@ def argument_spec():
         recursive=dict(type="bool", default=True),
         include=dict(type="list", elements="str"),
         exclude=dict(type="list", elements="str", default=[]),
-        render=dict(type="str", default="auto", choices=["auto", "plain", "jinja", "kustomize"]),
+        render=dict(type="str", default="auto", choices=["auto", "plain", "jinja", "kustomize", "helm"]),
         template_vars=dict(type="dict", default={}),
+        helm=dict(type="dict", default={}, options=helm_argument_spec()),
         dest=dict(type="path"),
         depth=dict(type="int"),
         key_file=dict(type="path", no_log=False),

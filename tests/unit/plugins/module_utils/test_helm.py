@@ -1,0 +1,145 @@
+"""Helm charts: what is refused before helm runs, how its output is split and attributed, settings
+per chart, namespaces and hooks (plain data and files; the real helm runs in tests/integration)."""
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+
+import pytest
+from ansible_collections.gitops.core.plugins.module_utils import helm, manifests
+from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
+
+CHART = "apiVersion: v2\nname: %s\nversion: 0.1.0\n"
+
+
+def write(root, rel, text):
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("text, calls", [
+    ('{{ $s := lookup "v1" "Secret" "ns" "db" }}', True),
+    ("{{- (lookup\n  \"v1\" \"ConfigMap\" .Release.Namespace \"x\").data -}}", True),
+    ("{{ if (lookup \"v1\" \"Namespace\" \"\" \"a\") }}x{{ end }}", True),
+    ("{{ .Values.lookup }}", False),           # a value named lookup
+    ("{{ $lookup := 1 }}{{ $lookup }}", False),  # a variable
+    ('{{ include "lookup" . }}', False),        # a string
+    ("lookup: {{ .Values.x }}", False),         # outside any action
+    ("{{ lookupTable }}", False),               # a longer name
+])
+def test_lookup_calls_are_found_only_where_they_are_calls(text, calls):
+    assert helm.calls_lookup(text) is calls
+
+
+def test_output_documents_keep_their_template_file_and_index():
+    out = ("---\n# Source: web/crds/w.yaml\napiVersion: v1\nkind: A\n---\n# Source: web/charts/dep/templates/x.yaml\n"
+           "kind: B\n---\n# Source: web/templates/a.yaml\nkind: C\n---\n# Source: web/templates/a.yaml\nkind: D\n"
+           "---\n# Source: web/templates/b.yaml\n# a comment only: no document\n")
+    got = helm.split_output(out, "charts/web", "web")
+    assert got == [("charts/web/crds/w.yaml", 1, {"apiVersion": "v1", "kind": "A"}),
+                   ("charts/web/charts/dep/templates/x.yaml", 1, {"kind": "B"}),
+                   ("charts/web/templates/a.yaml", 1, {"kind": "C"}),
+                   ("charts/web/templates/a.yaml", 2, {"kind": "D"})]
+
+
+def test_settings_per_chart_overlay_the_shared_ones():
+    shared = {"release_namespace": "apps", "values_files": ["common.yaml"], "include_crds": True, "hooks": "refuse",
+              "charts": [{"path": "charts/db/", "release_name": "pg", "values_files": ["db.yaml"], "include_crds": False,
+                          "release_namespace": None, "hooks": "waves"}]}
+    db = helm.chart_settings(shared, "charts/db")
+    assert (db["release_name"], db["release_namespace"], db["values_files"], db["include_crds"], db["hooks"]) == \
+        ("pg", "apps", ["db.yaml"], False, "waves")
+    web = helm.chart_settings(shared, "charts/web")
+    assert (web["release_name"], web["values_files"], web["include_crds"]) == ("web", ["common.yaml"], True)
+    assert helm.chart_settings({}, "x")["release_namespace"] == "default"
+    helm.check_chart_entries(shared, ["charts/db"])
+    with pytest.raises(GitOpsError, match=r"helm.charts\[0\].path 'charts/db/' is not a chart rendered by this run "
+                                          r"\(charts: charts/web\)"):
+        helm.check_chart_entries(shared, ["charts/web"])
+
+
+def test_helm_command_and_its_empty_home(tmp_path):
+    settings = {"release_name": "web", "release_namespace": "apps", "include_crds": True}
+    capabilities = {"kube_version": "1.31.4", "api_versions": ["a/v1", "b/v1/K"]}
+    cmd = helm.helm_command(None, "/repo/charts/web", settings, ["/repo/v.yaml", "/tmp/inline.json"], capabilities)
+    assert cmd == ["helm", "template", "web", "/repo/charts/web", "--namespace", "apps", "--skip-tests", "--include-crds",
+                   "--kube-version", "1.31.4", "--api-versions", "a/v1", "--api-versions", "b/v1/K",
+                   "--values", "/repo/v.yaml", "--values", "/tmp/inline.json"]
+    env = helm.helm_env(str(tmp_path))
+    assert all(value.startswith(str(tmp_path)) for value in env.values())
+    for name in ("HELM_PLUGINS", "HELM_REPOSITORY_CONFIG", "HELM_REGISTRY_CONFIG", "HELM_CACHE_HOME", "KUBECONFIG", "HOME"):
+        assert name in env
+
+
+def test_dependencies_must_be_vendored_and_archives_are_searched(tmp_path):
+    write(tmp_path, "c/Chart.yaml", CHART % "c" + "dependencies:\n- {name: dep, repository: https://x.invalid}\n"
+                                                  "- {name: packed, repository: 'file://../packed'}\n")
+    with pytest.raises(GitOpsError, match=r"chart c: dependency 'dep' from https://x.invalid is not vendored in c/charts/"):
+        helm.check_chart_tree(str(tmp_path), "c")
+    write(tmp_path, "c/charts/dep/Chart.yaml", CHART % "dep")
+    with pytest.raises(GitOpsError, match="dependency 'packed'"):
+        helm.check_chart_tree(str(tmp_path), "c")
+    data = b'{{ (lookup "v1" "Secret" "" "x").data }}'
+    archive = tmp_path / "c/charts/packed-0.1.0.tgz"
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo("packed/templates/s.yaml")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    with pytest.raises(GitOpsError, match=r"packed/templates/s.yaml \(in c/charts/packed-0.1.0.tgz\) calls lookup"):
+        helm.check_chart_tree(str(tmp_path), "c")
+    with tarfile.open(archive, "w:gz") as tar:
+        link = tarfile.TarInfo("packed/templates/l.yaml")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(link)
+    with pytest.raises(GitOpsError, match="archive member packed/templates/l.yaml is a link"):
+        helm.check_chart_tree(str(tmp_path), "c")
+    os.remove(archive)
+    write(tmp_path, "c/charts/packed/Chart.yaml", CHART % "packed")
+    helm.check_chart_tree(str(tmp_path), "c")  # both vendored, nothing calls lookup
+
+
+def test_a_symlinked_chart_file_outside_the_checkout_is_refused(tmp_path):
+    repo = tmp_path / "repo"
+    write(repo, "c/Chart.yaml", CHART % "c")
+    write(tmp_path, "elsewhere.yaml", "kind: X\n")
+    (repo / "c/templates").mkdir()
+    os.symlink(tmp_path / "elsewhere.yaml", repo / "c/templates/x.yaml")
+    with pytest.raises(GitOpsError, match="path 'c/templates/x.yaml' resolves outside the repository"):
+        helm.check_chart_tree(str(repo), "c")
+
+
+def test_charts_are_found_in_auto_mode_and_kustomize_wins_in_a_folder_with_both(tmp_path):
+    write(tmp_path, "apps/web/Chart.yaml", CHART % "web")
+    write(tmp_path, "apps/web/templates/x.yaml", "{{ .Values.x }}\n")  # never loaded as a plain file
+    write(tmp_path, "apps/both/Chart.yaml", CHART % "both")
+    write(tmp_path, "apps/both/kustomization.yaml", "resources: []\n")
+    write(tmp_path, "apps/cm.yaml", "")
+    got = manifests.collect_sources(str(tmp_path), ["apps"])
+    assert [(s.path, s.renderer) for s in got] == [("apps/both", "kustomize"), ("apps/cm.yaml", "plain"),
+                                                   ("apps/web", "helm")]
+    assert [(s.path, s.renderer) for s in manifests.collect_sources(str(tmp_path), ["apps/both"], render="helm")] == \
+        [("apps/both", "helm")]
+    with pytest.raises(GitOpsError, match="path 'apps' has no Chart.yaml"):
+        manifests.collect_sources(str(tmp_path), ["apps"], render="helm")
+    with pytest.raises(GitOpsError, match="path 'apps/cm.yaml' is a file; render=helm needs a folder with a Chart.yaml"):
+        manifests.collect_sources(str(tmp_path), ["apps/cm.yaml"], render="helm")
+
+
+def loaded(*objects):
+    return [manifests.objects_from_documents([(1, o)], "c/templates/t.yaml")[0] for o in objects]
+
+
+def test_objects_without_a_namespace_get_the_release_namespace_unless_cluster_scoped():
+    items = loaded({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}},
+                   {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b", "namespace": "other"}},
+                   {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "r"}},
+                   {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "gs.x.io"},
+                    "spec": {"group": "x.io", "scope": "Cluster", "names": {"kind": "G"}}},
+                   {"apiVersion": "x.io/v1", "kind": "G", "metadata": {"name": "g"}},
+                   {"apiVersion": "y.io/v1", "kind": "Unknown", "metadata": {"name": "u"}})
+    got = [str(i.ref) for i in helm.with_release_namespace(items, "apps")]
+    assert got == ["ConfigMap apps/a", "ConfigMap other/b", "rbac.authorization.k8s.io/ClusterRole r",
+                   "apiextensions.k8s.io/CustomResourceDefinition gs.x.io", "x.io/G g", "y.io/Unknown apps/u"]
