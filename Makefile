@@ -63,6 +63,7 @@ demo: venv collection ## run the main GitOps job against the local control plane
 bench: venv collection cluster-up ## benchmarks beside kubectl and kubernetes.core (BENCH_SHORT=1: a quick look; BENCH_N="1000 5000": sizes)
 	@for n in $${BENCH_N:-$$([ -n "$$BENCH_SHORT" ] && echo 1000 || echo 1000 10000)}; do \
 	  $(VENV)/bin/python bench/bench_git_desired_state.py $$n || exit 1; done
+	$(VENV)/bin/python bench/bench_helm.py
 	$(VENV)/bin/python bench/bench_reconcile.py $${BENCH_N:-}
 
 build: venv ## build the collection tarball
