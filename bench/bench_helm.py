@@ -164,7 +164,7 @@ def main():
     ping = book(tmp, "ping", "ansible.builtin.ping:")
     rows.append(("ansible.builtin.ping, ansible-playbook (Ansible's floor)", median(lambda: playbook(ping, ansible_env()))))
 
-    version = subprocess.run([binary, "version", "--short"], capture_output=True, text=True).stdout.strip()
+    version = subprocess.run([binary, "version", "--short"], capture_output=True, text=True, check=True).stdout.strip()
     print("Helm chart rendering, %d objects (3 templates), helm %s, %d runs each" % (OBJECTS, version, REPEAT))
     print("  %-58s %9s %9s" % ("", "median", "fastest"))
     for name, (mid, fast) in rows:

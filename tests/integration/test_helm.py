@@ -140,7 +140,7 @@ def test_a_chart_renders_per_cluster_reconciles_is_a_no_op_and_drift_names_its_t
     assert greeter_source["file"] == "charts/web/charts/greeter/templates/configmap.yaml"
     crd, crd_source = objects[f"apiextensions.k8s.io/CustomResourceDefinition widgets.{group}"]
     assert crd_source["file"] == "charts/web/crds/widgets.yaml" and "namespace" not in crd["metadata"]
-    caps, _ = objects[f"ConfigMap {namespace}/web-capabilities"]
+    caps = objects[f"ConfigMap {namespace}/web-capabilities"][0]
     assert caps["data"] == {"kubeVersion": "v1.31.4", "widgets": "true"}
     widget, widget_source = objects[f"{group}/Widget {namespace}/web"]
     assert widget["spec"] == {"size": 3} and widget_source == {
