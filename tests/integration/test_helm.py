@@ -5,6 +5,7 @@ rendered, reconciled, re-run as a no-op and drift-checked; what would render fro
 verified commit is refused."""
 from __future__ import annotations
 
+import json
 import os
 import uuid
 
@@ -106,7 +107,7 @@ def by_ref(result):
 
 
 def test_a_chart_renders_per_cluster_reconciles_is_a_no_op_and_drift_names_its_template(
-        tmp_path, ansible_playbook, namespace):
+        tmp_path, ansible_playbook, kubectl, namespace):
     group = f"h{uuid.uuid4().hex[:8]}.example.com"
     repo = Repo(tmp_path)
     repo.commit(web_chart(group))
@@ -114,12 +115,14 @@ def test_a_chart_renders_per_cluster_reconciles_is_a_no_op_and_drift_names_its_t
     helm = {"release_name": "web", "release_namespace": namespace, "kube_version": "1.31.4"}
     desired = {"repo": repo.url, "dest": str(tmp_path / "cache"), "path": ["charts/web"], "render": "helm"}
     prod = dict(desired, helm=dict(helm, values_files=["clusters/prod.yaml"], api_versions=[f"{group}/v1/Widget"]))
-    staging = dict(desired, helm=dict(helm, values_files=["clusters/staging.yaml"], kube_version=None))
+    # staging renders with what the cluster serves (k8s_capabilities), as Argo CD would
+    staging = dict(desired, helm=dict(helm, values_files=["clusters/staging.yaml"], kube_version="{{ caps.kube_version }}",
+                                      api_versions="{{ caps.api_versions }}"))
     reconcile = {"set_name": set_name, "kubeconfig": "{{ kubeconfig }}", "objects": "{{ prod.objects }}",
                  "sources": "{{ prod.sources }}", "revision": "{{ prod.commit }}"}
-    book = tasks_book([("git_desired_state", prod), ("git_desired_state", staging),
-                       ("k8s_reconcile", reconcile), ("k8s_reconcile", reconcile)],
-                      names=["prod", "staging", "applied", "again"])
+    book = tasks_book([("k8s_capabilities", {"kubeconfig": "{{ kubeconfig }}"}), ("git_desired_state", prod),
+                       ("git_desired_state", staging), ("k8s_reconcile", reconcile), ("k8s_reconcile", reconcile)],
+                      names=["caps", "prod", "staging", "applied", "again"])
     # A hand edit of a chart-rendered field, then the drift check of the same commit.
     book += (f"    - name: Scale by hand\n      ansible.builtin.command: kubectl --kubeconfig {{{{ kubeconfig }}}} "
              f"-n {namespace} scale deployment/web --replicas=5\n      changed_when: true\n")
@@ -147,10 +150,14 @@ def test_a_chart_renders_per_cluster_reconciles_is_a_no_op_and_drift_names_its_t
         "ref": f"{group}/Widget {namespace}/web", "file": "charts/web/templates/capabilities.yaml", "document": 2}
     assert r["prod"]["helm_hooks_left_out"] == []
 
+    server = kubectl.json("version")["serverVersion"]["gitVersion"]
+    assert not r["caps"]["changed"] and r["caps"]["kube_version"] == server
+    assert {"v1", "apps/v1", "v1/ConfigMap", "apps/v1/Deployment"} <= set(r["caps"]["api_versions"])
+    assert f"{group}/v1" not in r["caps"]["api_versions"]  # its CRD is not applied yet
     staged = by_ref(r["staging"])
     assert staged[f"apps/Deployment {namespace}/web"][0]["spec"]["replicas"] == 2
-    assert f"{group}/Widget {namespace}/web" not in staged  # the API was not said to be served
-    assert staged[f"ConfigMap {namespace}/web-capabilities"][0]["data"]["widgets"] == "false"
+    assert f"{group}/Widget {namespace}/web" not in staged  # not served by the cluster yet
+    assert staged[f"ConfigMap {namespace}/web-capabilities"][0]["data"] == {"kubeVersion": server, "widgets": "false"}
     assert r["staging"]["commit"] == r["prod"]["commit"]
 
     assert not r["applied"].get("failed"), r["applied"].get("msg")
@@ -263,3 +270,38 @@ def test_what_would_not_render_from_the_commit_alone_is_refused_and_hooks_map_on
     assert r[9]["sources"] == [{"ref": "ConfigMap default/p", "file": "charts/plain/templates/cm.yaml", "document": 1}]
     assert r[10]["failed"] and r[10]["msg"].startswith("chart charts/plain needs helm 3 or 4: "), r[10]["msg"]
     assert r[10]["msg"].endswith("install it or set helm.binary"), r[10]["msg"]
+
+
+def test_the_sync_and_drift_roles_render_a_chart_alike_with_the_clusters_capabilities(
+        tmp_path, ansible_playbook, kubectl, namespace):
+    repo = Repo(tmp_path)
+    repo.commit({"charts/app/Chart.yaml": CHART % "app", "charts/app/values.yaml": "replicas: 1\ncolor: blue\n",
+                 "charts/app/templates/deployment.yaml": DEPLOYMENT,
+                 "charts/app/templates/capabilities.yaml": CAPABILITIES % {"group": "apps"},
+                 "values/prod.yaml": "color: green\n"})
+    set_name = "hr" + uuid.uuid4().hex[:10]
+    helm = {"release_namespace": namespace, "values_files": ["values/prod.yaml"]}
+    book = """
+- name: Sync
+  hosts: localhost
+  gather_facts: false
+  roles:
+    - role: gitops.core.sync
+      vars: {sync_repo: %(repo)s, sync_set_name: %(set)s, sync_path: [charts/app], sync_helm: %(helm)s,
+             sync_helm_from_cluster: true, sync_kubeconfig: "{{ kubeconfig }}", sync_wait: false, sync_drift_check: false}
+- name: Drift
+  hosts: localhost
+  gather_facts: false
+  roles:
+    - role: gitops.core.drift
+      vars: {drift_repo: %(repo)s, drift_set_name: %(set)s, drift_path: [charts/app], drift_helm: %(helm)s,
+             drift_helm_from_cluster: true, drift_kubeconfig: "{{ kubeconfig }}"}
+""" % {"repo": repo.url, "set": set_name, "helm": json.dumps(helm)}
+    run = ansible_playbook(book)
+    assert run.rc == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "no drift (2 objects)" in run.stdout, run.stdout[-3000:]
+    server = kubectl.json("version")["serverVersion"]["gitVersion"]
+    caps = kubectl.json("-n", namespace, "get", "configmap", "app-capabilities")
+    assert caps["data"] == {"kubeVersion": server, "widgets": "false"}
+    env = kubectl.json("-n", namespace, "get", "deployment", "app")["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert env == [{"name": "COLOR", "value": "green"}]
