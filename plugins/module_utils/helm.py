@@ -20,7 +20,8 @@ import tarfile
 import tempfile
 
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
-from ansible_collections.gitops.core.plugins.module_utils.manifests import CHART_FILE, inside, objects_from_documents
+from ansible_collections.gitops.core.plugins.module_utils.manifests import (CHART_FILE, MAX_FILE_BYTES, inside,
+                                                                           objects_from_documents, read_text)
 from ansible_collections.gitops.core.plugins.module_utils.objref import ObjectRef
 from ansible_collections.gitops.core.plugins.module_utils.order import WAVE_ANNOTATION
 from ansible_collections.gitops.core.plugins.module_utils.yamlsafe import load_all
@@ -106,9 +107,10 @@ def _archive_templates(path, rel):
         raise GitOpsError("%s: not a readable chart archive (%s)" % (rel, exc))
 
 
-def check_chart_tree(root, chart_rel):
+def check_chart_tree(root, chart_rel, max_bytes=MAX_FILE_BYTES):
     """Refuse a chart that would render from anything but its commit: a file or folder resolving
-    outside the checkout, a dependency not vendored in charts/, or a template calling `lookup`."""
+    outside the checkout, a dependency not vendored in charts/, or a template calling `lookup`
+    (templates over `max_bytes` or not UTF-8 are refused, as any file of the checkout)."""
     top = inside(root, chart_rel)
     real_root = os.path.realpath(root)
     visited = set()
@@ -138,9 +140,7 @@ def check_chart_tree(root, chart_rel):
                         raise GitOpsError("chart %s: %s (in %s) calls lookup, which reads the live cluster; "
                                           "refused" % (chart_rel, member, rel))
             elif os.sep + "templates" + os.sep in os.sep + os.path.relpath(full, top) and name.endswith(_TEMPLATE_SUFFIXES):
-                with open(real, "rb") as fh:
-                    text = fh.read().decode("utf-8", "replace")
-                if calls_lookup(text):
+                if calls_lookup(read_text(root, rel, max_bytes)):
                     raise GitOpsError("chart %s: %s calls lookup, which reads the live cluster; the rendered "
                                       "objects would not follow from the commit alone: refused" % (chart_rel, rel))
 
@@ -195,7 +195,7 @@ def helm_env(home):
     return env
 
 
-def _values_paths(root, chart_rel, settings, tmpdir):
+def _values_paths(root, chart_rel, settings, tmpdir, max_bytes):
     paths = []
     for rel in settings.get("values_files") or []:
         try:
@@ -206,10 +206,8 @@ def _values_paths(root, chart_rel, settings, tmpdir):
         if not os.path.isfile(real):
             raise GitOpsError("chart %s: values file '%s' does not exist in the repository (paths are from the "
                               "repository root)" % (chart_rel, rel))
-        with open(real, "rb") as fh:
-            if calls_lookup(fh.read().decode("utf-8", "replace")):
-                raise GitOpsError("chart %s: values file '%s' holds a lookup call (for tpl); refused"
-                                  % (chart_rel, rel))
+        if calls_lookup(read_text(root, rel, max_bytes)):
+            raise GitOpsError("chart %s: values file '%s' holds a lookup call (for tpl); refused" % (chart_rel, rel))
         paths.append(real)
     if settings.get("release_values"):
         inline = os.path.join(tmpdir, "release-values.json")
@@ -238,24 +236,27 @@ def _hook_wave(item, hooks, mode, chart_rel):
     return item
 
 
+def _source_file(source, chart_rel, chart_name):
+    """`<chart name>/<path in the chart>` as a path from the repository root."""
+    head, _sep, rest = source.partition("/")
+    return os.path.join(chart_rel, rest) if head == chart_name and rest else chart_rel
+
+
 def split_output(text, chart_rel, chart_name):
-    """(source file relative to the checkout, document index in it, data) of helm template's output;
-    each document follows a `# Source: <chart name>/<path in the chart>` line."""
-    starts = [(text.count("\n", 0, m.start()) + 1, m.group(1)) for m in _SOURCE.finditer(text)]
+    """(source file relative to the checkout, document index in it, data) of helm template's output.
+    Each template's documents follow a `# Source: <chart name>/<path in the chart>` line; each part is
+    parsed on its own, so a YAML error names the template that rendered it."""
+    marks = list(_SOURCE.finditer(text))
+    parts = [(chart_rel + " (helm template)", text[:marks[0].start()] if marks else text)]
+    for index, mark in enumerate(marks):
+        end = marks[index + 1].start() if index + 1 < len(marks) else len(text)
+        parts.append((_source_file(mark.group(1), chart_rel, chart_name), text[mark.start():end]))
     counts = {}
     out = []
-    for _index, line, data in load_all(text, "%s (helm template)" % chart_rel):
-        source = None
-        for start, name in starts:
-            if start > line:
-                break
-            source = name
-        if source and source.split("/", 1)[0] == chart_name and "/" in source:
-            source = os.path.join(chart_rel, source.split("/", 1)[1])
-        else:
-            source = chart_rel
-        counts[source] = counts.get(source, 0) + 1
-        out.append((source, counts[source], data))
+    for source, part in parts:
+        for _index, _line, data in load_all(part, "%s (rendered by helm)" % source):
+            counts[source] = counts.get(source, 0) + 1
+            out.append((source, counts[source], data))
     return out
 
 
@@ -286,7 +287,7 @@ def with_release_namespace(items, namespace):
 
 def render_chart(runner, root, chart_rel, helm, max_bytes):
     """Loaded records of one chart of the checkout and the list of hooks left out."""
-    check_chart_tree(root, chart_rel)
+    check_chart_tree(root, chart_rel, max_bytes)
     settings = chart_settings(helm, chart_rel)
     mode = settings.get("hooks") or "refuse"
     if mode not in HOOK_MODES:
@@ -298,7 +299,7 @@ def render_chart(runner, root, chart_rel, helm, max_bytes):
     try:
         for sub in ("cache", "config", "data", "plugins"):
             os.mkdir(os.path.join(home, sub))
-        values = _values_paths(root, chart_rel, settings, home)
+        values = _values_paths(root, chart_rel, settings, home, max_bytes)
         cmd = helm_command(helm.get("binary"), chart_path, settings, values, helm)
         try:
             code, out, err = runner(cmd, cwd=home, env=helm_env(home), timeout=HELM_TIMEOUT)

@@ -143,3 +143,19 @@ def test_objects_without_a_namespace_get_the_release_namespace_unless_cluster_sc
     got = [str(i.ref) for i in helm.with_release_namespace(items, "apps")]
     assert got == ["ConfigMap apps/a", "ConfigMap other/b", "rbac.authorization.k8s.io/ClusterRole r",
                    "apiextensions.k8s.io/CustomResourceDefinition gs.x.io", "x.io/G g", "y.io/Unknown apps/u"]
+
+
+def test_a_yaml_error_in_the_output_names_the_template_that_rendered_it():
+    out = ("---\n# Source: web/templates/ok.yaml\nkind: A\n---\n# Source: web/templates/bad.yaml\n"
+           "kind: B\ndata: {a: b\n---\n# Source: web/templates/later.yaml\nkind: C\n")
+    with pytest.raises(GitOpsError, match=r"^charts/web/templates/bad.yaml \(rendered by helm\): line \d+ column \d+ "
+                                          r"YAML syntax error"):
+        helm.split_output(out, "charts/web", "web")
+
+
+def test_templates_over_the_size_limit_are_refused_like_any_file(tmp_path):
+    write(tmp_path, "c/Chart.yaml", CHART % "c")
+    write(tmp_path, "c/templates/big.yaml", "x" * 2048)
+    with pytest.raises(GitOpsError, match=r"^c/templates/big.yaml is 2048 bytes, over the limit of 1024 \(max_file_bytes\)"):
+        helm.check_chart_tree(str(tmp_path), "c", max_bytes=1024)
+    helm.check_chart_tree(str(tmp_path), "c", max_bytes=4096)
