@@ -20,8 +20,8 @@ import tarfile
 import tempfile
 
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
-from ansible_collections.gitops.core.plugins.module_utils.manifests import (CHART_FILE, MAX_FILE_BYTES, inside,
-                                                                           objects_from_documents, read_text)
+from ansible_collections.gitops.core.plugins.module_utils.manifests import (
+    CHART_FILE, MAX_FILE_BYTES, inside, objects_from_documents, read_text)
 from ansible_collections.gitops.core.plugins.module_utils.objref import ObjectRef
 from ansible_collections.gitops.core.plugins.module_utils.order import WAVE_ANNOTATION
 from ansible_collections.gitops.core.plugins.module_utils.yamlsafe import load_all
