@@ -93,14 +93,18 @@ def _check_dependencies(chart_rel, meta, vendored):
             "`helm dependency build` and commit charts/" % (chart_rel, name, where, chart_rel))
 
 
-def _archive_templates(path, rel):
-    """(member name, text) of the templates in a vendored chart archive."""
+def _archive_templates(path, rel, max_bytes):
+    """(member name, text) of the templates in a vendored chart archive; links and templates over
+    `max_bytes` are refused."""
     try:
         with tarfile.open(path, "r:gz") as tar:
             for member in tar.getmembers():
                 if member.issym() or member.islnk():
                     raise GitOpsError("%s: archive member %s is a link; refused" % (rel, member.name))
                 if member.isfile() and "/templates/" in member.name and member.name.endswith(_TEMPLATE_SUFFIXES):
+                    if member.size > max_bytes:
+                        raise GitOpsError("%s: archive member %s is %d bytes, over the limit of %d (max_file_bytes)"
+                                          % (rel, member.name, member.size, max_bytes))
                     data = tar.extractfile(member).read()
                     yield member.name, data.decode("utf-8", "replace")
     except (tarfile.TarError, OSError, EOFError) as exc:
@@ -135,7 +139,7 @@ def check_chart_tree(root, chart_rel, max_bytes=MAX_FILE_BYTES):
                 vendored = sorted(os.listdir(charts_dir)) if os.path.isdir(charts_dir) else []
                 _check_dependencies(rel_dir, meta, vendored)
             elif name.endswith(".tgz") and os.path.basename(dirpath) == "charts":
-                for member, text in _archive_templates(real, rel):
+                for member, text in _archive_templates(real, rel, max_bytes):
                     if calls_lookup(text):
                         raise GitOpsError("chart %s: %s (in %s) calls lookup, which reads the live cluster; "
                                           "refused" % (chart_rel, member, rel))
@@ -304,7 +308,10 @@ def render_chart(runner, root, chart_rel, helm, max_bytes):
         try:
             code, out, err = runner(cmd, cwd=home, env=helm_env(home), timeout=HELM_TIMEOUT)
         except GitOpsError as exc:
-            raise GitOpsError("chart %s needs helm 3 or 4: %s; install it or set helm.binary" % (chart_rel, exc.message))
+            if "not installed" in exc.message:
+                raise GitOpsError("chart %s needs helm 3 or 4: %s; install it or set helm.binary"
+                                  % (chart_rel, exc.message))
+            raise GitOpsError("chart %s: %s" % (chart_rel, exc.message))  # helm took longer than HELM_TIMEOUT
     finally:
         shutil.rmtree(home, ignore_errors=True)
     if code != 0:

@@ -159,3 +159,15 @@ def test_templates_over_the_size_limit_are_refused_like_any_file(tmp_path):
     with pytest.raises(GitOpsError, match=r"^c/templates/big.yaml is 2048 bytes, over the limit of 1024 \(max_file_bytes\)"):
         helm.check_chart_tree(str(tmp_path), "c", max_bytes=1024)
     helm.check_chart_tree(str(tmp_path), "c", max_bytes=4096)
+
+
+def test_an_archive_template_over_the_size_limit_is_refused(tmp_path):
+    write(tmp_path, "c/Chart.yaml", CHART % "c" + "dependencies:\n- {name: packed}\n")
+    data = b"x" * 4096
+    (tmp_path / "c/charts").mkdir()
+    with tarfile.open(tmp_path / "c/charts/packed-1.0.0.tgz", "w:gz") as tar:
+        info = tarfile.TarInfo("packed/templates/big.yaml")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    with pytest.raises(GitOpsError, match=r"archive member packed/templates/big.yaml is 4096 bytes, over the limit of 1024"):
+        helm.check_chart_tree(str(tmp_path), "c", max_bytes=1024)
