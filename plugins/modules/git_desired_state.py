@@ -433,13 +433,15 @@ object_count:
   type: int
   sample: 42
 sources:
-  description: Where each object of RV(objects) came from (same order).
+  description:
+    - Where each object of RV(objects) came from (same order). For a Helm chart, the template file that rendered
+      it (for example V(charts/web/templates/deployment.yaml)) and the document's index in that template's output.
   returned: success
   type: list
   elements: dict
   sample: [{ref: "apps/Deployment web/frontend", file: apps/web.yaml, document: 1}]
 files:
-  description: The files and kustomization folders loaded, relative to the repository root.
+  description: The files, kustomization folders and chart folders loaded, relative to the repository root.
   returned: success
   type: list
   elements: str
