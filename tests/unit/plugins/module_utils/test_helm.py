@@ -9,15 +9,9 @@ import tarfile
 import pytest
 from ansible_collections.gitops.core.plugins.module_utils import helm, manifests
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
+from files import write
 
 CHART = "apiVersion: v2\nname: %s\nversion: 0.1.0\n"
-
-
-def write(root, rel, text):
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
 
 
 @pytest.mark.parametrize("text, calls", [

@@ -6,15 +6,9 @@ import os
 import pytest
 from ansible_collections.gitops.core.plugins.module_utils import manifests
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
+from files import write
 
 CM = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: %s, namespace: default}\n"
-
-
-def write(root, rel, text):
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
 
 
 def load(root, rel):
