@@ -122,9 +122,11 @@ def collect_sources(root, paths, recursive=True, include=None, exclude=(), rende
                 sub = os.path.join(dirpath, d)
                 inside(root, sub)
                 folder = _folder_renderer(sub, render) if render == "auto" and recursive else None
-                if folder:
+                if folder:  # rendered as a whole, unless `exclude` names the folder
                     dirnames.remove(d)
-                    add(os.path.relpath(sub, real_root), folder)
+                    rel_sub = os.path.relpath(sub, real_root)
+                    if not _matches(rel_sub, exclude):
+                        add(rel_sub, folder)
             if not recursive:
                 dirnames[:] = []
             for name in sorted(filenames):

@@ -75,7 +75,10 @@ options:
     type: list
     elements: str
   exclude:
-    description: Globs of file names (or relative paths) to skip.
+    description:
+      - Globs of file names (or relative paths) to skip.
+      - A kustomization or chart folder found below a O(path) folder is skipped, as a whole, when its name or
+        path matches (for example V(charts/*)).
     type: list
     elements: str
     default: []

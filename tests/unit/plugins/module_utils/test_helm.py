@@ -114,6 +114,8 @@ def test_charts_are_found_in_auto_mode_and_kustomize_wins_in_a_folder_with_both(
     got = manifests.collect_sources(str(tmp_path), ["apps"])
     assert [(s.path, s.renderer) for s in got] == [("apps/both", "kustomize"), ("apps/cm.yaml", "plain"),
                                                    ("apps/web", "helm")]
+    excluded = manifests.collect_sources(str(tmp_path), ["apps"], exclude=["apps/web", "both"])
+    assert [(s.path, s.renderer) for s in excluded] == [("apps/cm.yaml", "plain")]
     assert [(s.path, s.renderer) for s in manifests.collect_sources(str(tmp_path), ["apps/both"], render="helm")] == \
         [("apps/both", "helm")]
     with pytest.raises(GitOpsError, match="path 'apps' has no Chart.yaml"):
