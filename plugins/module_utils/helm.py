@@ -60,6 +60,9 @@ CLUSTER_SCOPED = frozenset([
     ("certificates.k8s.io", "CertificateSigningRequest"),
 ])
 _SOURCE = re.compile(r"^# Source: (.+?)\s*$", re.M)
+# Helm's values-schema errors quote the offending value: "- at '/password': 'the value' does not match ...".
+_SCHEMA_VALUE = re.compile(r"(at '[^']*': )'(?:[^'\\]|\\.)*'")
+MASKED_MIN_LENGTH = 6  # shorter strings of the values (true, web, 80) would only garble the message
 _TEMPLATE_SUFFIXES = (".yaml", ".yml", ".tpl", ".txt", ".json")
 
 
@@ -199,8 +202,33 @@ def helm_env(home):
     return env
 
 
+def value_strings(value):
+    """The strings of MASKED_MIN_LENGTH or more characters anywhere in a values tree."""
+    if isinstance(value, dict):
+        for item in value.values():
+            for text in value_strings(item):
+                yield text
+    elif isinstance(value, list):
+        for item in value:
+            for text in value_strings(item):
+                yield text
+    elif isinstance(value, str) and len(value) >= MASKED_MIN_LENGTH:
+        yield value
+
+
+def scrub(message, values):
+    """Helm's error text without the values it was given: a value quoted by a schema error, and every
+    string (of MASKED_MIN_LENGTH or more characters) of the values files and inline values."""
+    message = _SCHEMA_VALUE.sub(r"\1(value hidden)", message)
+    for text in sorted(set(values), key=len, reverse=True):
+        message = message.replace(text, "(hidden)")
+    return message
+
+
 def _values_paths(root, chart_rel, settings, tmpdir, max_bytes):
+    """The --values files (inline values last, written to `tmpdir`) and the strings they hold."""
     paths = []
+    strings = list(value_strings(settings.get("release_values")))
     for rel in settings.get("values_files") or []:
         try:
             real = inside(root, rel)
@@ -210,15 +238,18 @@ def _values_paths(root, chart_rel, settings, tmpdir, max_bytes):
         if not os.path.isfile(real):
             raise GitOpsError("chart %s: values file '%s' does not exist in the repository (paths are from the "
                               "repository root)" % (chart_rel, rel))
-        if calls_lookup(read_text(root, rel, max_bytes)):
+        text = read_text(root, rel, max_bytes)
+        if calls_lookup(text):
             raise GitOpsError("chart %s: values file '%s' holds a lookup call (for tpl); refused" % (chart_rel, rel))
+        for _index, _line, data in load_all(text, rel):
+            strings.extend(value_strings(data))
         paths.append(real)
     if settings.get("release_values"):
         inline = os.path.join(tmpdir, "release-values.json")
         with open(inline, "w") as fh:
             json.dump(settings["release_values"], fh)
         paths.append(inline)  # last: inline values win over values files
-    return paths
+    return paths, strings
 
 
 def _hook_wave(item, hooks, mode, chart_rel):
@@ -303,7 +334,7 @@ def render_chart(runner, root, chart_rel, helm, max_bytes):
     try:
         for sub in ("cache", "config", "data", "plugins"):
             os.mkdir(os.path.join(home, sub))
-        values = _values_paths(root, chart_rel, settings, home, max_bytes)
+        values, secrets = _values_paths(root, chart_rel, settings, home, max_bytes)
         cmd = helm_command(helm.get("binary"), chart_path, settings, values, helm)
         try:
             code, out, err = runner(cmd, cwd=home, env=helm_env(home), timeout=HELM_TIMEOUT)
@@ -315,7 +346,7 @@ def render_chart(runner, root, chart_rel, helm, max_bytes):
     finally:
         shutil.rmtree(home, ignore_errors=True)
     if code != 0:
-        err = err.decode("utf-8", "replace").strip().replace(os.path.realpath(root) + os.sep, "")
+        err = scrub(err.decode("utf-8", "replace").strip().replace(os.path.realpath(root) + os.sep, ""), secrets)
         raise GitOpsError("helm template %s failed: %s" % (chart_rel, err[-2000:]))
     if len(out) > max_bytes * 16:
         raise GitOpsError("%s (helm template) output is over %d bytes" % (chart_rel, max_bytes * 16))

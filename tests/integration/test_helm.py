@@ -173,6 +173,9 @@ def test_a_chart_renders_per_cluster_reconciles_is_a_no_op_and_drift_names_its_t
     assert (diff["desired"], diff["live"]) == (3, 5)
 
 
+SECRET = "pw-" + uuid.uuid4().hex
+TOKEN = "tk-" + uuid.uuid4().hex
+
 HOOKS = """apiVersion: v1
 kind: ConfigMap
 metadata:
@@ -219,6 +222,13 @@ def test_what_would_not_render_from_the_commit_alone_is_refused_and_hooks_map_on
         "charts/hooks/Chart.yaml": CHART % "hooks", "charts/hooks/templates/hooks.yaml": HOOKS,
         "charts/escape/Chart.yaml": CHART % "escape",
         "notachart/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: plain}\n",
+        # a values schema whose errors quote the values: the secrets must not reach the message
+        "charts/schema/Chart.yaml": CHART % "schema",
+        "charts/schema/values.schema.json": '{"type": "object", "properties": {"password": {"pattern": "^[0-9]+$"}, '
+                                            '"token": {"pattern": "^[0-9]+$"}}}',
+        "charts/schema/templates/secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\n"
+                                               "stringData: {password: {{ .Values.password | quote }}}\n",
+        "secrets/prod.yaml": f"password: {SECRET}\n",
     })
     os.symlink(outside, repo.work / "clusters-link.yaml")
     os.makedirs(repo.work / "charts/escape/templates")
@@ -238,6 +248,7 @@ def test_what_would_not_render_from_the_commit_alone_is_refused_and_hooks_map_on
         dict(base, path=["charts/escape"]),
         dict(base, path=["charts/plain"], helm={"release_name": "p", "release_values": {"replicas": 4}}),
         dict(base, path=["charts/plain"], helm={"binary": str(tmp_path / "no-helm-here")}),
+        dict(base, path=["charts/schema"], helm={"values_files": ["secrets/prod.yaml"], "release_values": {"token": TOKEN}}),
     ]
     r = run_tasks([("git_desired_state", params) for params in runs])
 
@@ -270,6 +281,9 @@ def test_what_would_not_render_from_the_commit_alone_is_refused_and_hooks_map_on
     assert r[9]["sources"] == [{"ref": "ConfigMap default/p", "file": "charts/plain/templates/cm.yaml", "document": 1}]
     assert r[10]["failed"] and r[10]["msg"].startswith("chart charts/plain needs helm 3 or 4: "), r[10]["msg"]
     assert r[10]["msg"].endswith("install it or set helm.binary"), r[10]["msg"]
+    refused(r[11], "helm template charts/schema failed", "- at '/password': (value hidden) does not match pattern",
+            "- at '/token': (value hidden)")
+    assert SECRET not in r[11]["_stdout"] and TOKEN not in r[11]["_stdout"]
 
 
 def test_the_sync_and_drift_roles_render_a_chart_alike_with_the_clusters_capabilities(

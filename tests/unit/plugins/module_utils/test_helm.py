@@ -167,3 +167,15 @@ def test_an_archive_template_over_the_size_limit_is_refused(tmp_path):
         tar.addfile(info, io.BytesIO(data))
     with pytest.raises(GitOpsError, match=r"archive member packed/templates/big.yaml is 4096 bytes, over the limit of 1024"):
         helm.check_chart_tree(str(tmp_path), "c", max_bytes=1024)
+
+
+def test_helm_errors_lose_the_values_they_quote():
+    message = ("Error: values don't meet the specifications of the schema(s) in the following chart(s):\nc:\n"
+               "- at '/password': 'hunter2-from-the-chart' does not match pattern '^[0-9]+$'\n"
+               "- at '/db/user': 'it\\'s me' does not match pattern '^x$'\n"
+               "template: c/templates/s.yaml:3:9: executing: error calling fail: token s3cr3t-token-value is wrong, "
+               "web is fine")
+    got = helm.scrub(message, list(helm.value_strings({"token": "s3cr3t-token-value", "name": ["web"]})))
+    assert "hunter2-from-the-chart" not in got and "s3cr3t-token-value" not in got and "it\\'s me" not in got
+    assert "- at '/password': (value hidden) does not match pattern '^[0-9]+$'" in got
+    assert "token (hidden) is wrong, web is fine" in got  # a short value is left alone
