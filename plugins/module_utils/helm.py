@@ -204,14 +204,9 @@ def helm_env(home):
 
 def value_strings(value):
     """The strings of MASKED_MIN_LENGTH or more characters anywhere in a values tree."""
-    if isinstance(value, dict):
-        for item in value.values():
-            for text in value_strings(item):
-                yield text
-    elif isinstance(value, list):
-        for item in value:
-            for text in value_strings(item):
-                yield text
+    if isinstance(value, (dict, list)):
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from value_strings(item)
     elif isinstance(value, str) and len(value) >= MASKED_MIN_LENGTH:
         yield value
 
