@@ -86,6 +86,22 @@ def _verify(git, mode, ref, version, commit, params, state):
     return signatures.verify(git, "commit", commit, "commit %s" % short)
 
 
+def _rendered_documents(runner, dest, src, params, max_bytes):
+    """The parsed documents of a file (plain or Jinja) or of a kustomization folder's build."""
+    if src.renderer == "kustomize":
+        text = render.render_kustomize(runner, dest, src.path)
+        name = "%s (kustomize build)" % src.path
+        if len(text.encode("utf-8")) > max_bytes * 16:
+            raise GitOpsError("%s output is over %d bytes" % (name, max_bytes * 16))
+    else:
+        text = manifests.read_text(dest, src.path, max_bytes)
+        name = src.path
+        if src.renderer == "jinja":
+            text = render.render_jinja(text, src.path, params.get("template_vars"), root=dest, max_bytes=max_bytes)
+            name = src.path[:-3] if src.path.endswith(".j2") else src.path
+    return manifests.parse_documents(text, name)
+
+
 def _load(runner, dest, params):
     paths = params.get("path") or ["."]
     sources = manifests.collect_sources(dest, paths, recursive=params.get("recursive", True),
@@ -100,25 +116,11 @@ def _load(runner, dest, params):
     left_out = []
     for src in sources:
         if src.renderer == "helm":
-            chart_objects, chart_left_out = helm.render_chart(runner, dest, src.path, helm_params, max_bytes)
-            loaded.extend(chart_objects)
-            left_out.extend(chart_left_out)
-            files.append(src.path)
-            manifests.check_count(loaded, max_objects)
-            continue
-        if src.renderer == "kustomize":
-            text = render.render_kustomize(runner, dest, src.path)
-            name = "%s (kustomize build)" % src.path
-            if len(text.encode("utf-8")) > max_bytes * 16:
-                raise GitOpsError("%s output is over %d bytes" % (name, max_bytes * 16))
+            objects, hooks = helm.render_chart(runner, dest, src.path, helm_params, max_bytes)
+            left_out.extend(hooks)
         else:
-            text = manifests.read_text(dest, src.path, max_bytes)
-            name = src.path
-            if src.renderer == "jinja":
-                text = render.render_jinja(text, src.path, params.get("template_vars"), root=dest, max_bytes=max_bytes)
-                name = src.path[:-3] if src.path.endswith(".j2") else src.path
-        docs = manifests.parse_documents(text, name)
-        loaded.extend(manifests.objects_from_documents(docs, src.path))
+            objects = manifests.objects_from_documents(_rendered_documents(runner, dest, src, params, max_bytes), src.path)
+        loaded.extend(objects)
         files.append(src.path)
         manifests.check_count(loaded, max_objects)
     manifests.check_unique(loaded)
@@ -126,8 +128,8 @@ def _load(runner, dest, params):
 
 
 def fetch_desired_state(params, runner):
-    """Run one fetch-verify-load; return the module result.  `runner` runs git, gpg and
-    kustomize (runner.ModuleRunner in the module).  Raises GitOpsError with an actionable,
+    """Run one fetch-verify-load; return the module result.  `runner` runs git, gpg, kustomize
+    and helm (runner.ModuleRunner in the module).  Raises GitOpsError with an actionable,
     credential-free message."""
     url = gitsource.RepoUrl(params["repo"], params.get("username"), params.get("password"))
     version = gitsource.check_version(params.get("version"))

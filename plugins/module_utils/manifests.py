@@ -70,7 +70,7 @@ def _folder_renderer(path, render):
 
 
 def collect_sources(root, paths, recursive=True, include=None, exclude=(), render="auto"):
-    """The files and kustomization folders under `paths`, in a stable order.
+    """The files, kustomization folders and chart folders under `paths`, in a stable order.
 
     render: auto (kustomize for a folder with a kustomization file, helm for a folder with a
     Chart.yaml, jinja for *.j2, else plain), plain, jinja (every file is a template), kustomize (each
