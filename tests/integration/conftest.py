@@ -213,6 +213,12 @@ def tasks_book(tasks: list, names: list[str] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def roles_book(*plays: tuple[str, dict]) -> str:
+    """A playbook of one play per (gitops.core role, its variables), in order."""
+    return "".join(f"- name: Role {role}\n  hosts: localhost\n  gather_facts: false\n  roles:\n"
+                   f"    - role: gitops.core.{role}\n      vars: {json.dumps(variables)}\n" for role, variables in plays)
+
+
 def one_task_book(module: str, params: dict) -> str:
     """A playbook of one gitops.core task registering `r`; the kubeconfig comes from the `kubeconfig`
     variable (the ansible_playbook fixture sets it)."""

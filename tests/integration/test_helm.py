@@ -5,13 +5,12 @@ rendered, reconciled, re-run as a no-op and drift-checked; what would render fro
 verified commit is refused."""
 from __future__ import annotations
 
-import json
 import os
 import uuid
 
 import pytest
 
-from conftest import tasks_book
+from conftest import roles_book, tasks_book
 from gitfixtures import Repo
 
 pytestmark = pytest.mark.integration
@@ -295,22 +294,11 @@ def test_the_sync_and_drift_roles_render_a_chart_alike_with_the_clusters_capabil
                  "values/prod.yaml": "color: green\n"})
     set_name = "hr" + uuid.uuid4().hex[:10]
     helm = {"release_namespace": namespace, "values_files": ["values/prod.yaml"]}
-    book = """
-- name: Sync
-  hosts: localhost
-  gather_facts: false
-  roles:
-    - role: gitops.core.sync
-      vars: {sync_repo: %(repo)s, sync_set_name: %(set)s, sync_path: [charts/app], sync_helm: %(helm)s,
-             sync_helm_from_cluster: true, sync_kubeconfig: "{{ kubeconfig }}", sync_wait: false, sync_drift_check: false}
-- name: Drift
-  hosts: localhost
-  gather_facts: false
-  roles:
-    - role: gitops.core.drift
-      vars: {drift_repo: %(repo)s, drift_set_name: %(set)s, drift_path: [charts/app], drift_helm: %(helm)s,
-             drift_helm_from_cluster: true, drift_kubeconfig: "{{ kubeconfig }}"}
-""" % {"repo": repo.url, "set": set_name, "helm": json.dumps(helm)}
+    common = {"repo": repo.url, "set_name": set_name, "path": ["charts/app"], "helm": helm, "helm_from_cluster": True,
+              "kubeconfig": "{{ kubeconfig }}"}
+    book = roles_book(("sync", {**{f"sync_{k}": v for k, v in common.items()}, "sync_wait": False,
+                                "sync_drift_check": False}),
+                      ("drift", {f"drift_{k}": v for k, v in common.items()}))
     run = ansible_playbook(book)
     assert run.rc == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert "no drift (2 objects)" in run.stdout, run.stdout[-3000:]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import roles_book
 from gitfixtures import Keys, Repo
 
 pytestmark = pytest.mark.integration
@@ -36,21 +37,9 @@ def test_role_syncs_a_signed_repo_and_is_idempotent(ansible_playbook, kubectl, n
     keys = Keys(tmp_path / "keys")
     repo = Repo(tmp_path, keys)
     sha = repo.commit({"apps/app.yaml": APP % {"ns": namespace}}, signer="bob")
-    book = """
-- name: Sync
-  hosts: localhost
-  gather_facts: false
-  roles:
-    - role: gitops.core.sync
-      vars:
-        sync_repo: %s
-        sync_set_name: role-%s
-        sync_verify: head
-        sync_allowed_signers: %s
-        sync_kubeconfig: "{{ kubeconfig }}"
-        sync_wait_timeout: 90
-        sync_report_dir: %s
-""" % (repo.url, namespace, repr(keys.allowed_signers), tmp_path / "reports")
+    book = roles_book(("sync", {"sync_repo": repo.url, "sync_set_name": f"role-{namespace}", "sync_verify": "head",
+                                "sync_allowed_signers": keys.allowed_signers, "sync_kubeconfig": "{{ kubeconfig }}",
+                                "sync_wait_timeout": 90, "sync_report_dir": str(tmp_path / "reports")}))
     first = ansible_playbook(book, env={"ANSIBLE_SHOW_CUSTOM_STATS": "1"})
     assert first.rc == 0, first.stdout + first.stderr
     # set_stats for AWX workflow nodes and ansible-runner artifacts (printed as CUSTOM STATS here)
