@@ -19,6 +19,7 @@ import shutil
 import tarfile
 import tempfile
 
+from ansible_collections.gitops.core.plugins.module_utils import sanitize
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.manifests import (
     CHART_FILE, MAX_FILE_BYTES, inside, objects_from_documents, read_text)
@@ -214,10 +215,7 @@ def value_strings(value):
 def scrub(message, values):
     """Helm's error text without the values it was given: a value quoted by a schema error, and every
     string (of MASKED_MIN_LENGTH or more characters) of the values files and inline values."""
-    message = _SCHEMA_VALUE.sub(r"\1(value hidden)", message)
-    for text in sorted(set(values), key=len, reverse=True):
-        message = message.replace(text, "(hidden)")
-    return message
+    return sanitize.mask(_SCHEMA_VALUE.sub(r"\1(value hidden)", message), values)
 
 
 def _values_paths(root, chart_rel, settings, tmpdir, max_bytes):

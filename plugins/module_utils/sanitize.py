@@ -5,7 +5,8 @@
 errors (`.stringData.pin: expected string, got &value.valueUnstructured{Value:987654321}`); a
 message about a Secret is scrubbed of every value the Secret declares, in each form it may take
 (as written, as text, base64-encoded or decoded), and of Go's `{Value:...}` dumps, before it
-reaches a result, a warning or a report."""
+reaches a result, a warning or a report.  `mask` serves the renderers' error text too (Helm's
+values, Kustomize's secretGenerator literals)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -44,12 +45,17 @@ def secret_values(obj):
     return {v for v in values if len(v) >= MIN_LENGTH}
 
 
+def mask(text, values):
+    """`text` with each of `values` replaced by HIDDEN, the longest first (a value that holds
+    another is masked whole)."""
+    for value in sorted(set(values), key=len, reverse=True):
+        text = text.replace(value, HIDDEN)
+    return text
+
+
 def scrub(obj, text):
     """`text` (a message about `obj`) without any of `obj`'s Secret values."""
     values = secret_values(obj)
     if not values:
         return text
-    text = _GO_VALUE.sub("{Value:%s}" % HIDDEN, text)
-    for value in sorted(values, key=len, reverse=True):
-        text = text.replace(value, HIDDEN)
-    return text
+    return mask(_GO_VALUE.sub("{Value:%s}" % HIDDEN, text), values)
