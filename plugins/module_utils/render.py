@@ -11,6 +11,7 @@ __metaclass__ = type
 import os
 import shutil
 
+from ansible_collections.gitops.core.plugins.module_utils import sanitize
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.manifests import KUSTOMIZATION_FILES, MAX_FILE_BYTES, inside, read_text
 from ansible_collections.gitops.core.plugins.module_utils.yamlsafe import load_all
@@ -77,10 +78,23 @@ def kustomize_command(path):
     raise GitOpsError("rendering %s needs kustomize or kubectl on PATH; neither was found" % path)
 
 
+def _secret_literals(spec):
+    """The secretGenerator literals of a kustomization, whole (`key=value`) and their values:
+    kustomize quotes a malformed literal whole in its error."""
+    out = set()
+    for generator in spec.get("secretGenerator") or []:
+        for literal in (generator.get("literals") or []) if isinstance(generator, dict) else []:
+            if isinstance(literal, str):
+                out |= {literal, literal.split("=", 1)[-1]}
+    return {text for text in out if len(text) >= sanitize.MIN_LENGTH}
+
+
 def check_kustomization_tree(root, rel_dir):
     """Every file or folder a kustomization under `rel_dir` references must exist inside the
-    checkout: remote bases would load content that no pinned, verified commit vouches for."""
+    checkout: remote bases would load content that no pinned, verified commit vouches for.
+    Returns the secretGenerator literals found, to keep them out of error text."""
     top = inside(root, rel_dir)
+    secrets = set()
     for dirpath, dirnames, filenames in os.walk(top):
         dirnames[:] = [d for d in dirnames if d != ".git"]
         for name in filenames:
@@ -106,14 +120,17 @@ def check_kustomization_tree(root, rel_dir):
             if spec.get("helmCharts") or spec.get("helmChartInflationGenerator"):
                 raise GitOpsError("%s: helmCharts are not supported (they fetch charts at render time)"
                                   % rel_kfile)
+            secrets |= _secret_literals(spec)
+    return secrets
 
 
 def render_kustomize(runner, root, rel_dir, timeout=KUSTOMIZE_TIMEOUT):
     """The YAML stream that `kustomize build` makes of `rel_dir`."""
-    check_kustomization_tree(root, rel_dir)
+    secrets = check_kustomization_tree(root, rel_dir)
     path = inside(root, rel_dir)
     code, out, err = runner(kustomize_command(path), cwd=path, timeout=timeout)
     if code != 0:
-        err = err.decode("utf-8", "replace").strip().replace(os.path.realpath(root) + os.sep, "")
+        err = sanitize.mask(err.decode("utf-8", "replace").strip().replace(os.path.realpath(root) + os.sep, ""),
+                            secrets)
         raise GitOpsError("kustomize build %s failed: %s" % (rel_dir, err[-2000:]))
     return out.decode("utf-8", "replace")

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -202,9 +203,15 @@ def test_kustomize_remote_resources_are_refused(repo, gds):
            "remote resources are refused")
 
 
-def test_kustomize_cannot_read_outside_its_root(repo, gds):
-    repo.commit({"app/kustomization.yaml": "resources: [../outside.yaml]\n", "outside.yaml": CM % ("o", "1")})
-    failed(gds(repo=repo.url, path=["app"]), "kustomize build app failed")
+def test_kustomize_cannot_read_outside_its_root_and_its_errors_keep_secret_literals(repo, gds):
+    secret = "pw-" + uuid.uuid4().hex
+    repo.commit({"app/kustomization.yaml": "resources: [../outside.yaml]\n", "outside.yaml": CM % ("o", "1"),
+                 # a literal without its key: kustomize quotes the whole literal in its error
+                 "gen/kustomization.yaml": "secretGenerator:\n- name: db\n  literals: [%s]\n" % secret})
+    outside, generator = gds.each({"repo": repo.url, "path": ["app"]}, {"repo": repo.url, "path": ["gen"]})
+    failed(outside, "kustomize build app failed")
+    failed(generator, "kustomize build gen failed", "invalid literal source (hidden)")
+    assert secret not in generator["msg"] and secret not in generator["_stdout"]
 
 
 # ---------------------------------------------------------------- errors
