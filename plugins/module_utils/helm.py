@@ -22,7 +22,7 @@ import tempfile
 from ansible_collections.gitops.core.plugins.module_utils import sanitize
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.manifests import (
-    CHART_FILE, MAX_FILE_BYTES, inside, objects_from_documents, read_text)
+    CHART_FILE, MAX_FILE_BYTES, inside, load_mapping, objects_from_documents, read_text, walk)
 from ansible_collections.gitops.core.plugins.module_utils.objref import ObjectRef
 from ansible_collections.gitops.core.plugins.module_utils.order import WAVE_ANNOTATION
 from ansible_collections.gitops.core.plugins.module_utils.yamlsafe import load_all
@@ -72,14 +72,6 @@ def calls_lookup(text):
     return any(_LOOKUP.search(_STRINGS.sub("", action)) for action in _ACTION.findall(text))
 
 
-def _load_mapping(text, name):
-    docs = load_all(text, name)
-    data = docs[0][2] if docs else {}
-    if not isinstance(data, dict):
-        raise GitOpsError("%s: expected a mapping" % name)
-    return data
-
-
 def _check_dependencies(chart_rel, meta, vendored):
     """Each dependency in Chart.yaml must be vendored in charts/ (a folder or an archive); helm
     template never fetches, and nothing else would pin its content to the commit."""
@@ -121,16 +113,7 @@ def check_chart_tree(root, chart_rel, max_bytes=MAX_FILE_BYTES):
     (templates over `max_bytes` or not UTF-8 are refused, as any file of the checkout)."""
     top = inside(root, chart_rel)
     real_root = os.path.realpath(root)
-    visited = set()
-    for dirpath, dirnames, filenames in os.walk(top, followlinks=True):
-        real_dir = inside(root, dirpath)
-        if real_dir in visited:
-            dirnames[:] = []
-            continue
-        visited.add(real_dir)
-        dirnames[:] = sorted(d for d in dirnames if d != ".git")
-        for d in dirnames:
-            inside(root, os.path.join(dirpath, d))
+    for dirpath, _dirnames, filenames in walk(root, top):
         rel_dir = os.path.relpath(dirpath, real_root)
         for name in sorted(filenames):
             full = os.path.join(dirpath, name)
@@ -138,7 +121,7 @@ def check_chart_tree(root, chart_rel, max_bytes=MAX_FILE_BYTES):
             rel = os.path.join(rel_dir, name)
             if name == CHART_FILE:
                 with open(real, encoding="utf-8") as fh:
-                    meta = _load_mapping(fh.read(), rel)
+                    meta = load_mapping(fh.read(), rel)
                 charts_dir = os.path.join(dirpath, "charts")
                 vendored = sorted(os.listdir(charts_dir)) if os.path.isdir(charts_dir) else []
                 _check_dependencies(rel_dir, meta, vendored)
@@ -322,7 +305,7 @@ def render_chart(runner, root, chart_rel, helm, max_bytes):
         raise GitOpsError("helm.hooks must be one of %s" % ", ".join(HOOK_MODES))
     chart_path = inside(root, chart_rel)
     with open(os.path.join(chart_path, CHART_FILE), encoding="utf-8") as fh:
-        chart_name = _load_mapping(fh.read(), os.path.join(chart_rel, CHART_FILE)).get("name") or ""
+        chart_name = load_mapping(fh.read(), os.path.join(chart_rel, CHART_FILE)).get("name") or ""
     home = tempfile.mkdtemp(prefix="gitops-core-helm-")
     try:
         for sub in ("cache", "config", "data", "plugins"):

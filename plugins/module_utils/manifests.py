@@ -69,6 +69,32 @@ def _folder_renderer(path, render):
     return render if render in ("kustomize", "helm") else None
 
 
+def walk(root, top):
+    """os.walk of `top` (a folder of the checkout) through symlinks, each folder refused when it
+    resolves outside the checkout and visited once (a symlink loop ends), sub-folders sorted and
+    `.git` left out.  The caller may prune `dirnames`, as with os.walk."""
+    visited = set()
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=True):
+        real_dir = inside(root, dirpath)
+        if real_dir in visited:  # a symlink loop inside the repository
+            dirnames[:] = []
+            continue
+        visited.add(real_dir)
+        dirnames[:] = sorted(d for d in dirnames if d != ".git")
+        for d in dirnames:
+            inside(root, os.path.join(dirpath, d))
+        yield dirpath, dirnames, filenames
+
+
+def load_mapping(text, name):
+    """The first YAML document of a file that must be a mapping (Chart.yaml, a kustomization)."""
+    docs = load_all(text, name)
+    data = docs[0][2] if docs else {}
+    if not isinstance(data, dict):
+        raise GitOpsError("%s: expected a mapping" % name)
+    return data
+
+
 def collect_sources(root, paths, recursive=True, include=None, exclude=(), render="auto"):
     """The files, kustomization folders and chart folders under `paths`, in a stable order.
 
@@ -110,17 +136,9 @@ def collect_sources(root, paths, recursive=True, include=None, exclude=(), rende
         if folder:
             add(rel_top, folder)
             continue
-        visited = set()
-        for dirpath, dirnames, filenames in os.walk(real, followlinks=True):
-            real_dir = inside(root, dirpath)
-            if real_dir in visited:  # a symlink loop inside the repository
-                dirnames[:] = []
-                continue
-            visited.add(real_dir)
-            dirnames[:] = sorted(d for d in dirnames if d != ".git")
+        for dirpath, dirnames, filenames in walk(root, real):
             for d in list(dirnames):
                 sub = os.path.join(dirpath, d)
-                inside(root, sub)
                 folder = _folder_renderer(sub, render) if render == "auto" and recursive else None
                 if folder:  # rendered as a whole, unless `exclude` names the folder
                     dirnames.remove(d)

@@ -13,8 +13,8 @@ import shutil
 
 from ansible_collections.gitops.core.plugins.module_utils import sanitize
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
-from ansible_collections.gitops.core.plugins.module_utils.manifests import KUSTOMIZATION_FILES, MAX_FILE_BYTES, inside, read_text
-from ansible_collections.gitops.core.plugins.module_utils.yamlsafe import load_all
+from ansible_collections.gitops.core.plugins.module_utils.manifests import (
+    KUSTOMIZATION_FILES, MAX_FILE_BYTES, inside, load_mapping, read_text)
 
 # Fields of a kustomization that name other files or folders to load.
 _KUSTOMIZE_REFERENCES = ("resources", "bases", "components", "crds", "configurations", "transformers",
@@ -103,10 +103,7 @@ def check_kustomization_tree(root, rel_dir):
             kfile = os.path.join(dirpath, name)
             rel_kfile = os.path.relpath(kfile, os.path.realpath(root))
             with open(inside(root, kfile), encoding="utf-8") as fh:
-                docs = load_all(fh.read(), rel_kfile)
-            spec = docs[0][2] if docs else {}
-            if not isinstance(spec, dict):
-                raise GitOpsError("%s: expected a mapping" % rel_kfile)
+                spec = load_mapping(fh.read(), rel_kfile)
             for field in _KUSTOMIZE_REFERENCES:
                 for entry in spec.get(field) or []:
                     if not isinstance(entry, str):
