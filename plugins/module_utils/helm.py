@@ -110,9 +110,11 @@ def _archive_templates(path, rel, max_bytes):
 def check_chart_tree(root, chart_rel, max_bytes=MAX_FILE_BYTES):
     """Refuse a chart that would render from anything but its commit: a file or folder resolving
     outside the checkout, a dependency not vendored in charts/, or a template calling `lookup`
-    (templates over `max_bytes` or not UTF-8 are refused, as any file of the checkout)."""
+    (templates over `max_bytes` or not UTF-8 are refused, as any file of the checkout).  Returns the
+    chart's own name (its Chart.yaml's `name`), which helm's output uses in its `# Source:` lines."""
     top = inside(root, chart_rel)
     real_root = os.path.realpath(root)
+    chart_name = ""
     for dirpath, _dirnames, filenames in walk(root, top):
         rel_dir = os.path.relpath(dirpath, real_root)
         for name in sorted(filenames):
@@ -125,6 +127,8 @@ def check_chart_tree(root, chart_rel, max_bytes=MAX_FILE_BYTES):
                 charts_dir = os.path.join(dirpath, "charts")
                 vendored = sorted(os.listdir(charts_dir)) if os.path.isdir(charts_dir) else []
                 _check_dependencies(rel_dir, meta, vendored)
+                if dirpath == top:
+                    chart_name = meta.get("name") or ""
             elif name.endswith(".tgz") and os.path.basename(dirpath) == "charts":
                 for member, text in _archive_templates(real, rel, max_bytes):
                     if calls_lookup(text):
@@ -134,6 +138,7 @@ def check_chart_tree(root, chart_rel, max_bytes=MAX_FILE_BYTES):
                 if calls_lookup(read_text(root, rel, max_bytes)):
                     raise GitOpsError("chart %s: %s calls lookup, which reads the live cluster; the rendered "
                                       "objects would not follow from the commit alone: refused" % (chart_rel, rel))
+    return chart_name
 
 
 def chart_settings(helm, chart_rel):
@@ -298,14 +303,12 @@ def with_release_namespace(items, namespace):
 
 def render_chart(runner, root, chart_rel, helm, max_bytes):
     """Loaded records of one chart of the checkout and the list of hooks left out."""
-    check_chart_tree(root, chart_rel, max_bytes)
+    chart_name = check_chart_tree(root, chart_rel, max_bytes)
     settings = chart_settings(helm, chart_rel)
     mode = settings.get("hooks") or "refuse"
     if mode not in HOOK_MODES:
         raise GitOpsError("helm.hooks must be one of %s" % ", ".join(HOOK_MODES))
     chart_path = inside(root, chart_rel)
-    with open(os.path.join(chart_path, CHART_FILE), encoding="utf-8") as fh:
-        chart_name = load_mapping(fh.read(), os.path.join(chart_rel, CHART_FILE)).get("name") or ""
     home = tempfile.mkdtemp(prefix="gitops-core-helm-")
     try:
         for sub in ("cache", "config", "data", "plugins"):

@@ -92,7 +92,7 @@ def test_dependencies_must_be_vendored_and_archives_are_searched(tmp_path):
         helm.check_chart_tree(str(tmp_path), "c")
     os.remove(archive)
     write(tmp_path, "c/charts/packed/Chart.yaml", CHART % "packed")
-    helm.check_chart_tree(str(tmp_path), "c")  # both vendored, nothing calls lookup
+    assert helm.check_chart_tree(str(tmp_path), "c") == "c"  # both vendored, nothing calls lookup; its name
 
 
 def test_a_symlinked_chart_file_outside_the_checkout_is_refused(tmp_path):
