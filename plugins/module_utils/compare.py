@@ -28,10 +28,10 @@ from decimal import Decimal, InvalidOperation
 
 from ansible_collections.gitops.core.plugins.module_utils import managedfields, objref
 from ansible_collections.gitops.core.plugins.module_utils.managedfields import Key, Value, path_str
+from ansible_collections.gitops.core.plugins.module_utils.sanitize import HIDDEN
 
 REVISION_ANNOTATION = "gitops.core/revision"
 SET_LABEL = objref.SET_LABEL
-HIDDEN = "(hidden)"
 
 
 class _Absent(object):

@@ -16,8 +16,7 @@ import base64
 import binascii
 import re
 
-from ansible_collections.gitops.core.plugins.module_utils.compare import HIDDEN
-
+HIDDEN = "(hidden)"  # what stands for a Secret value in results, reports and messages (compare uses it too)
 MIN_LENGTH = 3  # shorter values would blank out ordinary words of the message
 _GO_VALUE = re.compile(r"\{Value:[^}]*\}")
 
