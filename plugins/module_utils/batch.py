@@ -8,7 +8,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.gitops.core.plugins.module_utils import sanitize
+from ansible_collections.gitops.core.plugins.module_utils import result, sanitize, vocab
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.kube import ApiError, Unreachable
 
@@ -52,7 +52,8 @@ def each(engine, fn, entries):
 
 
 def fail(what, failures):
-    lines = ["%s: %s" % (e.where, msg) for e, msg in failures[:LIMIT]]
-    more = " (and %d more)" % (len(failures) - LIMIT) if len(failures) > LIMIT else ""
-    raise GitOpsError("%s for %d object(s)%s:\n%s" % (what, len(failures), more, "\n".join(lines)),
-                      failures=[{"object": str(e.ref), "source": e.source, "error": m} for e, m in failures])
+    """Raise one GitOpsError for every (entry, message) of `failures`: the first LIMIT named in the
+    message, each in the details' `failures` (ref, source, error)."""
+    raise GitOpsError("%s for %d object(s):\n%s" % (what, len(failures),
+                                                    vocab.listing(["%s: %s" % (e.where, m) for e, m in failures], LIMIT)),
+                      failures=[result.error_entry(e, error=m) for e, m in failures])

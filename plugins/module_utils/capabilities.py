@@ -9,13 +9,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 
-def capabilities(client):
+def capabilities(client, discovery):
     """{kube_version, api_versions}: the server's gitVersion, then every served group/version and
     group/version/Kind (subresources left out), each list sorted.  Three requests: /version and
-    aggregated discovery (/api, /apis)."""
+    aggregated discovery (/api, /apis, through `discovery`)."""
     _status, version = client.request("GET", "/version", verb="get", what="the server version (/version)")
     group_versions, kinds = set(), set()
-    for (group, kind), versions in client.discover().items():
+    for (group, kind), versions in discovery.discover().items():
         for name in versions:
             group_version = "%s/%s" % (group, name) if group else name
             group_versions.add(group_version)

@@ -21,17 +21,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
-import copy
 import re
 from collections import namedtuple
 from decimal import Decimal, InvalidOperation
 
-from ansible_collections.gitops.core.plugins.module_utils import managedfields, objref
+from ansible_collections.gitops.core.plugins.module_utils import managedfields
 from ansible_collections.gitops.core.plugins.module_utils.managedfields import Key, Value, path_str
-from ansible_collections.gitops.core.plugins.module_utils.sanitize import HIDDEN
-
-REVISION_ANNOTATION = "gitops.core/revision"
-SET_LABEL = objref.SET_LABEL
+from ansible_collections.gitops.core.plugins.module_utils.vocab import HIDDEN, HIDDEN_CHANGE, REVISION_ANNOTATION
 
 
 class _Absent(object):
@@ -288,23 +284,9 @@ def describe(diffs, kind):
         if _secret_value(kind, d.path):
             entry["desired"] = None if d.desired is ABSENT else HIDDEN
             entry["live"] = None if d.live is ABSENT else HIDDEN
-            entry["note"] = "changed (values hidden)"
+            entry["note"] = HIDDEN_CHANGE
         out.append(entry)
     return out
-
-
-def mask_secret(obj):
-    """A copy of `obj` whose Secret data/stringData values are hidden (keys stay visible)."""
-    if not isinstance(obj, dict) or obj.get("kind") != "Secret":
-        return obj
-    obj = copy.deepcopy(obj)
-    for field in ("data", "stringData"):
-        if isinstance(obj.get(field), dict):
-            obj[field] = {k: HIDDEN for k in obj[field]}
-    ann = (obj.get("metadata") or {}).get("annotations") or {}
-    if "kubectl.kubernetes.io/last-applied-configuration" in ann:
-        ann["kubectl.kubernetes.io/last-applied-configuration"] = HIDDEN
-    return obj
 
 
 def strip_server_fields(obj):

@@ -10,7 +10,8 @@
   uid and resourceVersion read, so an object changed or replaced in between is not deleted;
 - `gitops.core/prune: disabled` and `gitops.core/reconcile: disabled` (the plan never marks
   those for pruning; the re-check catches annotations added since).
-check_guards() runs before the run's first write; prune() runs it again itself."""
+check_guards() runs before the run's first write; prune() runs it again itself.  An object found
+already gone when prune reaches it was not deleted by this run: its successor is a `skip`."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -18,11 +19,12 @@ __metaclass__ = type
 
 from itertools import groupby
 
-from ansible_collections.gitops.core.plugins.module_utils import batch, order
-from ansible_collections.gitops.core.plugins.module_utils.changeset import PRUNE
+from ansible_collections.gitops.core.plugins.module_utils import batch, order, vocab
+from ansible_collections.gitops.core.plugins.module_utils.changeset import PRUNE, SKIP
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
-from ansible_collections.gitops.core.plugins.module_utils.objref import SET_LABEL, annotation, set_label
-from ansible_collections.gitops.core.plugins.module_utils.plan import PRUNE_ANNOTATION, RECONCILE_ANNOTATION
+from ansible_collections.gitops.core.plugins.module_utils.objref import annotation, set_label
+from ansible_collections.gitops.core.plugins.module_utils.vocab import (
+    DISABLED, PRUNE_ANNOTATION, RECONCILE_ANNOTATION, SET_LABEL)
 
 LIST_LIMIT = 50
 
@@ -36,10 +38,9 @@ def check_guards(engine, changeset):
                           "(set allow_empty: true if the set really should be empty)" % (opts.set_name, len(prunes)),
                           would_prune=[str(e.ref) for e in prunes])
     if opts.max_deletions is not None and len(prunes) > opts.max_deletions:
-        names = ", ".join(str(e.ref) for e in prunes[:LIST_LIMIT])
+        names = vocab.listing([str(e.ref) for e in prunes], LIST_LIMIT, ", ")
         raise GitOpsError("this run would prune %d objects, more than max_deletions=%d; nothing was changed. "
-                          "It would delete: %s%s" % (len(prunes), opts.max_deletions, names,
-                                                     " ..." if len(prunes) > LIST_LIMIT else ""),
+                          "It would delete: %s" % (len(prunes), opts.max_deletions, names),
                           would_prune=[str(e.ref) for e in prunes])
 
 
@@ -53,34 +54,33 @@ def _recheck(engine, e):
     if set_label(now) != engine.opts.set_name:
         raise GitOpsError("not deleted: its %s label is now %r, not %r" % (SET_LABEL, set_label(now), engine.opts.set_name))
     for name in (PRUNE_ANNOTATION, RECONCILE_ANNOTATION):
-        if annotation(now, name) == "disabled":
-            raise GitOpsError("not deleted: it is now annotated %s: disabled" % name)
+        if annotation(now, name) == DISABLED:
+            raise GitOpsError("not deleted: it is now annotated %s: %s" % (name, DISABLED))
     if (now.get("metadata") or {}).get("uid") != ((e.live or {}).get("metadata") or {}).get("uid"):
         raise GitOpsError("not deleted: it was replaced by a new object since the plan was made")
     return now
 
 
 def prune(engine, changeset):
-    """Delete the entries planned for pruning, in reverse apply order, after every guard.  Returns
-    the entries deleted (in check mode: that a server-side dry-run would delete)."""
+    """Delete the entries planned for pruning, in reverse apply order, after every guard (in check
+    mode: a server-side dry-run of each delete).  Returns {entry: successor} for those found
+    already gone: no longer pruned by this run, but skipped, with the reason."""
     check_guards(engine, changeset)
     opts, client = engine.opts, engine.client
-    entries = changeset.by_action(PRUNE)
-    deleted = set()
+    gone = {}
 
     def one(e):
         now = _recheck(engine, e)
-        if now is None:
-            return  # already gone
-        meta = now["metadata"]
-        if client.delete(e.resource, e.ref.namespace or None, e.ref.name, opts.prune_propagation,
-                         dry_run=opts.check_mode,
-                         preconditions={"uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion")}):
-            deleted.add(e)
+        meta = (now or {}).get("metadata") or {}
+        if now is None or not client.delete(e.resource, e.ref.namespace or None, e.ref.name, opts.prune_propagation,
+                                            dry_run=opts.check_mode,
+                                            preconditions={"uid": meta.get("uid"),
+                                                           "resourceVersion": meta.get("resourceVersion")}):
+            gone[e] = e.but(action=SKIP, live=None, reason="left the set; already gone when prune reached it")
 
-    ordered = sorted(entries, key=lambda e: order.prune_key(e.ref, e.live or {}))
-    for _key, group in groupby(ordered, key=lambda e: order.prune_key(e.ref, e.live or {})[:2]):
+    ordered = sorted(changeset.by_action(PRUNE), key=lambda e: order.prune_key(e.order))
+    for _phase, group in groupby(ordered, key=lambda e: order.prune_key(e.order)[:2]):
         failures = batch.each(engine, one, list(group))
         if failures:
             batch.fail("prune stopped (the inventory was not changed)", failures)
-    return [e for e in ordered if e in deleted]
+    return gone

@@ -1,52 +1,79 @@
 # -*- coding: utf-8 -*-
 # Copyright: gitops.core contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The change-set engine: one object per run holding the client, the typed options and one
-worker pool, with the verbs plan, dry_run, apply, delete and wait.  Each verb lives in a file of
-its own (plan.py, apply.py, delete.py, wait.py); k8s_reconcile (reconcile.py) and drift_check
-(drift.py) are short orchestrations over these verbs, and healing is the reconcile path."""
+"""The change-set engine: one object per run holding the client, its discovery, the typed
+options and one worker pool, with the verbs plan, dry_run, apply, delete and wait.  Each verb
+lives in a file of its own (plan.py, apply.py, delete.py, wait.py); converge.py closes a plan
+with writes, and k8s_reconcile (reconcile.py) and drift_check (drift.py) are short
+orchestrations over them."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
-from typing import Optional
+from typing import Any, Optional
 
 from ansible_collections.gitops.core.plugins.module_utils import apply as apply_verb
 from ansible_collections.gitops.core.plugins.module_utils import delete as delete_verb
 from ansible_collections.gitops.core.plugins.module_utils import lease
 from ansible_collections.gitops.core.plugins.module_utils import plan as plan_verb
 from ansible_collections.gitops.core.plugins.module_utils import wait as wait_verb
+from ansible_collections.gitops.core.plugins.module_utils.discovery import Discovery
+from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
+
+SET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,51}[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
 class Options:
-    """What a run may do.  Built from module params by from_params(); the names are the modules' option names."""
+    """What a run may do.  The first fields are the modules' options of the same name (doc
+    fragment set_options); their defaults live in the argument spec only (set_args), so
+    from_params() takes each from the params.  Each value is checked here, once."""
     set_name: str
-    namespace: str = "default"
-    inventory_namespace: str = "gitops-system"
-    field_manager: str = "gitops-core"
-    revision: Optional[str] = None
-    force_conflicts: bool = True
-    prune: bool = True
-    prune_propagation: str = "Background"
-    allow_empty: bool = False
-    max_deletions: Optional[int] = None
-    adopt: bool = False
-    parallelism: int = 8
+    namespace: str
+    inventory_namespace: str
+    field_manager: str
+    revision: Optional[str]
+    force_conflicts: bool
+    prune: bool
+    prune_propagation: str
+    allow_empty: bool
+    max_deletions: Optional[int]
+    adopt: bool
+    parallelism: int
+    lock: bool
+    lock_timeout: int
+    lock_duration: int
+    # set by the module for the run, not options
     check_mode: bool = False
     keep_results: bool = False  # keep each dry-run/apply response (diff mode shows them); else dropped once used
-    lock: bool = True
-    lock_timeout: int = 300
-    lock_duration: int = 60
+    ignore: Any = None          # ignore.Rules: differences the plan does not count (drift_check)
+    count_unowned: bool = True  # an object our field manager never applied is an update (False: only a diff is)
+
+    def __post_init__(self):
+        if not SET_NAME.match(self.set_name or ""):
+            raise GitOpsError("set_name '%s' must be lower-case letters, digits and '-', at most 53 characters"
+                              % self.set_name)
+        if self.parallelism < 1:
+            raise GitOpsError("parallelism must be at least 1")
+        if self.max_deletions is not None and self.max_deletions < 0:
+            raise GitOpsError("max_deletions must not be negative")
+        if self.lock_duration < 3 or self.lock_timeout < 0:
+            raise GitOpsError("lock_duration must be at least 3 seconds and lock_timeout not negative")
 
     @classmethod
-    def from_params(cls, params, **overrides):
-        """Options from a module's params (unknown keys ignored, None means the default)."""
-        values = {f.name: params[f.name] for f in fields(cls) if params.get(f.name) is not None}
-        values.update(overrides)
+    def from_params(cls, params, **run):
+        """Options from a module's params; `run` gives the run's own fields and any option the
+        module fixes (drift_check always forces conflicts)."""
+        values = {}
+        for f in fields(cls):
+            if f.name in run:
+                values[f.name] = run[f.name]
+            elif f.name in params:
+                values[f.name] = params[f.name]
         return cls(**values)
 
 
@@ -55,9 +82,11 @@ class Engine(object):
 
     def __init__(self, client, options):
         self.client = client
+        self.discovery = Discovery(client)
         self.opts = options
         self._pool = ThreadPoolExecutor(max_workers=options.parallelism, thread_name_prefix="gitops-core")
         self.lock = lease.NoLock()
+        self.results = {}  # ObjectRef.key -> the dry-run or apply response, kept only with keep_results
 
     def take_lock(self):
         """Take the set's Lease (lease.py) before the plan is read; released by close().  Check mode
@@ -92,21 +121,23 @@ class Engine(object):
         """The ChangeSet: every desired object and every object that left the set, with its action."""
         return plan_verb.build(self, objects, sources)
 
-    def dry_run(self, entries, confirm_only=False):
-        """Server-side dry-run of every entry (all or nothing); updates that would change nothing become unchanged."""
-        apply_verb.dry_run(self, entries, confirm_only)
+    def dry_run(self, entries):
+        """Server-side dry-run of every entry (all or nothing).  Returns {entry: its unchanged
+        successor} for each update the server would not change."""
+        return apply_verb.dry_run(self, entries)
 
     def apply(self, entries, before_first_write=None):
         """Dry-run then apply `entries` phase by phase (waves, then kind order); `before_first_write`
-        runs after the dry-run passed, before the first write."""
-        apply_verb.write(self, entries, before_first_write)
+        runs after the dry-run passed, before the first write.  Returns the dry-run's successors."""
+        return apply_verb.write(self, entries, before_first_write)
 
     def check_guards(self, changeset):
         """Refuse, before any write, a run whose deletions a guard forbids."""
         delete_verb.check_guards(self, changeset)
 
     def delete(self, changeset):
-        """Prune the entries planned for pruning, through every guard; returns the entries deleted."""
+        """Prune the entries planned for pruning, through every guard.  Returns {entry: its
+        successor} for each one found already gone."""
         return delete_verb.prune(self, changeset)
 
     def wait(self, entries, timeout):

@@ -181,7 +181,7 @@ class Git(object):
         what = kw.pop("what", "git %s" % args[0])
         code, out, err = self.call(args, what=what, **kw)
         if code not in ok_codes:
-            raise GitOpsError("%s failed for %s: %s" % (what, self.url.display, explain(err)), returncode=code)
+            raise GitOpsError("%s failed for %s: %s" % (what, self.url.display, explain(err)), rc=code)
         return out
 
 

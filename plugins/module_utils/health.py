@@ -7,8 +7,11 @@ status fields and returning (status, message) with a message a person can act on
 Statuses: Current (healthy), InProgress (not yet), Failed (will not get there without a
 change: waiting longer does not help), Terminating (being deleted), NotFound.  Generic rules
 come first for every kind: deletionTimestamp means Terminating; an observedGeneration behind
-the generation means InProgress.  Kinds without a rule of their own are judged by their
-conditions (Stalled, Reconciling, Ready), and are Current once they exist when they have none."""
+the generation means InProgress; a Stalled=True condition means Failed and Reconciling=True
+InProgress, whoever set them.  Kinds without a rule of their own are judged by their Ready
+condition, and are Current once they exist when they have none.  A Pod that cannot be scheduled
+or whose container is crash-looping is Failed; so is a workload still in progress while one of
+its pods is (workload_with_pods, which the wait verb applies to the pods it lists)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -116,15 +119,30 @@ def pvc(obj):
     return (CURRENT if phase == "Bound" else IN_PROGRESS), "phase: %s" % (phase or "unknown")
 
 
+def _crash_looping(obj):
+    """Names of the containers (init containers too) waiting in CrashLoopBackOff."""
+    status = obj.get("status") or {}
+    return [c.get("name") for field in ("initContainerStatuses", "containerStatuses")
+            for c in status.get(field) or []
+            if isinstance(c, dict) and ((c.get("state") or {}).get("waiting") or {}).get("reason") == "CrashLoopBackOff"]
+
+
 def pod(obj):
-    phase = (obj.get("status") or {}).get("phase")
+    status = obj.get("status") or {}
+    phase = status.get("phase")
     if phase == "Succeeded":
         return CURRENT, "Succeeded"
     if phase == "Failed":
-        return FAILED, "pod failed: %s" % ((obj.get("status") or {}).get("message") or
-                                           (obj.get("status") or {}).get("reason") or "phase Failed")
-    if _true(_conditions(obj).get("Ready")):
+        return FAILED, "pod failed: %s" % (status.get("message") or status.get("reason") or "phase Failed")
+    cond = _conditions(obj)
+    if _true(cond.get("Ready")):
         return CURRENT, "Ready"
+    scheduled = cond.get("PodScheduled") or {}
+    if scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
+        return FAILED, "cannot be scheduled: %s" % (_why(scheduled) or "Unschedulable")
+    looping = _crash_looping(obj)
+    if looping:
+        return FAILED, "containers in CrashLoopBackOff: %s" % ", ".join(looping)
     return IN_PROGRESS, "phase: %s, not Ready" % (phase or "unknown")
 
 
@@ -136,13 +154,8 @@ def service(obj):
 
 
 def generic(obj):
-    """Kinds without a rule (custom resources): Stalled, Reconciling and Ready conditions decide."""
-    cond = _conditions(obj)
-    if _true(cond.get("Stalled")):
-        return FAILED, "Stalled: %s" % _why(cond["Stalled"])
-    if _true(cond.get("Reconciling")):
-        return IN_PROGRESS, "Reconciling: %s" % _why(cond["Reconciling"])
-    ready = cond.get("Ready")
+    """Kinds without a rule (custom resources): the Ready condition decides when present."""
+    ready = _conditions(obj).get("Ready")
     if ready is None:
         return CURRENT, "exists"
     if _true(ready):
@@ -163,6 +176,8 @@ RULES = {
     ("", "Service"): service,
 }
 _WORKLOADS = {("apps", "Deployment"), ("apps", "StatefulSet"), ("apps", "DaemonSet"), ("apps", "ReplicaSet")}
+# Kinds whose pods tell why they are not progressing (the wait verb lists them while waiting).
+POD_OWNERS = _WORKLOADS | {("batch", "Job")}
 
 
 def _generation(group, kind, obj):
@@ -176,10 +191,32 @@ def _generation(group, kind, obj):
     return None
 
 
+def _stalled_or_reconciling(obj):
+    """Failed on Stalled=True, InProgress on Reconciling=True (kstatus' conditions, for every kind)."""
+    cond = _conditions(obj)
+    if _true(cond.get("Stalled")):
+        return FAILED, "Stalled: %s" % _why(cond["Stalled"])
+    if _true(cond.get("Reconciling")):
+        return IN_PROGRESS, "Reconciling: %s" % _why(cond["Reconciling"])
+    return None
+
+
 def check(group, kind, obj):
     """(status, message) of a live object; None is NotFound."""
     if obj is None:
         return NOT_FOUND, "not found"
     if (obj.get("metadata") or {}).get("deletionTimestamp"):
         return TERMINATING, "being deleted (deletionTimestamp %s)" % obj["metadata"]["deletionTimestamp"]
-    return _generation(group, kind, obj) or RULES.get((group, kind), generic)(obj)
+    return _generation(group, kind, obj) or _stalled_or_reconciling(obj) or RULES.get((group, kind), generic)(obj)
+
+
+def workload_with_pods(status, message, pods):
+    """A workload's (status, message) given its pods: still in progress while a pod has failed
+    (cannot be scheduled, crash-looping) is Failed, naming that pod."""
+    if status != IN_PROGRESS:
+        return status, message
+    for p in sorted(pods, key=lambda p: (p.get("metadata") or {}).get("name") or ""):
+        pod_status, pod_message = pod(p)
+        if pod_status == FAILED:
+            return FAILED, "%s; pod %s %s" % (message, (p.get("metadata") or {}).get("name"), pod_message)
+    return status, message

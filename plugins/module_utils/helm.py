@@ -24,13 +24,12 @@ from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsEr
 from ansible_collections.gitops.core.plugins.module_utils.manifests import (
     CHART_FILE, MAX_FILE_BYTES, inside, load_mapping, objects_from_documents, read_text, walk)
 from ansible_collections.gitops.core.plugins.module_utils.objref import ObjectRef
-from ansible_collections.gitops.core.plugins.module_utils.order import WAVE_ANNOTATION
+from ansible_collections.gitops.core.plugins.module_utils.vocab import DISABLED, HIDDEN, PRUNE_ANNOTATION, WAVE_ANNOTATION
 from ansible_collections.gitops.core.plugins.module_utils.yamlsafe import load_all
 
 HELM_TIMEOUT = 300
 HOOK_ANNOTATION = "helm.sh/hook"
 KEEP_ANNOTATION = "helm.sh/resource-policy"
-PRUNE_ANNOTATION = "gitops.core/prune"
 PRE_HOOKS = ("pre-install", "pre-upgrade")
 POST_HOOKS = ("post-install", "post-upgrade")
 HOOK_MODES = ("refuse", "waves")
@@ -203,7 +202,7 @@ def value_strings(value):
 def scrub(message, values):
     """Helm's error text without the values it was given: a value quoted by a schema error, and every
     string (of MASKED_MIN_LENGTH or more characters) of the values files and inline values."""
-    return sanitize.mask(_SCHEMA_VALUE.sub(r"\1(value hidden)", message), values)
+    return sanitize.mask(_SCHEMA_VALUE.sub(r"\1" + HIDDEN, message), values)
 
 
 def _values_paths(root, chart_rel, settings, tmpdir, max_bytes):
@@ -341,6 +340,6 @@ def render_chart(runner, root, chart_rel, helm, max_bytes):
                 left_out.append({"ref": str(item.ref), "file": item.file, "hook": annotations[HOOK_ANNOTATION]})
                 continue
         if annotations.get(KEEP_ANNOTATION) == "keep":
-            item.obj["metadata"]["annotations"].setdefault(PRUNE_ANNOTATION, "disabled")
+            item.obj["metadata"]["annotations"].setdefault(PRUNE_ANNOTATION, DISABLED)
         loaded.append(item)
     return loaded, left_out

@@ -24,9 +24,10 @@ import time
 from collections import namedtuple
 
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.kube import CONFIG_MAPS, NAMESPACES
 from ansible_collections.gitops.core.plugins.module_utils.objref import ObjectRef
+from ansible_collections.gitops.core.plugins.module_utils.vocab import INVENTORY_LABEL, MANAGED_BY, set_object_name
 
-INVENTORY_LABEL = "gitops.core/inventory"
 ABANDONED = "abandoned"
 GZIP_OVER = 512 * 1024
 
@@ -34,10 +35,6 @@ GZIP_OVER = 512 * 1024
 # revision the last successful run recorded; configmap: the ConfigMap, or None before the first run.
 Record = namedtuple("Record", "refs abandoned revision configmap")
 EMPTY = Record([], frozenset(), None, None)
-
-
-def name_for(set_name):
-    return "gitops-set-%s" % set_name
 
 
 def _entries(cm):
@@ -66,15 +63,13 @@ def parse(cm):
 
 
 def read(client, namespace, set_name):
-    res = client.resource("", "v1", "ConfigMap")
-    return parse(client.get(res, namespace, name_for(set_name)))
+    return parse(client.get(CONFIG_MAPS, namespace, set_object_name(set_name)))
 
 
 def owners(client, namespace, set_name):
     """{ObjectRef.key: set name} of the objects other sets' inventories in `namespace` record (one LIST)."""
-    res = client.resource("", "v1", "ConfigMap")
     out = {}
-    for cm in client.list(res, namespace=namespace, label_selector=INVENTORY_LABEL):
+    for cm in client.list(CONFIG_MAPS, namespace=namespace, label_selector=INVENTORY_LABEL):
         other = ((cm.get("metadata") or {}).get("labels") or {}).get(INVENTORY_LABEL)
         if other and other != set_name:
             for ref in parse(cm).refs:
@@ -89,8 +84,8 @@ def body(namespace, set_name, refs, revision, abandoned=frozenset()):
                          separators=(",", ":"))
     cm = {
         "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": name_for(set_name), "namespace": namespace,
-                     "labels": {INVENTORY_LABEL: set_name, "app.kubernetes.io/managed-by": "gitops.core"}},
+        "metadata": {"name": set_object_name(set_name), "namespace": namespace,
+                     "labels": dict(MANAGED_BY, **{INVENTORY_LABEL: set_name})},
         "data": {"set": set_name, "revision": revision or "", "objects": str(len(refs)),
                  "abandoned": str(sum(1 for ref in refs if ref.key in abandoned)),
                  "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
@@ -111,13 +106,11 @@ def unchanged(record, refs, abandoned, revision):
 def ensure_namespace(client, namespace, field_manager):
     """Create the inventory namespace when it does not exist (server-side apply: two runs doing it
     at once is harmless).  Inventories and the sets' Leases live there."""
-    res = client.resource("", "v1", "Namespace")
-    if client.get(res, None, namespace) is None:
-        client.apply(res, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+    if client.get(NAMESPACES, None, namespace) is None:
+        client.apply(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
                      field_manager, force=True)
 
 
 def write(client, namespace, set_name, refs, revision, field_manager, abandoned=frozenset()):
     ensure_namespace(client, namespace, field_manager)
-    res = client.resource("", "v1", "ConfigMap")
-    client.apply(res, body(namespace, set_name, refs, revision, abandoned), field_manager, force=True)
+    client.apply(CONFIG_MAPS, body(namespace, set_name, refs, revision, abandoned), field_manager, force=True)

@@ -4,8 +4,7 @@
 """The collection's thin layer over the official `kubernetes` package.  `kubernetes.config`
 makes the client configuration (kubeconfig.py) and `kubernetes.client.ApiClient`'s urllib3 pool
 (TLS, client certificates, proxy, sized to `parallelism`) carries every request.  Added here only
-what the package lacks: aggregated discovery (apidiscovery v2, two requests), the server-side-apply
-content type, request counting by verb, impersonation with several groups, and the retry policy:
+what the package lacks: the server-side-apply content type, request counting by verb, impersonation with several groups, and the retry policy:
 bounded retries with backoff on 429/5xx/connection errors honouring Retry-After, and immediate,
 clear 401/403 errors."""
 
@@ -21,6 +20,7 @@ from collections import namedtuple
 
 from urllib.parse import quote, urlencode
 
+from ansible_collections.gitops.core.plugins.module_utils import kubeconfig
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 
 try:
@@ -35,11 +35,13 @@ MAX_ATTEMPTS = 6  # the default: one request and 5 retries (option api_retries)
 MAX_RETRY_AFTER = 10
 TIMEOUT = 60
 LIST_PAGE = 2000
-DISCOVERY_V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
-DISCOVERY_V2BETA1 = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
 
 # One API resource: how to address the objects of one kind.
 Resource = namedtuple("Resource", "group version kind plural namespaced verbs")
+# Core kinds every cluster serves at v1, used without discovery (inventories, their namespace, the pods of a workload).
+CONFIG_MAPS = Resource("", "v1", "ConfigMap", "configmaps", True, ())
+NAMESPACES = Resource("", "v1", "Namespace", "namespaces", False, ())
+PODS = Resource("", "v1", "Pod", "pods", True, ())
 
 
 class ApiError(GitOpsError):
@@ -77,9 +79,7 @@ class Client(object):
             self.pool.connection_pool_kw["server_hostname"] = settings.tls_server_name
         self.counts = {}
         self._count_lock = threading.Lock()
-        self._discovery = None
         self._unreachable = None
-        self._refreshed = False  # whether discovery was refreshed since it last changed on purpose
 
     # ------------------------------------------------------------------ transport
 
@@ -173,63 +173,6 @@ class Client(object):
             return " (the impersonate_user/impersonate_groups options ask for an identity these credentials may not take)"
         return ""
 
-    # ------------------------------------------------------------------ discovery
-
-    def discover(self, refresh=False):
-        """{(group, kind): {version: Resource}} from aggregated discovery (2 requests), falling back
-        to per-group-version discovery on servers without it."""
-        if self._discovery is not None and not refresh:
-            return self._discovery
-        self._refreshed = self._discovery is not None
-        table = {}
-        for path in ("/api", "/apis"):
-            status, doc = self.request("GET", path, accept="%s,%s,application/json" % (DISCOVERY_V2, DISCOVERY_V2BETA1),
-                                       verb="discovery", what="discovery %s" % path)
-            if doc.get("kind") == "APIGroupDiscoveryList":
-                for group in doc.get("items") or []:
-                    gname = (group.get("metadata") or {}).get("name", "")
-                    for ver in group.get("versions") or []:
-                        for res in ver.get("resources") or []:
-                            kind = (res.get("responseKind") or {}).get("kind")
-                            if not kind or "/" in res.get("resource", ""):
-                                continue
-                            table.setdefault((gname, kind), {})[ver["version"]] = Resource(
-                                gname, ver["version"], kind, res["resource"], res.get("scope") == "Namespaced",
-                                tuple(res.get("verbs") or ()))
-            else:
-                self._legacy_discovery(path, doc, table)
-        self._discovery = table
-        return table
-
-    def rediscover(self):
-        """Refresh discovery now (after CRDs were established) and allow one more refresh on a miss."""
-        self.discover(refresh=True)
-        self._refreshed = False
-
-    def _legacy_discovery(self, path, doc, table):
-        group_versions = []
-        if path == "/api":
-            group_versions = [("", v) for v in doc.get("versions") or []]
-        else:
-            for group in doc.get("groups") or []:
-                group_versions += [(group["name"], v["version"]) for v in group.get("versions") or []]
-        for gname, version in group_versions:
-            gv_path = "/api/%s" % version if not gname else "/apis/%s/%s" % (gname, version)
-            _s, res_list = self.request("GET", gv_path, verb="discovery", what="discovery %s" % gv_path)
-            for res in res_list.get("resources") or []:
-                if "/" in res["name"]:
-                    continue
-                table.setdefault((gname, res["kind"]), {})[version] = Resource(
-                    gname, version, res["kind"], res["name"], res.get("namespaced", False), tuple(res.get("verbs") or ()))
-
-    def resource(self, group, version, kind, refresh_on_miss=True):
-        """The Resource for group/version/kind, or None when the server does not serve it.  A miss
-        refreshes discovery once (a CRD may be new); further misses do not, until discover(refresh=True)."""
-        found = self.discover().get((group, kind), {}).get(version)
-        if found is None and refresh_on_miss and not self._refreshed:
-            found = self.discover(refresh=True).get((group, kind), {}).get(version)
-        return found
-
     # ------------------------------------------------------------------ paths and verbs
 
     @staticmethod
@@ -293,3 +236,10 @@ class Client(object):
                                     content_type="application/json",
                                     verb="delete-dry-run" if dry_run else "delete", ok=(200, 202, 404))
         return status != 404
+
+
+def connect(params, parallelism=1):
+    """A Client from a module's auth options and `api_retries` (checked here, for every module)."""
+    if params["api_retries"] < 0:
+        raise GitOpsError("api_retries must not be negative")
+    return Client(kubeconfig.load(params), parallelism, params["api_retries"])

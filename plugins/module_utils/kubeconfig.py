@@ -24,6 +24,8 @@ import os
 import traceback
 from urllib.request import getproxies_environment
 
+from ansible.module_utils.basic import missing_required_lib
+
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 
 try:
@@ -151,3 +153,34 @@ def _set_proxy(configuration, params, cluster):
     if no_proxy is None and not params.get("proxy") and not cluster.get("proxy-url"):
         no_proxy = env.get("no")
     configuration.no_proxy = no_proxy or None
+
+
+SECRET_KUBECONFIG_KEYS = ("client-key-data", "client-certificate-data", "token", "password", "id-token",
+                          "refresh-token", "client-secret", "access-token")
+
+
+def hide_kubeconfig(module):
+    """A kubeconfig given as a dict is never echoed: its key material joins the values Ansible
+    masks in every output, and the whole dict is replaced in the invocation shown at -vvv."""
+    value = module.params.get("kubeconfig")
+    if isinstance(value, dict):
+        secrets = set()
+
+        def walk(node, key=None):
+            if isinstance(node, dict):
+                for k, v in node.items():
+                    walk(v, k)
+            elif isinstance(node, list):
+                for v in node:
+                    walk(v, key)
+            elif isinstance(node, str) and key in SECRET_KUBECONFIG_KEYS and node:
+                secrets.add(node)
+        walk(value)
+        module.no_log_values.update(secrets)
+        module.params["kubeconfig"] = "(a kubeconfig given as a dict; not shown)"
+
+
+def require(module):
+    """fail_json, as Ansible modules say it, when the kubernetes package is missing."""
+    if not HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)

@@ -27,6 +27,7 @@ import time
 from ansible_collections.gitops.core.plugins.module_utils import inventory
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.kube import ApiError
+from ansible_collections.gitops.core.plugins.module_utils.vocab import MANAGED_BY, set_object_name
 
 API = "/apis/coordination.k8s.io/v1/namespaces/%s/leases"
 POLL = 1.0
@@ -44,22 +45,15 @@ def _now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def lease_name(set_name):
-    return "gitops-set-%s" % set_name
-
-
 class SetLock(object):
     """The Lease of one set.  `acquire()` waits up to `timeout` seconds; `release()` gives it back."""
 
-    def __init__(self, client, namespace, set_name, duration=60, timeout=300, field_manager="gitops-core"):
-        if duration < 3:
-            raise GitOpsError("lock_duration must be at least 3 seconds")
-        if timeout < 0:
-            raise GitOpsError("lock_timeout must not be negative")
+    def __init__(self, client, namespace, set_name, duration, timeout, field_manager):
+        """`duration` and `timeout` are validated by the run's options (engine.Options)."""
         self.client = client
         self.namespace = namespace
         self.set_name = set_name
-        self.name = lease_name(set_name)
+        self.name = set_object_name(set_name)
         self.duration = int(duration)
         self.timeout = timeout
         self.field_manager = field_manager
@@ -87,7 +81,7 @@ class SetLock(object):
     def _create(self):
         body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                 "metadata": {"name": self.name, "namespace": self.namespace,
-                             "labels": {"app.kubernetes.io/managed-by": "gitops.core"}},
+                             "labels": dict(MANAGED_BY)},
                 "spec": self._spec(0)}
         status, obj = self.client.request("POST", self._path(), body=body, verb="lease",
                                           what="create Lease %s/%s" % (self.namespace, self.name),

@@ -108,3 +108,21 @@ def managers_of(obj, path):
                             "subresource": entry.get("subresource"), "time": entry.get("time")})
                 break
     return out
+
+
+def changed_by(live, path, our_manager):
+    """Who owns a drifted field now.  When nobody does (the field was removed, and Kubernetes
+    keeps no record of who removed it), the most recent writer other than us that could have
+    changed it (status-subresource writers cannot touch spec or metadata), marked as a guess."""
+    owners = [m for m in managers_of(live, path) if m["manager"] != our_manager]
+    if owners:
+        return owners
+    could = [e for e in entries(live)
+             if e.get("manager") != our_manager and e.get("time")
+             and (e.get("subresource") != "status" or path[:1] == ("status",))]
+    if not could:
+        return []
+    last = max(could, key=lambda e: e["time"])
+    return [{"manager": last.get("manager"), "operation": last.get("operation"),
+             "subresource": last.get("subresource"), "time": last.get("time"),
+             "note": "last writer; the field itself has no owner now"}]

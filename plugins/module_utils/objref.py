@@ -10,6 +10,8 @@ __metaclass__ = type
 
 from collections import namedtuple
 
+from ansible_collections.gitops.core.plugins.module_utils.vocab import SET_LABEL
+
 
 class ObjectRef(namedtuple("ObjectRef", "group version kind namespace name")):
     """Identity of one Kubernetes object.  Two refs naming the same object compare equal on
@@ -38,7 +40,9 @@ class ObjectRef(namedtuple("ObjectRef", "group version kind namespace name")):
         return "%s %s/%s" % (kind, self.namespace, self.name) if self.namespace else "%s %s" % (kind, self.name)
 
 
-SET_LABEL = "gitops.core/set"
+def where(ref, source):
+    """`ref (source)` when the source is known: how messages name an object."""
+    return "%s (%s)" % (ref, source) if source else str(ref)
 
 
 def annotation(obj, name):

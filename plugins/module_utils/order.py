@@ -11,8 +11,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
-
-WAVE_ANNOTATION = "gitops.core/wave"
+from ansible_collections.gitops.core.plugins.module_utils.vocab import WAVE_ANNOTATION
 
 _KIND_ORDER = [
     "CustomResourceDefinition", "Namespace", "ResourceQuota", "LimitRange", "PriorityClass",
@@ -33,13 +32,17 @@ BUILTIN_GROUPS = ("", "apps", "batch", "rbac.authorization.k8s.io", "networking.
                   "coordination.k8s.io", "certificates.k8s.io")
 
 
-def wave(obj, where=""):
+def wave(obj, where="", strict=True):
+    """The object's wave (0 without the annotation); a value that is not an integer is refused,
+    or counts as 0 when not `strict` (a live object that left Git is still pruned in order)."""
     value = ((obj.get("metadata") or {}).get("annotations") or {}).get(WAVE_ANNOTATION)
     if value is None:
         return 0
     try:
         return int(str(value).strip())
     except ValueError:
+        if not strict:
+            return 0
         raise GitOpsError("%s: annotation %s must be an integer, got %r" % (where, WAVE_ANNOTATION, value))
 
 
@@ -50,11 +53,14 @@ def kind_rank(ref):
     return len(_KIND_ORDER) + (0 if ref.group in BUILTIN_GROUPS else 1)
 
 
-def apply_key(ref, obj):
-    return (wave(obj, str(ref)), kind_rank(ref), ref.namespace, ref.name)
+def apply_key(ref, obj, strict=True, where=None):
+    """(wave, kind rank, namespace, name): the apply order; its first two items are the phase.
+    A bad wave annotation is refused naming `where` (else the ref), unless not `strict`."""
+    return (wave(obj, where or str(ref), strict), kind_rank(ref), ref.namespace, ref.name)
 
 
-def prune_key(ref, obj):
-    """Reverse of apply order: custom resources before CRDs, namespaced objects before Namespaces."""
-    w, rank, namespace, name = apply_key(ref, obj)
+def prune_key(key):
+    """The prune order from an apply key: reversed phases (custom resources before CRDs,
+    namespaced objects before Namespaces), by namespace and name within a phase."""
+    w, rank, namespace, name = key
     return (-w, -rank, namespace, name)

@@ -12,52 +12,53 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.gitops.core.plugins.module_utils import inventory
-from ansible_collections.gitops.core.plugins.module_utils.changeset import ADOPT, SKIP, UPDATE
+from ansible_collections.gitops.core.plugins.module_utils import inventory, result, vocab
+from ansible_collections.gitops.core.plugins.module_utils.changeset import ADOPT, UPDATE
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
-from ansible_collections.gitops.core.plugins.module_utils.objref import SET_LABEL, annotation, set_label
+from ansible_collections.gitops.core.plugins.module_utils.objref import annotation, set_label, where
+from ansible_collections.gitops.core.plugins.module_utils.vocab import ADOPT_ANNOTATION, SET_LABEL
 
-ADOPT_ANNOTATION = "gitops.core/adopt"
 LIST_LIMIT = 20
 
 
-def _opted_in(engine, entry):
-    return engine.opts.adopt or str(annotation(entry.body, ADOPT_ANNOTATION)).strip().lower() == "true"
+def _opted_in(opts, body):
+    return opts.adopt or str(annotation(body, ADOPT_ANNOTATION)).strip().lower() == "true"
 
 
-def resolve(engine, entries, record):
-    """Mark desired entries whose live object another set owns as `adopt` (with the opt-in) or
-    refuse the run; note the adoption of objects no set owns."""
-    set_name = engine.opts.set_name
-    suspects = [e for e in entries if e.live is not None and e.action != SKIP and set_label(e.live) != set_name]
+def takeovers(engine, found, record):
+    """{key: (action, reason)} for each desired object whose live object another set owns
+    (`adopt`, with the opt-in) or no set owns (`update`, with the reason), from `found`: the
+    (Desired, live) pairs of the run.  Raises GitOpsError, naming each object and both sets, when
+    another set owns one and the run may not adopt it."""
+    opts = engine.opts
+    set_name = opts.set_name
+    suspects = [(d, live) for d, live in found if set_label(live) != set_name]
+    out = {}
     if not suspects:
-        return
+        return out
     recorded = None  # the other sets' inventories, read once and only when an unlabeled object needs it
     ours = {ref.key for ref in record.refs}
     conflicts = []
-    for e in suspects:
-        owner, how = set_label(e.live), "its %s label" % SET_LABEL
+    for d, live in suspects:
+        owner, how = set_label(live), "its %s label" % SET_LABEL
         if not owner:
             if recorded is None:
-                recorded = inventory.owners(engine.client, engine.opts.inventory_namespace, set_name)
-            owner = recorded.get(e.ref.key)
-            how = "the inventory %s/%s" % (engine.opts.inventory_namespace, inventory.name_for(owner or ""))
+                recorded = inventory.owners(engine.client, opts.inventory_namespace, set_name)
+            owner = recorded.get(d.ref.key)
+            how = "the inventory %s/%s" % (opts.inventory_namespace, vocab.set_object_name(owner or ""))
         if not owner:
-            e.reason = ("its %s label was removed live; restored" % SET_LABEL if e.ref.key in ours
-                        else "adopted: no set managed it before")
-            e.action = UPDATE
-            continue
-        if _opted_in(engine, e):
-            e.action = ADOPT
-            e.reason = "taken over from set '%s' (found by %s)" % (owner, how)
+            out[d.ref.key] = (UPDATE, "its %s label was removed live; restored" % SET_LABEL if d.ref.key in ours
+                              else "adopted: no set managed it before")
+        elif _opted_in(opts, d.body):
+            out[d.ref.key] = (ADOPT, "taken over from set '%s' (found by %s)" % (owner, how))
         else:
-            conflicts.append((e, owner, how))
+            conflicts.append((d, owner, how))
     if conflicts:
-        lines = ["%s belongs to set '%s' (by %s)" % (e.where, owner, how) for e, owner, how in conflicts[:LIST_LIMIT]]
-        more = "\n(and %d more)" % (len(conflicts) - LIST_LIMIT) if len(conflicts) > LIST_LIMIT else ""
+        lines = ["%s belongs to set '%s' (by %s)" % (where(d.ref, d.source), owner, how) for d, owner, how in conflicts]
         raise GitOpsError(
-            "set '%s' declares %d object(s) that another set owns; nothing was changed:\n%s%s\n"
+            "set '%s' declares %d object(s) that another set owns; nothing was changed:\n%s\n"
             "To move an object between sets, remove it from the other set's Git first, or take it over "
             "explicitly with adopt: true (this run) or the annotation %s: \"true\" on the object in Git."
-            % (set_name, len(conflicts), "\n".join(lines), more, ADOPT_ANNOTATION),
-            conflicts=[{"object": str(e.ref), "source": e.source, "owner": owner} for e, owner, _h in conflicts])
+            % (set_name, len(conflicts), vocab.listing(lines, LIST_LIMIT), ADOPT_ANNOTATION),
+            conflicts=[result.error_entry(d, owner=owner) for d, owner, _h in conflicts])
+    return out

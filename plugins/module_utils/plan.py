@@ -15,17 +15,20 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from collections import namedtuple
+
 from ansible_collections.gitops.core.plugins.module_utils import compare, inventory, order, ownership
 from ansible_collections.gitops.core.plugins.module_utils.changeset import (
     ABANDON, CREATE, PRUNE, SKIP, UNCHANGED, UPDATE, ChangeSet, Entry)
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.kube import ApiError, Resource
 from ansible_collections.gitops.core.plugins.module_utils.objref import ObjectRef, annotation, set_label
+from ansible_collections.gitops.core.plugins.module_utils.vocab import (
+    DISABLED, PRUNE_ANNOTATION, RECONCILE_ANNOTATION, REVISION_ANNOTATION, SET_LABEL)
 
-SET_LABEL = compare.SET_LABEL
-REVISION_ANNOTATION = compare.REVISION_ANNOTATION
-PRUNE_ANNOTATION = "gitops.core/prune"
-RECONCILE_ANNOTATION = "gitops.core/reconcile"
+# A desired object once resolved: its ref, what would be applied (desired + set label + revision),
+# its Resource (None while its CRD is not served yet), its source, and its apply order.
+Desired = namedtuple("Desired", "ref body resource source order")
 
 
 def _crd_resources(objects):
@@ -69,10 +72,10 @@ def _check_metadata(obj, where):
                 raise GitOpsError("%s: metadata.%s.%s must be a string (quote it in YAML)" % (where, field, bad[0]))
 
 
-def resolve_desired(client, objects, sources, set_name, default_namespace, revision):
-    """Entries (action not decided yet) for the desired objects: resource found, namespace
-    defaulted, body = desired + set label + revision annotation.  Unknown kinds and malformed
-    objects are refused here, before any request that writes."""
+def resolve_desired(discovery, objects, sources, set_name, default_namespace, revision):
+    """The Desired objects: resource found, namespace defaulted, body = desired + set label +
+    revision annotation.  Unknown kinds and malformed objects are refused here, before any
+    request that writes."""
     pending_crds = _crd_resources(objects)
     entries, seen = [], {}
     for index, obj in enumerate(objects):
@@ -84,7 +87,7 @@ def resolve_desired(client, objects, sources, set_name, default_namespace, revis
         body = compare.strip_server_fields(obj)  # else as written (a Secret's stringData stays stringData)
         _check_metadata(body, label)
         ref = ObjectRef.from_object(body)
-        res = client.resource(ref.group, ref.version, ref.kind)
+        res = discovery.resource(ref.group, ref.version, ref.kind)
         if res is None:
             res_pending = pending_crds.get((ref.group, ref.kind, ref.version))
             if res_pending is None:
@@ -101,11 +104,11 @@ def resolve_desired(client, objects, sources, set_name, default_namespace, revis
         if revision:
             meta["annotations"] = dict(meta.get("annotations") or {}, **{REVISION_ANNOTATION: revision})
         ref = ObjectRef.from_object(body)
-        order.wave(body, where or str(ref))  # refuse a bad wave annotation now
+        key = order.apply_key(ref, body, where=where)  # refuses a bad wave annotation now
         if ref.key in seen:
             raise GitOpsError("%s is declared twice: %s and %s" % (ref, seen[ref.key], where or "objects[%d]" % index))
         seen[ref.key] = where or "objects[%d]" % index
-        entries.append(Entry(ref, None, body=body, resource=res, source=where))
+        entries.append(Desired(ref, body, res, where, key))
     return entries
 
 
@@ -133,35 +136,34 @@ def _list_live(engine, resources, namespaces):
     return live
 
 
-def _look_up(engine, entries):
-    """{key: live object} of those of `entries` that exist: one LIST (paged, keeping only the wanted
-    names) per kind and namespace holding two or more of them, a GET for a lone one or where listing
-    is forbidden."""
+def _look_up(engine, wanted):
+    """{key: live object} of those of `wanted` ((ref, Resource) pairs) that exist: one LIST (paged,
+    keeping only the wanted names) per kind and namespace holding two or more of them, a GET for a
+    lone one or where listing is forbidden."""
     client = engine.client
     groups = {}
-    for e in entries:
-        res = e.resource
-        groups.setdefault((res.group, res.version, res.plural, e.ref.namespace), []).append(e)
+    for ref, res in wanted:
+        groups.setdefault((res.group, res.version, res.plural, ref.namespace), []).append((ref, res))
 
     def one(group):
-        first = group[0]
+        first, res = group[0]
         if len(group) > 1:
-            wanted = {e.ref.name for e in group}
+            names = {ref.name for ref, _res in group}
             try:
-                items = client.list(first.resource, namespace=first.ref.namespace,
-                                    keep=lambda item: (item.get("metadata") or {}).get("name") in wanted)
+                items = client.list(res, namespace=first.namespace,
+                                    keep=lambda item: (item.get("metadata") or {}).get("name") in names)
                 by_name = {item["metadata"]["name"]: item for item in items}
-                return [(e, by_name.get(e.ref.name)) for e in group]
+                return [(ref, by_name.get(ref.name)) for ref, _res in group]
             except ApiError as exc:
                 if exc.status != 403:
                     raise
-        return [(e, client.get(e.resource, e.ref.namespace, e.ref.name)) for e in group]
+        return [(ref, client.get(res, ref.namespace, ref.name)) for ref, _res in group]
 
     found = {}
     for pairs in engine.map(one, list(groups.values())):
-        for e, obj in pairs:
+        for ref, obj in pairs:
             if obj is not None:
-                found[e.ref.key] = obj
+                found[ref.key] = obj
     return found
 
 
@@ -169,72 +171,92 @@ def _find_unlabelled(engine, missing):
     """{key: live object} of desired objects the set-label LISTs did not find.  Namespaces first:
     an object inside a Namespace that does not exist cannot exist either, so a first apply of a set
     that declares its namespaces looks up nothing more."""
-    is_namespace = [e.ref.kind == "Namespace" and e.ref.group == "" for e in missing]
-    namespaces = [e for e, yes in zip(missing, is_namespace) if yes]
+    is_namespace = [ref.kind == "Namespace" and ref.group == "" for ref, _res in missing]
+    namespaces = [pair for pair, yes in zip(missing, is_namespace) if yes]
     found = _look_up(engine, namespaces)
-    absent = {e.ref.name for e in namespaces if e.ref.key not in found}
-    found.update(_look_up(engine, [e for e, yes in zip(missing, is_namespace)
-                                   if not yes and e.ref.namespace not in absent]))
+    absent = {ref.name for ref, _res in namespaces if ref.key not in found}
+    found.update(_look_up(engine, [(ref, res) for (ref, res), yes in zip(missing, is_namespace)
+                                   if not yes and ref.namespace not in absent]))
     return found
 
 
-def _decide_desired(e, manager, revision):
-    if annotation(e.body, RECONCILE_ANNOTATION) == "disabled":
-        e.action, e.reason = SKIP, "annotation %s: disabled in Git" % RECONCILE_ANNOTATION
-        return
-    if annotation(e.live, RECONCILE_ANNOTATION) == "disabled":
-        e.action, e.reason = SKIP, "annotation %s: disabled on the live object" % RECONCILE_ANNOTATION
-        return
-    if e.live is None:
-        e.action = CREATE
-        return
-    live_revision = annotation(e.live, REVISION_ANNOTATION)
-    if not revision and live_revision and annotation(e.body, REVISION_ANNOTATION) is None:
+def skip_reason(body, live):
+    """Why a desired object is left alone (`gitops.core/reconcile: disabled`), or None."""
+    if annotation(body, RECONCILE_ANNOTATION) == DISABLED:
+        return "annotation %s: %s in Git" % (RECONCILE_ANNOTATION, DISABLED)
+    if annotation(live, RECONCILE_ANNOTATION) == DISABLED:
+        return "annotation %s: %s on the live object" % (RECONCILE_ANNOTATION, DISABLED)
+    return None
+
+
+def decide_desired(d, live, opts, takeover=None):
+    """The Entry of a desired object, its action decided from every fact at once: the reconcile
+    annotation, the live object (diffs after the ignore rules, whether our field manager applied
+    it), and `takeover`, the (action, reason) ownership decided for an object of another set or of none."""
+    why = skip_reason(d.body, live)
+    base = dict(body=d.body, live=live, resource=d.resource, source=d.source, order=d.order)
+    if why:
+        return Entry(d.ref, SKIP, reason=why, **base)
+    if live is None:
+        return Entry(d.ref, CREATE, **base)
+    body, manager = d.body, opts.field_manager
+    live_revision = annotation(live, REVISION_ANNOTATION)
+    if not opts.revision and live_revision and annotation(body, REVISION_ANNOTATION) is None:
         # No revision given (a drift check, a heal): keep the one the object was applied from,
         # which server-side apply would otherwise remove from a field our manager owns.
-        e.body["metadata"]["annotations"] = dict(e.body["metadata"].get("annotations") or {},
-                                                 **{REVISION_ANNOTATION: live_revision})
-    e.diffs = compare.diff(e.body, e.live, manager)
-    e.owned = any(m.get("manager") == manager and m.get("operation") == "Apply"
-                  for m in (e.live.get("metadata") or {}).get("managedFields") or [])
-    e.action = UPDATE if e.diffs or not e.owned else UNCHANGED
-    if not e.diffs and not e.owned:
-        e.reason = "not yet applied by field manager %s" % manager
+        body["metadata"]["annotations"] = dict(body["metadata"].get("annotations") or {},
+                                               **{REVISION_ANNOTATION: live_revision})
+    diffs = compare.diff(body, live, manager)
+    if opts.ignore is not None:
+        diffs = [df for df in diffs if not opts.ignore.ignores(d.ref, live, df.path)]
+    owned = any(m.get("manager") == manager and m.get("operation") == "Apply"
+                for m in (live.get("metadata") or {}).get("managedFields") or [])
+    base.update(diffs=tuple(diffs), owned=owned)
+    if takeover is not None:
+        action, reason = takeover
+        if action == UPDATE and not diffs and not opts.count_unowned:
+            return Entry(d.ref, UNCHANGED, **base)
+        return Entry(d.ref, action, reason=reason, **base)
+    if diffs:
+        return Entry(d.ref, UPDATE, **base)
+    if not owned and opts.count_unowned:
+        return Entry(d.ref, UPDATE, reason="not yet applied by field manager %s" % manager, **base)
+    return Entry(d.ref, UNCHANGED, **base)
 
 
-def _decide_leaver(e, set_name, prune):
-    """The action for an object that left the set (e.live set, e.body None)."""
-    label = set_label(e.live)
+def decide_leaver(ref, live, resource, set_name, prune):
+    """The Entry of an object that left the set (live, no longer desired)."""
+    label = set_label(live)
+    base = dict(live=live, resource=resource, order=order.apply_key(ref, live, strict=False))
     if label != set_name:
-        e.action = SKIP
-        e.reason = "left the set, but its %s label is %r, not %r" % (SET_LABEL, label, set_name)
-    elif annotation(e.live, RECONCILE_ANNOTATION) == "disabled":
-        e.action, e.reason = SKIP, "left the set; annotation %s: disabled" % RECONCILE_ANNOTATION
-    elif annotation(e.live, PRUNE_ANNOTATION) == "disabled":
-        e.action, e.reason = ABANDON, "left the set; annotation %s: disabled" % PRUNE_ANNOTATION
-    elif not prune:
-        e.action, e.reason = ABANDON, "left the set; prune is false"
-    else:
-        e.action, e.reason = PRUNE, "no longer declared in Git"
+        return Entry(ref, SKIP, reason="left the set, but its %s label is %r, not %r" % (SET_LABEL, label, set_name),
+                     **base)
+    if annotation(live, RECONCILE_ANNOTATION) == DISABLED:
+        return Entry(ref, SKIP, reason="left the set; annotation %s: %s" % (RECONCILE_ANNOTATION, DISABLED), **base)
+    if annotation(live, PRUNE_ANNOTATION) == DISABLED:
+        return Entry(ref, ABANDON, reason="left the set; annotation %s: %s" % (PRUNE_ANNOTATION, DISABLED), **base)
+    if not prune:
+        return Entry(ref, ABANDON, reason="left the set; prune is false", **base)
+    return Entry(ref, PRUNE, reason="no longer declared in Git", **base)
 
 
 def build(engine, objects, sources=None):
     """The ChangeSet: entries with action create/update/adopt/unchanged/skip for desired objects
     and prune/abandon/skip for objects that left the set.  Raises GitOpsError, before any write,
     when a desired object belongs to another set and the run may not adopt it."""
-    client, opts = engine.client, engine.opts
-    entries = resolve_desired(client, objects, sources, opts.set_name, opts.namespace, opts.revision)
+    client, discovery, opts = engine.client, engine.discovery, engine.opts
+    desired = resolve_desired(discovery, objects, sources, opts.set_name, opts.namespace, opts.revision)
     record = inventory.read(client, opts.inventory_namespace, opts.set_name)
 
     resources, namespaces = {}, set()
-    for e in entries:
-        if e.resource is not None:
-            resources[(e.resource.group, e.resource.version, e.resource.plural)] = e.resource
-        if e.ref.namespace:
-            namespaces.add(e.ref.namespace)
+    for d in desired:
+        if d.resource is not None:
+            resources[(d.resource.group, d.resource.version, d.resource.plural)] = d.resource
+        if d.ref.namespace:
+            namespaces.add(d.ref.namespace)
     inv_resources = {}
     for ref in record.refs:
-        res = client.resource(ref.group, ref.version, ref.kind, refresh_on_miss=False)
+        res = discovery.resource(ref.group, ref.version, ref.kind, refresh_on_miss=False)
         if res is not None:
             inv_resources[ref.key] = res
             resources.setdefault((res.group, res.version, res.plural), res)
@@ -243,29 +265,27 @@ def build(engine, objects, sources=None):
     live = _list_live(engine, list(resources.values()), namespaces)
 
     # Desired objects not found by label: first apply, adoption, or a label removed live.
-    live.update(_find_unlabelled(engine, [e for e in entries if e.ref.key not in live and e.resource is not None]))
+    live.update(_find_unlabelled(engine, [(d.ref, d.resource) for d in desired
+                                          if d.ref.key not in live and d.resource is not None]))
 
-    for e in entries:
-        e.live = live.get(e.ref.key)
-        _decide_desired(e, opts.field_manager, opts.revision)
-    ownership.resolve(engine, entries, record)
+    takeovers = ownership.takeovers(engine, [(d, live[d.ref.key]) for d in desired if d.ref.key in live
+                                             and not skip_reason(d.body, live[d.ref.key])], record)
+    entries = [decide_desired(d, live.get(d.ref.key), opts, takeovers.get(d.ref.key)) for d in desired]
 
     # Objects that left the set: in the inventory, or carrying the set label, but not desired.
-    desired_keys = {e.ref.key for e in entries}
+    desired_keys = {d.ref.key for d in desired}
     orphans = {}
     for key, obj in live.items():
         if key not in desired_keys:
             orphans[key] = (ObjectRef.from_object(obj), obj)
-    gone = [Entry(ref, resource=inv_resources[ref.key]) for ref in record.refs
+    gone = [(ref, inv_resources[ref.key]) for ref in record.refs
             if ref.key not in desired_keys and ref.key not in orphans and ref.key in inv_resources]
-    recorded = {e.ref.key: e.ref for e in gone}
+    recorded = {ref.key: ref for ref, _res in gone}
     for key, obj in _look_up(engine, gone).items():  # recorded but not labelled: looked up like the desired
         orphans[key] = (recorded[key], obj)
     for key, (ref, obj) in sorted(orphans.items()):
         if (obj.get("metadata") or {}).get("deletionTimestamp"):
             continue  # already being deleted
-        res = inv_resources.get(key) or client.resource(ref.group, ref.version, ref.kind, refresh_on_miss=False)
-        entry = Entry(ref, live=obj, resource=res)
-        _decide_leaver(entry, opts.set_name, opts.prune)
-        entries.append(entry)
+        res = inv_resources.get(key) or discovery.resource(ref.group, ref.version, ref.kind, refresh_on_miss=False)
+        entries.append(decide_leaver(ref, obj, res, opts.set_name, opts.prune))
     return ChangeSet(entries, record)

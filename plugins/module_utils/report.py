@@ -13,64 +13,39 @@ import json
 import os
 import xml.etree.ElementTree as ET
 
-MAX_VALUE = 120
-
-
-def short(value):
-    if value is None:
-        return "(absent)"
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return text if len(text) <= MAX_VALUE else text[:MAX_VALUE - 3] + "..."
-
-
-def who(changed_by):
-    """kubectl (Update via scale), kubectl-edit (Update at 2026-11-26T10:02:00Z), ..."""
-    parts = []
-    for c in changed_by or []:
-        detail = c.get("operation") or ""
-        if c.get("subresource"):
-            detail += " via %s" % c["subresource"]
-        if c.get("time"):
-            detail += " at %s" % c["time"]
-        if c.get("note"):
-            detail += "; %s" % c["note"]
-        parts.append("%s (%s)" % (c.get("manager"), detail))
-    return ", ".join(parts) or "unknown"
-
-
-def field_line(d):
-    if d.get("note"):
-        return "%s: %s" % (d["path"], d["note"])
-    return "%s: %s -> %s" % (d["path"], short(d.get("desired")), short(d.get("live")))
+from ansible_collections.gitops.core.plugins.module_utils.result import (
+    IN_SYNC, MISSING, MODIFIED, ORPHANED, field_line, short, who)
 
 
 def to_json(result):
     return json.dumps(result, indent=2, sort_keys=True) + "\n"
 
 
-def to_junit(result, suite_name):
+def to_junit(result, refs, suite_name):
+    """One test case per object (`refs`: the ObjectRef of each of result["objects"], in order)."""
     summary = result["summary"]
-    failures = summary["modified"] + summary["missing"] + summary["orphaned"]
+    failures = summary[MODIFIED] + summary[MISSING] + summary[ORPHANED]
     suites = ET.Element("testsuites", name="gitops.core drift_check", tests=str(summary["total"]),
                         failures=str(failures))
     suite = ET.SubElement(suites, "testsuite", name=suite_name, tests=str(summary["total"]),
                           failures=str(failures), errors="0", skipped="0")
-    for obj in result["objects"]:
+    for obj, ref in zip(result["objects"], refs):
+        kind = "%s/%s" % (ref.group, ref.kind) if ref.group else ref.kind
+        case = ET.SubElement(suite, "testcase", classname=kind,
+                             name="%s/%s" % (ref.namespace, ref.name) if ref.namespace else ref.name)
         ref = obj["ref"]
-        kind, _sp, name = ref.partition(" ")
-        case = ET.SubElement(suite, "testcase", classname=kind, name=name or ref)
         status = obj["status"]
-        if status == "in_sync":
+        if status == IN_SYNC:
             continue
-        if status == "modified":
+        if status == MODIFIED:
             lines = ["%s (changed by %s)" % (field_line(d), who(d.get("changed_by"))) for d in obj["diffs"]]
-            failure = ET.SubElement(case, "failure", type="modified",
+            failure = ET.SubElement(case, "failure", type=MODIFIED,
                                     message="%s: %d field(s) drifted" % (ref, len(obj["diffs"])))
             failure.text = "\n".join(lines)
-        elif status == "missing":
-            ET.SubElement(case, "failure", type="missing", message="%s is declared in Git but missing live" % ref)
-        elif status == "orphaned":
-            ET.SubElement(case, "failure", type="orphaned",
+        elif status == MISSING:
+            ET.SubElement(case, "failure", type=MISSING, message="%s is declared in Git but missing live" % ref)
+        elif status == ORPHANED:
+            ET.SubElement(case, "failure", type=ORPHANED,
                           message="%s is live with the set label but no longer declared in Git" % ref)
     return ET.tostring(suites, encoding="unicode") + "\n"
 
@@ -86,12 +61,12 @@ def to_markdown(result, set_name):
     if result.get("revision"):
         lines += ["Revision: `%s`" % result["revision"], ""]
     lines += ["| in sync | modified | missing | orphaned | total |", "| --- | --- | --- | --- | --- |",
-              "| %d | %d | %d | %d | %d |" % (s["in_sync"], s["modified"], s["missing"], s["orphaned"], s["total"]), ""]
+              "| %d | %d | %d | %d | %d |" % (s[IN_SYNC], s[MODIFIED], s[MISSING], s[ORPHANED], s["total"]), ""]
     for obj in result["objects"]:
-        if obj["status"] == "in_sync":
+        if obj["status"] == IN_SYNC:
             continue
         lines.append("### %s `%s`" % (obj["status"], obj["ref"]))
-        if obj["status"] == "modified":
+        if obj["status"] == MODIFIED:
             lines += ["", "| field | Git | live | changed by |", "| --- | --- | --- | --- |"]
             for d in obj["diffs"]:
                 desired, live = (d["note"], "") if d.get("note") else (short(d.get("desired")), short(d.get("live")))
@@ -111,12 +86,13 @@ def _write(path, text):
     os.replace(tmp, path)
 
 
-def write_all(result, report_dir, set_name):
-    """Write drift.json, drift.junit.xml and drift.md; return their paths."""
+def write_all(result, refs, report_dir, set_name):
+    """Write drift.json, drift.junit.xml and drift.md; return their paths.  `refs`: the ObjectRef
+    of each of result["objects"], in order."""
     if not os.path.isdir(report_dir):
         os.makedirs(report_dir, 0o755)
     out = {}
-    for name, text in (("drift.json", to_json(result)), ("drift.junit.xml", to_junit(result, set_name)),
+    for name, text in (("drift.json", to_json(result)), ("drift.junit.xml", to_junit(result, refs, set_name)),
                        ("drift.md", to_markdown(result, set_name))):
         path = os.path.join(report_dir, name)
         _write(path, text)

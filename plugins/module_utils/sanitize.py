@@ -13,10 +13,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import copy
 import binascii
 import re
 
-HIDDEN = "(hidden)"  # what stands for a Secret value in results, reports and messages (compare uses it too)
+from ansible_collections.gitops.core.plugins.module_utils.vocab import HIDDEN
+
 MIN_LENGTH = 3  # shorter values would blank out ordinary words of the message
 _GO_VALUE = re.compile(r"\{Value:[^}]*\}")
 
@@ -58,3 +60,17 @@ def scrub(obj, text):
     if not values:
         return text
     return mask(_GO_VALUE.sub("{Value:%s}" % HIDDEN, text), values)
+
+
+def mask_secret(obj):
+    """A copy of `obj` whose Secret data/stringData values are hidden (keys stay visible)."""
+    if not isinstance(obj, dict) or obj.get("kind") != "Secret":
+        return obj
+    obj = copy.deepcopy(obj)
+    for field in ("data", "stringData"):
+        if isinstance(obj.get(field), dict):
+            obj[field] = {k: HIDDEN for k in obj[field]}
+    ann = (obj.get("metadata") or {}).get("annotations") or {}
+    if "kubectl.kubernetes.io/last-applied-configuration" in ann:
+        ann["kubectl.kubernetes.io/last-applied-configuration"] = HIDDEN
+    return obj

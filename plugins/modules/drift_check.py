@@ -168,10 +168,12 @@ objects:
 skipped_objects:
   description:
     - Objects left alone, each with its action (V(skip) or V(abandon)) and the reason (annotation
-      C(gitops.core/reconcile=disabled), an object that now belongs to another set, an orphan left in place).
+      C(gitops.core/reconcile=disabled), an object that now belongs to another set, an orphan left in place),
+      keyed by C(ref) like RV(objects).
   returned: success
   type: list
   elements: dict
+  sample: [{ref: "ConfigMap shop/keep", action: abandon, reason: "left the set; annotation gitops.core/prune: disabled"}]
 revision:
   description: O(revision), repeated.
   returned: success
@@ -209,9 +211,10 @@ duration:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.gitops.core.plugins.module_utils.drift import check, failure_message
+from ansible_collections.gitops.core.plugins.module_utils import drift
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
-from ansible_collections.gitops.core.plugins.module_utils.set_args import MODULE_OPTIONS, prepare, set_argument_spec
+from ansible_collections.gitops.core.plugins.module_utils.result import failure_message
+from ansible_collections.gitops.core.plugins.module_utils.set_args import MODULE_OPTIONS, load, protect, set_argument_spec
 
 
 def argument_spec():
@@ -231,14 +234,16 @@ def argument_spec():
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), **MODULE_OPTIONS)
+    params = protect(module)
     try:
-        params, objects, sources, client = prepare(module)
-        result = check(client, params, objects, sources, check_mode=module.check_mode)
+        options = drift.Options.from_params(params, module.check_mode)
+        objects, sources, client = load(module, params)
+        result = drift.check(client, options, objects, sources)
     except GitOpsError as exc:
         module.fail_json(msg=exc.message, **exc.details)
     healed = result.get("healed") or {}
     result["changed"] = bool(healed.get("applied") or healed.get("pruned"))
-    if result["drift"] and params["fail_on_drift"]:
+    if result["drift"] and options.fail_on_drift:
         module.fail_json(msg=failure_message(result), **result)
     module.exit_json(**result)
 

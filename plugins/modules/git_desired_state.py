@@ -374,6 +374,11 @@ changed:
   description: Whether the commit moved since the cache's last checkout (always true for a new cache).
   returned: always
   type: bool
+rc:
+  description: The exit code of the git command that failed (C(git ls-remote), C(git fetch), ...).
+  returned: when a git command failed
+  type: int
+  sample: 128
 commit:
   description: The resolved commit SHA.
   returned: success
@@ -562,7 +567,7 @@ def main():
     try:
         result = fetch_desired_state(params, ModuleRunner(module))
     except GitOpsError as exc:
-        module.fail_json(msg=exc.message)
+        module.fail_json(msg=exc.message, **exc.details)
     module.exit_json(**result)
 
 

@@ -69,29 +69,26 @@ api_versions:
   sample: [apps/v1, v1, apps/v1/Deployment, v1/ConfigMap]
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.gitops.core.plugins.module_utils import kubeconfig
 from ansible_collections.gitops.core.plugins.module_utils.auth_args import auth_argument_spec
 from ansible_collections.gitops.core.plugins.module_utils.capabilities import capabilities
+from ansible_collections.gitops.core.plugins.module_utils.discovery import Discovery
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
-from ansible_collections.gitops.core.plugins.module_utils.kube import Client
-from ansible_collections.gitops.core.plugins.module_utils.set_args import hide_kubeconfig
+from ansible_collections.gitops.core.plugins.module_utils.kube import connect
 
 
 def main():
     module = AnsibleModule(argument_spec=dict(auth_argument_spec(), api_retries=dict(type="int", default=5)),
                            supports_check_mode=True)
     params = dict(module.params)
-    hide_kubeconfig(module)
-    if params["api_retries"] < 0:
-        module.fail_json(msg="api_retries must not be negative")
-    if not kubeconfig.HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=kubeconfig.KUBERNETES_IMPORT_ERROR)
+    kubeconfig.hide_kubeconfig(module)
+    kubeconfig.require(module)
     try:
-        client = Client(kubeconfig.load(params), 1, params["api_retries"])
+        client = connect(params)
         try:
-            result = capabilities(client)
+            result = capabilities(client, Discovery(client))
         finally:
             client.close()
     except GitOpsError as exc:

@@ -147,7 +147,10 @@ adopted:
   elements: str
   sample: ["ConfigMap shop/shared"]
 pruned:
-  description: Objects deleted because they left the set.
+  description:
+    - Objects deleted because they left the set, in the order deleted; the same objects as the RV(objects) entries
+      with action V(prune). An object already gone when prune reached it is not listed here; its entry is V(skip)
+      with the reason.
   returned: success
   type: list
   elements: str
@@ -159,7 +162,7 @@ skipped_objects:
   returned: success
   type: list
   elements: dict
-  sample: [{object: "ConfigMap shop/keep", action: abandon, reason: "left the set; annotation gitops.core/prune: disabled"}]
+  sample: [{ref: "ConfigMap shop/keep", action: abandon, reason: "left the set; annotation gitops.core/prune: disabled"}]
 unchanged:
   description: Number of desired objects already in sync.
   returned: success
@@ -178,11 +181,28 @@ objects:
             diffs: [{path: spec.replicas, desired: 3, live: 5}]}]
 health:
   description:
-    - Per object, its health status (V(Current), V(InProgress), V(Failed), V(Terminating), V(NotFound)),
-      whether it is healthy, and why (with O(wait=true)).
+    - Per object (C(ref)), its health status (V(Current), V(InProgress), V(Failed), V(Terminating), V(NotFound)),
+      whether it is healthy, and why (with O(wait=true)). Also in the details of a failed wait.
+    - A workload still in progress whose pod cannot be scheduled or is crash-looping is V(Failed) at once,
+      naming the pod.
   returned: when wait is true
-  type: dict
-  sample: {"apps/Deployment shop/web": {status: Current, healthy: true, message: "Available: 3/3"}}
+  type: list
+  elements: dict
+  sample: [{ref: "apps/Deployment shop/web", status: Current, healthy: true, message: "Available: 3/3"}]
+failures:
+  description:
+    - When a dry-run, apply or prune failed, each object that failed (C(ref), C(source), C(error)).
+  returned: when a dry-run, apply or prune failed
+  type: list
+  elements: dict
+  sample: [{ref: "ConfigMap shop/web", source: "apps/web.yaml, document 1", error: "metadata.name: Invalid value"}]
+conflicts:
+  description:
+    - When the run was refused because another set owns desired objects, each of them (C(ref), C(source), C(owner)).
+  returned: when another set owns a desired object and the run may not adopt it
+  type: list
+  elements: dict
+  sample: [{ref: "ConfigMap shop/shared", source: "shared.yaml, document 1", owner: other-set}]
 inventory:
   description: The inventory ConfigMap and what it records.
   returned: success
@@ -219,7 +239,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils import reconcile
-from ansible_collections.gitops.core.plugins.module_utils.set_args import MODULE_OPTIONS, prepare, set_argument_spec
+from ansible_collections.gitops.core.plugins.module_utils.set_args import MODULE_OPTIONS, load, protect, set_argument_spec
 
 
 def argument_spec():
@@ -234,11 +254,11 @@ def argument_spec():
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), **MODULE_OPTIONS)
-    if module.params["wait_timeout"] < 1:
-        module.fail_json(msg="wait_timeout must be at least 1")
+    params = protect(module)
     try:
-        params, objects, sources, client = prepare(module)
-        result = reconcile.run(client, params, objects, sources, check_mode=module.check_mode, diff=module._diff)
+        options = reconcile.Options.from_params(params, module.check_mode, module._diff)
+        objects, sources, client = load(module, params)
+        result = reconcile.run(client, options, objects, sources)
     except GitOpsError as exc:
         module.fail_json(msg=exc.message, **exc.details)
     module.exit_json(**result)

@@ -16,17 +16,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import cm, ok, unique_name
 
 pytestmark = pytest.mark.integration
-
-
-def ok(result):
-    assert not result.get("failed"), result.get("msg")
-    return result
-
-
-def cm(name, ns):
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns}, "data": {"k": "v"}}
 
 
 def whoami(params):
@@ -100,7 +92,7 @@ def test_exec_plugin_token_authenticates(tmp_path, server, pki, namespace, servi
     path = kubeconfig_with(tmp_path / "kc", server, pki / "ca.crt",
                            exec_plugin(tmp_path, {"token": token, "expirationTimestamp": future()}))
     assert whoami({"kubeconfig": path})[0] == f"system:serviceaccount:{namespace}:{name}"
-    r = ok(run_task("drift_check", {"set_name": "x" + uuid.uuid4().hex[:8], "kubeconfig": path,
+    r = ok(run_task("drift_check", {"set_name": unique_name("x", 8), "kubeconfig": path,
                                     "objects": [cm("a", namespace)], "fail_on_drift": False}))
     assert r["summary"]["missing"] == 1 and token not in json.dumps(r) + r["_stdout"]
 
@@ -129,7 +121,7 @@ def test_oidc_auth_provider_sends_its_id_token(tmp_path, server, pki, namespace,
                                                          "idp-issuer-url": "https://issuer.example.invalid"}}}
     path = kubeconfig_with(tmp_path / "kc", server, pki / "ca.crt", user)
     assert whoami({"kubeconfig": path})[0] == f"system:serviceaccount:{namespace}:{name}"
-    r = ok(run_task("drift_check", {"set_name": "x" + uuid.uuid4().hex[:8], "kubeconfig": path,
+    r = ok(run_task("drift_check", {"set_name": unique_name("x", 8), "kubeconfig": path,
                                     "objects": [cm("a", namespace)], "fail_on_drift": False}))
     assert r["summary"]["missing"] == 1
 
@@ -159,7 +151,7 @@ def test_oidc_with_the_api_servers_jwt_authenticator(tmp_path, cluster_state, se
     path = kubeconfig_with(tmp_path / "kc", server, pki / "ca.crt", user)
     assert whoami({"kubeconfig": path}) == (f"oidc:{subject}", ["oidc:devs", "system:authenticated"])
     # through a module: the user has no rights, and the API server names it
-    r = run_task("drift_check", {"set_name": "x" + uuid.uuid4().hex[:8], "kubeconfig": path,
+    r = run_task("drift_check", {"set_name": unique_name("x", 8), "kubeconfig": path,
                                  "objects": [cm("a", namespace)]})
     assert r["failed"] and f'User "oidc:{subject}" cannot' in r["msg"] and token not in json.dumps(r) + r["_stdout"]
     # a token signed by another key is rejected: the authenticator really verifies
@@ -205,7 +197,7 @@ def proxy(tmp_path):
 def test_proxy_option_and_kubeconfig_proxy_url_carry_the_traffic_and_no_proxy_bypasses(
         tmp_path, server, pki, kubeconfig, namespace, proxy, run_task):
     url, connects = proxy
-    task = {"set_name": "x" + uuid.uuid4().hex[:8], "objects": [cm("a", namespace)], "fail_on_drift": False}
+    task = {"set_name": unique_name("x", 8), "objects": [cm("a", namespace)], "fail_on_drift": False}
     ok(run_task("drift_check", dict(task, kubeconfig=str(kubeconfig), proxy=url)))
     via_option = connects()
     assert via_option >= 1
@@ -222,7 +214,7 @@ def test_a_proxy_that_is_down_is_a_clear_error(kubeconfig, namespace, run_task):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    r = run_task("drift_check", {"set_name": "x" + uuid.uuid4().hex[:8], "kubeconfig": str(kubeconfig),
+    r = run_task("drift_check", {"set_name": unique_name("x", 8), "kubeconfig": str(kubeconfig),
                                  "objects": [cm("a", namespace)], "proxy": f"http://127.0.0.1:{port}"})
     assert r["failed"] and f"http://127.0.0.1:{port}" in r["msg"]
 
@@ -241,7 +233,7 @@ def test_impersonation_within_rbac(kubectl, namespace, service_account, server, 
         auth = {"host": server, "api_key": token, "ca_cert": str(pki / "ca.crt")}
         assert whoami(dict(auth, impersonate_user=allowed, impersonate_groups=["team-a", "team-b"])) == (
             allowed, ["team-a", "team-b", "system:authenticated"])
-        task = {"set_name": "x" + uuid.uuid4().hex[:8], "objects": [cm("a", namespace)], "fail_on_drift": False}
+        task = {"set_name": unique_name("x", 8), "objects": [cm("a", namespace)], "fail_on_drift": False}
         ok(run_task("drift_check", dict(task, impersonate_user=allowed, **auth)))
         refused = run_task("drift_check", dict(task, impersonate_user=other, **auth))
         assert refused["failed"] and "forbidden" in refused["msg"] and f'"{other}"' in refused["msg"]
@@ -299,7 +291,7 @@ def test_every_option_reads_its_k8s_auth_variables(names, ansible_playbook, serv
                         "K8S_AUTH_IMPERSONATE_USER": "nobody-" + namespace, "K8S_AUTH_IMPERSONATE_GROUPS": "g1,g2"},
     }
     assert set(envs) == set(ENV_CASES)
-    run = ansible_playbook(ENV_PLAY, extra_vars={"envs": envs, "set_name": "x" + uuid.uuid4().hex[:8]})
+    run = ansible_playbook(ENV_PLAY, extra_vars={"envs": envs, "set_name": unique_name("x", 8)})
     r = run.results
     for case in ("proxy", "no_proxy", "insecure", "kubeconfig"):
         assert not r[case].get("failed"), (case, r[case].get("msg"))
@@ -336,7 +328,7 @@ def test_a_kubeconfig_dict_with_a_private_key_is_never_echoed(ansible_playbook, 
         objects: []
       register: bad
       ignore_errors: true
-""" % ("x" + uuid.uuid4().hex[:8], json.dumps(cm("a", namespace)))
+""" % (unique_name("x", 8), json.dumps(cm("a", namespace)))
     run = ansible_playbook(play, extra_vars={"kc": config}, args=("-vvv",))
     assert run.rc == 0, run.stdout[-3000:]
     for name in ("r", "bad"):  # what a later task, a callback or AWX's job events see
@@ -352,10 +344,11 @@ def test_a_kubeconfig_dict_with_a_private_key_is_never_echoed(ansible_playbook, 
 def test_a_rejected_token_is_one_clear_error_without_retries(server, pki):
     from ansible_collections.gitops.core.plugins.module_utils import kubeconfig
     from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
+    from ansible_collections.gitops.core.plugins.module_utils.discovery import Discovery
     from ansible_collections.gitops.core.plugins.module_utils.kube import Client
     client = Client(kubeconfig.load({"host": server, "api_key": "expired-or-wrong", "ca_cert": str(pki / "ca.crt")}), 1)
     with pytest.raises(GitOpsError) as err:
-        client.discover()
+        Discovery(client).discover()
     assert f"the API server rejected the credentials from host {server} (401 Unauthorized)" in err.value.message
     assert "expired-or-wrong" not in err.value.message
     assert client.counts == {"discovery": 1}

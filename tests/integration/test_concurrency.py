@@ -6,18 +6,13 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 import pytest
 
 from conftest import one_task_book as book
+from helpers import cm, unique_name
 
 pytestmark = pytest.mark.integration
-
-
-def cm(name, ns, value="v"):
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns},
-            "data": {"k": value}}
 
 
 def slow(name, ns, seconds):
@@ -31,7 +26,7 @@ def slow(name, ns, seconds):
 
 @pytest.fixture
 def set_name():
-    return "lock-%s" % uuid.uuid4().hex[:8]
+    return unique_name("lock-", 8)
 
 
 def lease(kubectl, set_name):

@@ -2,21 +2,10 @@
 collection, CRD validation and RBAC all behave as in a production cluster."""
 from __future__ import annotations
 
-import time
-
 import pytest
+from helpers import wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def wait_until(predicate, timeout: float = 60, interval: float = 0.5, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 DEPLOYMENT = """

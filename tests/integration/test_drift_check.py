@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from helpers import cm, unique_name
 
 pytestmark = pytest.mark.integration
 
@@ -22,14 +22,9 @@ def deployment(ns, replicas=2, containers=None, labels=None, **pod_spec):
                          containers=containers or [{"name": "app", "image": "registry.invalid/web:1"}], **pod_spec)}}}
 
 
-def cm(name, ns, data=None):
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns},
-            "data": data or {"k": "v"}}
-
-
 @pytest.fixture
 def set_name():
-    return "d" + uuid.uuid4().hex[:10]
+    return unique_name("d")
 
 
 @pytest.fixture

@@ -11,14 +11,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+from helpers import cm, health_of, inventory_entries, module_params, ok
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def cm(name, ns, data=None, **meta):
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": dict(name=name, namespace=ns, **meta),
-            "data": data or {"k": "v"}}
 
 
 def deployment(name, ns, replicas=1, **pod_spec):
@@ -28,22 +24,12 @@ def deployment(name, ns, replicas=1, **pod_spec):
                          containers=[{"name": "app", "image": "registry.invalid/web:1"}], **pod_spec)}}}
 
 
-def ok(result):
-    assert not result.get("failed"), result.get("msg")
-    return result
-
-
 def exists(kubectl, *args):
     return kubectl.run(*args, check=False).returncode == 0
 
 
 def labels(kubectl, ns, name):
     return kubectl.json("-n", ns, "get", "configmap", name)["metadata"].get("labels") or {}
-
-
-def inventory_entries(kubectl, set_name):
-    inv = kubectl.json("-n", "gitops-system", "get", "configmap", f"gitops-set-{set_name}")
-    return json.loads(inv["data"]["objects.json"])
 
 
 @pytest.fixture
@@ -172,7 +158,7 @@ def test_a_leaver_whose_kind_leaves_git_is_still_reported_and_can_be_pruned_late
     first, r = map(ok, module.steps(("k8s_reconcile", set_a, [cm("stay", namespace), deployment("old", namespace)]),
                                     ("k8s_reconcile", set_a, [cm("stay", namespace)], {"prune": False})))
     assert r["pruned"] == [] and r["inventory"]["abandoned"] == 1
-    assert r["skipped_objects"] == [{"object": f"apps/Deployment {namespace}/old", "action": "abandon",
+    assert r["skipped_objects"] == [{"ref": f"apps/Deployment {namespace}/old", "action": "abandon",
                                      "reason": "left the set; prune is false"}]
     assert ["apps", "v1", "Deployment", namespace, "old", "abandoned"] in inventory_entries(kubectl, set_a)
     # no Deployment is declared any more, yet the drift check still finds it
@@ -203,7 +189,8 @@ def test_prune_disabled_objects_stay_in_the_inventory_as_abandoned(module, kubec
 def test_null_annotations_and_labels_in_git_are_accepted(module, namespace, sets):
     """Before: drift_check failed with 'NoneType' object has no attribute 'get'."""
     set_a = sets[0]
-    obj = cm("n", namespace, annotations=None, labels=None)
+    obj = cm("n", namespace)
+    obj["metadata"].update(annotations=None, labels=None)  # explicit nulls, as a manifest may have them
     first, r = map(ok, module.steps(("k8s_reconcile", set_a, [obj]), ("drift_check", set_a, [obj])))
     assert r["summary"]["in_sync"] == 1
 
@@ -260,15 +247,27 @@ def test_webhook_configuration_is_applied_after_the_service_and_deployment_servi
     assert len(emptied["pruned"]) == 3
 
 
-def test_a_failed_rollout_fails_the_wait_at_once_with_the_reason(module, namespace, sets):
-    """Before: health was yes/no, and a rollout past its deadline waited out the whole timeout."""
+def test_a_failed_rollout_fails_the_wait_at_once_with_the_reason(module, namespace, sets, kubectl):
+    """Before: health was yes/no, and a rollout past its deadline waited out the whole timeout.
+    (A quota of no pods stalls the rollout: no pod is ever made, so only the deadline tells.)"""
     set_a = sets[0]
-    stuck = deployment("stuck", namespace, nodeSelector={"no-such-node": "x"})
+    kubectl.run("-n", namespace, "create", "quota", "no-pods", "--hard=pods=0")
+    stuck = deployment("stuck", namespace)
     stuck["spec"]["progressDeadlineSeconds"] = 1
     r = module("k8s_reconcile", set_a, [stuck], wait=True, wait_timeout=600)
     assert r["failed"] and "1 object(s) failed and will not become healthy without a change" in r["msg"]
     assert f"apps/Deployment {namespace}/stuck: progress deadline exceeded" in r["msg"]
-    assert r["health"][f"apps/Deployment {namespace}/stuck"]["status"] == "Failed"
+    assert health_of(r, f"apps/Deployment {namespace}/stuck")["status"] == "Failed"
+
+
+def test_a_workload_whose_pod_cannot_be_scheduled_fails_the_wait_naming_the_pod(module, namespace, sets):
+    """Before: InProgress ("Available: 0/1") until the wait timed out; kstatus calls such a pod Failed."""
+    stuck = deployment("unplaced", namespace, nodeSelector={"no-such-node": "x"})
+    r = module("k8s_reconcile", sets[0], [stuck], wait=True, wait_timeout=60)
+    assert r["failed"] and "1 object(s) failed and will not become healthy without a change" in r["msg"]
+    assert f"apps/Deployment {namespace}/unplaced: " in r["msg"] and " cannot be scheduled: " in r["msg"]
+    entry = health_of(r, f"apps/Deployment {namespace}/unplaced")
+    assert entry["status"] == "Failed" and "pod unplaced-" in entry["message"]
 
 
 def test_statefulset_with_on_delete_counts_as_healthy(module, namespace, sets):
@@ -283,7 +282,7 @@ def test_statefulset_with_on_delete_counts_as_healthy(module, namespace, sets):
     changed["spec"]["template"]["spec"]["containers"][0]["image"] = "registry.invalid/db:2"
     first, r = map(ok, module.steps(("k8s_reconcile", set_a, [sts], {"wait": True, "wait_timeout": 90}),
                                     ("k8s_reconcile", set_a, [changed], {"wait": True, "wait_timeout": 60})))
-    assert r["health"][f"apps/StatefulSet {namespace}/db"] == {
+    assert health_of(r, f"apps/StatefulSet {namespace}/db") == {
         "status": "Current", "healthy": True, "message": "Ready: 1/1 (OnDelete: pods update when deleted)"}
 
 
@@ -293,14 +292,15 @@ def test_one_connection_pool_per_run(kubeconfig, namespace, sets):
     from ansible_collections.gitops.core.plugins.module_utils import reconcile
     from ansible_collections.gitops.core.plugins.module_utils.kube import Client
     set_a = sets[0]
-    params = {"kubeconfig": str(kubeconfig), "set_name": set_a, "parallelism": 4, "wait": True, "wait_timeout": 60}
+    params = module_params("k8s_reconcile", kubeconfig=str(kubeconfig), set_name=set_a, parallelism=4, wait=True,
+                           wait_timeout=60)
     objects = [cm("c%02d" % i, namespace) for i in range(12)] + [deployment("web", namespace)]
     client = Client(kubeconfig_loader.load(params), 4)
-    result = reconcile.run(client, params, objects)
-    assert len(result["created"]) == 13 and result["health"][f"apps/Deployment {namespace}/web"]["healthy"]
+    result = reconcile.run(client, reconcile.Options.from_params(params, False, False), objects)
+    assert len(result["created"]) == 13 and health_of(result, f"apps/Deployment {namespace}/web")["healthy"]
     # plan (LIST, GET), dry-run, apply, wait and the inventory all ran on the same 4 workers, plus
     # the calling thread (discovery, the inventory read, single-object steps)
     assert client.connections_made <= 4 + 1
     assert len(client.pool.pools) == 0  # every pool, and its connections, closed at the end of the run
     client = Client(kubeconfig_loader.load(params), 4)
-    reconcile.run(client, dict(params, allow_empty=True), [])
+    reconcile.run(client, reconcile.Options.from_params(dict(params, allow_empty=True), False, False), [])

@@ -15,20 +15,9 @@ import uuid
 import pytest
 
 from conftest import CLUSTER_DIR
+from helpers import cm, ok, wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def cm(name, ns, **labels):
-    meta = {"name": name, "namespace": ns}
-    if labels:
-        meta["labels"] = labels
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"k": "v"}}
-
-
-def ok(result):
-    assert not result.get("failed"), result.get("msg")
-    return result
 
 
 @pytest.fixture
@@ -58,15 +47,6 @@ def only(ns):
     return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
 
 
-def eventually(check, what, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.3)
-    raise AssertionError("not in effect after %ds: %s" % (timeout, what))
-
-
 def test_an_admission_policy_denying_one_object_stops_the_whole_set_before_any_write(
         run_task, kubectl, namespace, tag, cluster_objects):
     policy = "deny-" + tag
@@ -79,13 +59,14 @@ def test_an_admission_policy_denying_one_object_stops_the_whole_set_before_any_w
         {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
          "metadata": {"name": policy},
          "spec": {"policyName": policy, "validationActions": ["Deny"], "matchResources": only(namespace)}})
-    eventually(lambda: kubectl.run("-n", namespace, "create", "configmap", "probe", "--dry-run=server", "-o", "name",
+    wait_until(lambda: kubectl.run("-n", namespace, "create", "configmap", "probe", "--dry-run=server", "-o", "name",
                                    check=False).returncode == 0 and
                kubectl.run("apply", "--dry-run=server", "-f", "-", check=False,
-                           input=json.dumps(cm("probe", namespace, forbidden="x"))).returncode != 0, "the policy")
+                           input=json.dumps(cm("probe", namespace, labels={"forbidden": "x"}))).returncode != 0,
+               timeout=30, interval=0.3, what="the policy")
     set_name = "vap-" + tag
     r = run_task("k8s_reconcile", {"set_name": set_name, "kubeconfig": "{{ kubeconfig }}", "objects": [
-        cm("first", namespace), cm("bad", namespace, forbidden="yes"), cm("last", namespace)]})
+        cm("first", namespace), cm("bad", namespace, labels={"forbidden": "yes"}), cm("last", namespace)]})
     assert r["failed"]
     assert "ConfigMap %s/bad" % namespace in r["msg"], r["msg"]
     assert policy in r["msg"] and "ConfigMaps labelled forbidden are not allowed here" in r["msg"], r["msg"]
@@ -110,9 +91,9 @@ def test_a_mutating_policy_causes_no_endless_drift_or_reapply(run_task, kubectl,
     def stamped():
         got = kubectl.run("-n", namespace, "create", "configmap", "probe", "--dry-run=server", "-o", "json", check=False)
         return got.returncode == 0 and "policy.example/stamped" in got.stdout
-    eventually(stamped, "the mutating policy")
+    wait_until(stamped, timeout=30, interval=0.3, what="the mutating policy")
     params = {"set_name": "map-" + tag, "kubeconfig": "{{ kubeconfig }}",
-              "objects": [cm("a", namespace), cm("b", namespace, app="b")]}
+              "objects": [cm("a", namespace), cm("b", namespace, labels={"app": "b"})]}
     first = ok(run_task("k8s_reconcile", params))
     assert len(first["created"]) == 2
     live = kubectl.json("-n", namespace, "get", "configmap", "a")
@@ -174,7 +155,7 @@ def throttled_identity(kubectl, namespace, tag, cluster_objects):
         request = urllib.request.Request(state["server"] + "/api", headers={"Authorization": "Bearer " + token})
         with urllib.request.urlopen(request, context=context, timeout=10) as resp:
             return resp.headers.get("X-Kubernetes-PF-PriorityLevel-UID") == level_uid
-    eventually(classified, "the FlowSchema for %s" % sa)
+    wait_until(classified, timeout=30, interval=0.3, what="the FlowSchema for %s" % sa)
     yield auth
     kubectl.run("delete", "clusterrolebinding", sa, check=False)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import one_task_book as book
+from helpers import inventory_keys
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault, pytest.mark.xdist_group("second-control-plane")]
 
@@ -32,14 +33,6 @@ def live_owned(kc, set_name):
     """Keys of every live object carrying the set's label (the ones the set owns)."""
     out = kc.json("get", "configmaps,namespaces", "-A", "-l", "gitops.core/set=" + set_name)
     return {(o["kind"], o["metadata"].get("namespace") or "", o["metadata"]["name"]) for o in out["items"]}
-
-
-def inventory_keys(kc, set_name):
-    got = kc.run("-n", "gitops-system", "get", "configmap", "gitops-set-" + set_name, "-o", "json", check=False)
-    if got.returncode != 0:
-        return set()
-    entries = json.loads(json.loads(got.stdout)["data"]["objects.json"])
-    return {(e[2], e[3] or "", e[4]) for e in entries}
 
 
 def count(kc, ns):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from gitfixtures import GitHttpServer, Keys, Repo, sh
+from helpers import ok
 
 CM = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: %s, namespace: default}\ndata: {k: \"%s\"}\n"
 DEPLOY = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: default}\nspec: {replicas: %d}\n"
@@ -42,11 +43,6 @@ def gds(run_tasks, tmp_path):
 
     run.each = lambda *runs: run_tasks([task(**params) for params in runs])
     return run
-
-
-def ok(result):
-    assert not result.get("failed"), result.get("msg")
-    return result
 
 
 def failed(result, *fragments):
@@ -260,6 +256,7 @@ def test_unknown_ref_and_unreachable_remote(repo, gds, tmp_path):
     unknown, missing = gds.each({"repo": repo.url, "version": "nope"}, {"repo": str(tmp_path / "missing.git")})
     failed(unknown, "unknown ref 'nope'")
     failed(missing, "unreachable or does not exist")
+    assert missing["rc"] == 128 and "rc" not in unknown  # git's exit code reaches the result
 
 
 @pytest.mark.parametrize("params, fragment", [

@@ -280,8 +280,8 @@ def test_what_would_not_render_from_the_commit_alone_is_refused_and_hooks_map_on
     assert r[9]["sources"] == [{"ref": "ConfigMap default/p", "file": "charts/plain/templates/cm.yaml", "document": 1}]
     assert r[10]["failed"] and r[10]["msg"].startswith("chart charts/plain needs helm 3 or 4: "), r[10]["msg"]
     assert r[10]["msg"].endswith("install it or set helm.binary"), r[10]["msg"]
-    refused(r[11], "helm template charts/schema failed", "- at '/password': (value hidden) does not match pattern",
-            "- at '/token': (value hidden)")
+    refused(r[11], "helm template charts/schema failed", "- at '/password': (hidden) does not match pattern",
+            "- at '/token': (hidden)")
     assert SECRET not in r[11]["_stdout"] and TOKEN not in r[11]["_stdout"]
 
 

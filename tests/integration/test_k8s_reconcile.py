@@ -2,20 +2,13 @@
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
+from helpers import cm, health_of, inventory_entries, ok, unique_name
 
 pytestmark = pytest.mark.integration
 
 WRITE_VERBS = ("apply", "delete", "create", "update", "patch")
-
-
-def cm(name, ns, data=None, annotations=None):
-    meta = {"name": name, "namespace": ns}
-    if annotations:
-        meta["annotations"] = annotations
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data or {"k": "v"}}
 
 
 def deployment(name, ns, replicas=1, node_selector=None, image="registry.invalid/web:1"):
@@ -34,7 +27,7 @@ def writes(result):
 
 @pytest.fixture
 def set_name():
-    return "t" + uuid.uuid4().hex[:10]
+    return unique_name("t")
 
 
 @pytest.fixture
@@ -50,11 +43,6 @@ def reconcile(run_tasks, set_name):
 
     run.steps = lambda *runs: run_tasks([task(**r) for r in runs])
     return run
-
-
-def ok(result):
-    assert not result.get("failed"), result.get("msg")
-    return result
 
 
 def test_create_then_rerun_is_a_no_op_without_writes(reconcile, kubectl, namespace):
@@ -125,15 +113,14 @@ def test_object_removed_from_git_is_pruned_and_inventory_shrinks(reconcile, kube
                                        {"objects": [cm("a", namespace)]}))
     assert r["pruned"] == [f"ConfigMap {namespace}/b"]
     assert kubectl.run("-n", namespace, "get", "configmap", "b", check=False).returncode != 0
-    inv = kubectl.json("-n", "gitops-system", "get", "configmap", f"gitops-set-{set_name}")
-    assert json.loads(inv["data"]["objects.json"]) == [["", "v1", "ConfigMap", namespace, "a"]]
+    assert inventory_entries(kubectl, set_name) == [["", "v1", "ConfigMap", namespace, "a"]]
 
 
 def test_prune_disabled_annotation_is_respected(reconcile, kubectl, namespace):
     keep = cm("keep", namespace, annotations={"gitops.core/prune": "disabled"})
     first, r = map(ok, reconcile.steps({"objects": [cm("a", namespace), keep]}, {"objects": [cm("a", namespace)]}))
     assert r["pruned"] == []
-    assert r["skipped_objects"] == [{"object": f"ConfigMap {namespace}/keep", "action": "abandon",
+    assert r["skipped_objects"] == [{"ref": f"ConfigMap {namespace}/keep", "action": "abandon",
                                      "reason": "left the set; annotation gitops.core/prune: disabled"}]
     assert kubectl.run("-n", namespace, "get", "configmap", "keep", check=False).returncode == 0
 
@@ -189,6 +176,27 @@ def test_crd_and_its_custom_resource_in_one_run(reconcile, kubectl, namespace, s
     assert pruned[-1] == f"apiextensions.k8s.io/CustomResourceDefinition widgets.{group}"
 
 
+def test_a_crd_whose_names_are_refused_fails_at_once_with_the_reason(reconcile, kubectl, set_name):
+    """Before: apply waited its own 60 s for Established and lost the reason; now the one wait
+    verb fails as soon as the API server refuses the names (NamesAccepted=False)."""
+    group = f"{set_name}.example.com"
+
+    def crd(plural):
+        return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                "metadata": {"name": f"{plural}.{group}"},
+                "spec": {"group": group, "scope": "Namespaced", "names": {"plural": plural, "kind": "Widget"},
+                         "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
+                             "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}}
+    kubectl.run("apply", "-f", "-", input=json.dumps(crd("widgets")))
+    try:
+        r = reconcile([crd("gizmos")])
+        assert r["failed"] and "1 object(s) failed and will not become healthy without a change" in r["msg"]
+        assert f"CustomResourceDefinition gizmos.{group}: names not accepted: " in r["msg"]
+        assert '" is already in use' in r["msg"]  # the API server's reason (KindConflict or ListKindConflict)
+    finally:
+        kubectl.run("delete", "crd", f"widgets.{group}", f"gizmos.{group}", "--ignore-not-found", "--wait=false")
+
+
 def test_namespace_created_in_the_same_run_as_its_objects(reconcile, kubectl, set_name):
     ns = f"{set_name}-ns"
     objects = [cm("a", ns), deployment("web", ns), {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}]
@@ -236,8 +244,7 @@ def test_check_mode_writes_nothing_and_predicts_the_real_run(reconcile, kubectl,
     assert writes(predicted) == {}
     assert kubectl.json("-n", namespace, "get", "configmap", "change")["data"] == {"k": "v"}
     assert kubectl.run("-n", namespace, "get", "configmap", "go", check=False).returncode == 0
-    inv = kubectl.json("-n", "gitops-system", "get", "configmap", f"gitops-set-{set_name}")
-    assert len(json.loads(inv["data"]["objects.json"])) == 3
+    assert len(inventory_entries(kubectl, set_name)) == 3
     real = ok(reconcile(nxt))
     for key in ("created", "updated", "pruned", "unchanged", "changed"):
         assert predicted[key] == real[key], key
@@ -272,15 +279,17 @@ def test_an_api_error_about_a_secret_never_quotes_its_values(reconcile, namespac
 
 def test_wait_succeeds_when_kwok_makes_the_deployment_available(reconcile, namespace):
     r = ok(reconcile([deployment("web", namespace, replicas=2)], wait=True, wait_timeout=90))
-    assert r["health"][f"apps/Deployment {namespace}/web"] == {"status": "Current", "healthy": True,
-                                                               "message": "Available: 2/2"}
+    assert health_of(r, f"apps/Deployment {namespace}/web") == {"status": "Current", "healthy": True,
+                                                                "message": "Available: 2/2"}
 
 
-def test_wait_times_out_with_the_reason(reconcile, namespace):
-    stuck = deployment("stuck", namespace, replicas=2, node_selector={"no-such-node": "x"})
+def test_wait_times_out_with_the_reason(reconcile, kubectl, namespace):
+    # a quota of no pods: the rollout makes no pod (so none can fail) and never progresses
+    kubectl.run("-n", namespace, "create", "quota", "no-pods", "--hard=pods=0")
+    stuck = deployment("stuck", namespace, replicas=2)
     r = reconcile([stuck], wait=True, wait_timeout=5)
-    assert r["failed"] and "timed out after 5s waiting for 1 object(s)" in r["msg"]
-    assert f"apps/Deployment {namespace}/stuck: Available: 0/2" in r["msg"]
+    assert r["failed"] and "timed out after 5s waiting for 1 object(s) to become healthy" in r["msg"]
+    assert f"apps/Deployment {namespace}/stuck: Updated: 0/2" in r["msg"]
 
 
 def test_rbac_limited_credentials_get_a_clear_error(reconcile, kubectl, namespace, cluster_state):

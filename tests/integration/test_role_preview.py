@@ -9,14 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 from gitfixtures import Repo
+from helpers import cm
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "preview-s3cret-41"
-
-
-def cm(name, ns, value):
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns}, "data": {"k": value}}
 
 
 def secret(ns, value):
@@ -27,7 +24,7 @@ def secret(ns, value):
 @pytest.mark.slow
 def test_preview_writes_the_plan_and_changes_nothing(ansible_playbook, kubectl, namespace, tmp_path):
     repo = Repo(tmp_path)
-    main = [cm("kept", namespace, "1"), cm("leaving", namespace, "x"), secret(namespace, SECRET)]
+    main = [cm("kept", namespace, value="1"), cm("leaving", namespace, value="x"), secret(namespace, SECRET)]
     repo.commit({"app/all.yaml": yaml.safe_dump_all(main)})
     set_name = "prev-" + namespace[2:]
     sync = ansible_playbook((ROOT / "playbooks" / "sync.yml").read_text(), extra_vars={
@@ -36,7 +33,7 @@ def test_preview_writes_the_plan_and_changes_nothing(ansible_playbook, kubectl, 
     assert sync.rc == 0, sync.stdout[-3000:]
 
     # the pull request: one value changed, one object added, one removed, the Secret's value changed
-    branch = [cm("kept", namespace, "2"), cm("new", namespace, "n"), secret(namespace, SECRET + "-rotated")]
+    branch = [cm("kept", namespace, value="2"), cm("new", namespace, value="n"), secret(namespace, SECRET + "-rotated")]
     repo.commit({"app/all.yaml": yaml.safe_dump_all(branch)}, branch="pr-7")
     out = tmp_path / "preview.md"
     book = (ROOT / "playbooks" / "preview.yml").read_text()

@@ -8,13 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 from gitfixtures import Keys, Repo
+from helpers import cm
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def cm(name, ns, value):
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns}, "data": {"k": value}}
 
 
 @pytest.mark.slow
@@ -22,9 +19,9 @@ def test_pin_back_to_an_older_commit_then_return(ansible_playbook, kubectl, name
     (tmp_path / "keys").mkdir()
     keys = Keys(tmp_path / "keys")
     repo = Repo(tmp_path, keys)
-    commit_a = repo.commit({"app/all.yaml": yaml.safe_dump_all([cm("web", namespace, "a")])}, signer="bob")
-    commit_b = repo.commit({"app/all.yaml": yaml.safe_dump_all([cm("web", namespace, "b"), cm("extra", namespace, "b")])},
-                           signer="bob")
+    commit_a = repo.commit({"app/all.yaml": yaml.safe_dump_all([cm("web", namespace, value="a")])}, signer="bob")
+    both = [cm("web", namespace, value="b"), cm("extra", namespace, value="b")]
+    commit_b = repo.commit({"app/all.yaml": yaml.safe_dump_all(both)}, signer="bob")
     book = (ROOT / "playbooks" / "sync.yml").read_text()
     common = {"sync_repo": repo.url, "sync_set_name": "rb-" + namespace[2:], "sync_path": ["app"],
               "sync_kubeconfig": "{{ kubeconfig }}", "sync_wait": False, "sync_verify": "head",

@@ -19,6 +19,7 @@ import yaml
 
 from conftest import CLUSTER_DIR
 from gitfixtures import GitHttpServer, Repo
+from helpers import unique_name
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +80,7 @@ def scan(texts: dict[str, str], values: dict[str, str]) -> list[str]:
 
 def test_no_credential_or_secret_value_in_any_output_on_any_path(planted, ansible_playbook, kubectl, tmp_path):
     ns = planted["namespace"]
-    set_name = "leak-" + uuid.uuid4().hex[:6]
+    set_name = unique_name("leak-", 6)
     cache, reports, ansible_tmp = tmp_path / "cache", tmp_path / "reports", tmp_path / "ansible-tmp"
     env = {"ANSIBLE_LOCAL_TEMP": str(ansible_tmp / "local"), "ANSIBLE_REMOTE_TMP": str(ansible_tmp / "remote")}
     common = {"set_name": set_name, "objects": "{{ desired.objects }}", "sources": "{{ desired.sources }}",

@@ -23,7 +23,7 @@ def test_versions_then_kinds_sorted_and_the_core_group_without_a_prefix():
     table = {("", "ConfigMap"): {"v1": object()}, ("apps", "Deployment"): {"v1": object()},
              ("x.io", "Widget"): {"v1beta1": object(), "v1": object()}}
     served = Served({"gitVersion": "v1.37.2", "major": "1"}, table)
-    assert capabilities(served) == {
+    assert capabilities(served, served) == {
         "kube_version": "v1.37.2",
         "api_versions": ["apps/v1", "v1", "x.io/v1", "x.io/v1beta1",
                          "apps/v1/Deployment", "v1/ConfigMap", "x.io/v1/Widget", "x.io/v1beta1/Widget"]}

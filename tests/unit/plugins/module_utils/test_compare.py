@@ -5,7 +5,8 @@ import base64
 
 import pytest
 from ansible_collections.gitops.core.plugins.module_utils.compare import (
-    ABSENT, describe, diff, mask_secret, quantity, same_result)
+    ABSENT, describe, diff, quantity, same_result)
+from ansible_collections.gitops.core.plugins.module_utils.sanitize import mask_secret
 from ansible_collections.gitops.core.plugins.module_utils.managedfields import path_str
 
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from ansible_collections.gitops.core.plugins.module_utils import changeset, inventory, ownership
+from ansible_collections.gitops.core.plugins.module_utils import changeset, inventory, order, ownership, result
 from ansible_collections.gitops.core.plugins.module_utils import plan as planner
-from ansible_collections.gitops.core.plugins.module_utils.changeset import ChangeSet, Entry
+from ansible_collections.gitops.core.plugins.module_utils.changeset import ChangeSet
 from ansible_collections.gitops.core.plugins.module_utils.delete import check_guards
 from ansible_collections.gitops.core.plugins.module_utils.engine import Options
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.objref import ObjectRef
+from ansible_collections.gitops.core.plugins.modules.k8s_reconcile import argument_spec
+
+DEFAULTS = {name: spec.get("default") for name, spec in argument_spec().items()}
 
 
 def cm(name, labels=None, annotations=None, ns="n"):
@@ -27,20 +30,26 @@ def ref(name, ns="n"):
     return ObjectRef("", "v1", "ConfigMap", ns, name)
 
 
+def options(**run):
+    """Options as k8s_reconcile's argument spec defaults them, for set 'a', with `run` on top."""
+    return Options.from_params(dict(DEFAULTS, set_name="a"), **run)
+
+
 def engine(**opts):
-    return SimpleNamespace(opts=Options(set_name="a", **opts), client=None)
+    return SimpleNamespace(opts=options(**opts), client=None)
 
 
 def leaver(live, **opts):
-    e = Entry(ObjectRef.from_object(live), live=live)
-    planner._decide_leaver(e, "a", Options(set_name="a", **opts).prune)
-    return e
+    return planner.decide_leaver(ObjectRef.from_object(live), live, None, "a", options(**opts).prune)
 
 
-def desired(body, live, revision=None):
-    e = Entry(ObjectRef.from_object(body), body=body, live=live)
-    planner._decide_desired(e, "gitops-core", revision)
-    return e
+def as_desired(body, source=None):
+    ref_ = ObjectRef.from_object(body)
+    return planner.Desired(ref_, body, None, source, order.apply_key(ref_, body))
+
+
+def desired(body, live, revision=None, takeover=None, **opts):
+    return planner.decide_desired(as_desired(body), live, options(revision=revision, **opts), takeover)
 
 
 # ------------------------------------------------------------------ actions and statuses
@@ -57,21 +66,21 @@ def test_leavers_are_pruned_abandoned_or_skipped_by_label_annotation_and_option(
 
 def test_drift_status_is_derived_from_the_action_in_one_place():
     ours = {"gitops.core/set": "a"}
-    assert changeset.status_of(leaver(cm("x", ours))) == changeset.ORPHANED
-    assert changeset.status_of(leaver(cm("x", ours), prune=False)) == changeset.ORPHANED
-    assert changeset.status_of(leaver(cm("x", {"gitops.core/set": "b"}))) is None
+    assert result.status_of(leaver(cm("x", ours))) == result.ORPHANED
+    assert result.status_of(leaver(cm("x", ours), prune=False)) == result.ORPHANED
+    assert result.status_of(leaver(cm("x", {"gitops.core/set": "b"}))) is None
     body = cm("x", dict(ours))
-    assert changeset.status_of(desired(body, None)) == changeset.MISSING
+    assert result.status_of(desired(body, None)) == result.MISSING
     live = cm("x", dict(ours))
     live["data"] = {"k": "changed"}
-    assert changeset.status_of(desired(cm("x", dict(ours)), live)) == changeset.MODIFIED
+    assert result.status_of(desired(cm("x", dict(ours)), live)) == result.MODIFIED
 
 
 def test_null_labels_and_annotations_are_none_and_bad_ones_are_refused():
     discovery = SimpleNamespace(resource=lambda *a, **k: SimpleNamespace(namespaced=True))  # ConfigMaps are namespaced
     nulls = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "labels": None, "annotations": None}}
-    [e] = planner.resolve_desired(discovery, [nulls], None, "a", "n", None)
-    assert e.body["metadata"]["labels"] == {"gitops.core/set": "a"} and "annotations" not in e.body["metadata"]
+    [d] = planner.resolve_desired(discovery, [nulls], None, "a", "n", None)
+    assert d.body["metadata"]["labels"] == {"gitops.core/set": "a"} and "annotations" not in d.body["metadata"]
     bad = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "labels": {"tier": 3}}}
     with pytest.raises(GitOpsError, match=r"objects\[0\] \(a.yaml, document 1\): metadata.labels.tier must be a string"):
         planner.resolve_desired(None, [bad], [{"file": "a.yaml", "document": 1}], "a", "n", None)
@@ -109,24 +118,60 @@ def test_max_deletions_refuses_and_names_what_would_be_deleted():
 
 # ------------------------------------------------------------------ ownership
 
+def takeovers(desired_body, live, source=None, **opts):
+    return ownership.takeovers(engine(**opts), [(as_desired(desired_body, source), live)], inventory.EMPTY)
+
+
 def test_an_object_of_another_set_is_refused_naming_both_sets():
-    e = desired(cm("x", {"gitops.core/set": "a"}), cm("x", {"gitops.core/set": "b"}))
-    e.source = "apps/x.yaml, document 1"
     with pytest.raises(GitOpsError) as err:
-        ownership.resolve(engine(), [e], inventory.EMPTY)
+        takeovers(cm("x", {"gitops.core/set": "a"}), cm("x", {"gitops.core/set": "b"}), "apps/x.yaml, document 1")
     assert "set 'a' declares 1 object(s) that another set owns; nothing was changed" in err.value.message
     assert "ConfigMap n/x (apps/x.yaml, document 1) belongs to set 'b'" in err.value.message
-    assert err.value.details["conflicts"] == [{"object": "ConfigMap n/x", "source": "apps/x.yaml, document 1",
+    assert err.value.details["conflicts"] == [{"ref": "ConfigMap n/x", "source": "apps/x.yaml, document 1",
                                                "owner": "b"}]
 
 
 def test_adopt_option_or_annotation_makes_the_takeover_an_explicit_action():
-    e = desired(cm("x", {"gitops.core/set": "a"}), cm("x", {"gitops.core/set": "b"}))
-    ownership.resolve(engine(adopt=True), [e], inventory.EMPTY)
-    assert e.action == changeset.ADOPT and "taken over from set 'b'" in e.reason
-    e = desired(cm("x", {"gitops.core/set": "a"}, {"gitops.core/adopt": "true"}), cm("x", {"gitops.core/set": "b"}))
-    ownership.resolve(engine(), [e], inventory.EMPTY)
-    assert e.action == changeset.ADOPT and changeset.status_of(e) == changeset.MODIFIED
+    live = cm("x", {"gitops.core/set": "b"})
+    action, reason = takeovers(cm("x", {"gitops.core/set": "a"}), live, adopt=True)[("", "ConfigMap", "n", "x")]
+    assert action == changeset.ADOPT and "taken over from set 'b'" in reason
+    body = cm("x", {"gitops.core/set": "a"}, {"gitops.core/adopt": "true"})
+    takeover = takeovers(body, live)[("", "ConfigMap", "n", "x")]
+    e = desired(body, live, takeover=takeover)
+    assert e.action == changeset.ADOPT and result.status_of(e) == result.MODIFIED
+
+
+def test_an_entry_is_made_once_and_later_stages_make_successors():
+    """The plan's entries never change: the dry-run's or prune's news is a new entry in a new ChangeSet."""
+    planned = leaver(cm("x", {"gitops.core/set": "a"}))
+    cs = ChangeSet([planned], inventory.EMPTY)
+    gone = planned.but(action=changeset.SKIP, live=None, reason="left the set; already gone when prune reached it")
+    after = cs.replaced({planned: gone})
+    assert planned.action == changeset.PRUNE and cs.entries == [planned] and after.entries == [gone]
+
+
+def test_an_object_already_gone_at_prune_is_neither_pruned_nor_kept_in_the_inventory():
+    """Before: it kept action prune in `objects` but was missing from `pruned`; now both say skip."""
+    pruned, vanished = (leaver(cm(n, {"gitops.core/set": "a"})) for n in ("p", "v"))
+    cs = ChangeSet([pruned, vanished], inventory.EMPTY)
+    cs = cs.replaced({vanished: vanished.but(action=changeset.SKIP, live=None, reason="already gone")})
+    out = result.reconcile_result(cs, "a", "gitops-system", None, [], frozenset())
+    assert out["pruned"] == ["ConfigMap n/p"]
+    assert [o["ref"] for o in out["objects"] if o["action"] == changeset.PRUNE] == out["pruned"]
+    assert out["skipped_objects"] == [{"ref": "ConfigMap n/v", "action": "skip", "reason": "already gone"}]
+
+
+def test_drift_counts_an_update_only_by_its_differences_after_the_ignore_rules():
+    from ansible_collections.gitops.core.plugins.module_utils.ignore import Rules
+    ours = {"gitops.core/set": "a"}
+    live = cm("x", dict(ours))
+    live["data"] = {"k": "hand-edited"}
+    ignore = Rules([{"kind": "ConfigMap", "paths": ["data.k"]}])
+    assert desired(cm("x", dict(ours)), live).action == changeset.UPDATE
+    assert desired(cm("x", dict(ours)), live, ignore=ignore, count_unowned=False).action == changeset.UNCHANGED
+    unowned = cm("x", dict(ours))  # in sync, but never applied by our field manager
+    assert desired(cm("x", dict(ours)), unowned).reason == "not yet applied by field manager gitops-core"
+    assert desired(cm("x", dict(ours)), unowned, count_unowned=False).action == changeset.UNCHANGED
 
 
 # ------------------------------------------------------------------ inventory
@@ -148,6 +193,18 @@ def test_an_unreadable_inventory_is_a_clear_error():
 
 
 def test_options_come_from_module_params_by_name():
-    opts = Options.from_params({"set_name": "s", "prune": False, "max_deletions": None, "unrelated": 1},
-                               check_mode=True)
+    opts = Options.from_params(dict(DEFAULTS, set_name="s", prune=False, unrelated=1), check_mode=True)
     assert (opts.set_name, opts.prune, opts.max_deletions, opts.check_mode) == ("s", False, None, True)
+    assert (opts.namespace, opts.lock_timeout) == ("default", 300)  # the argument spec's defaults
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"set_name": "Bad_Name"}, "set_name 'Bad_Name' must be lower-case"),
+    ({"parallelism": 0}, "parallelism must be at least 1"),
+    ({"max_deletions": -1}, "max_deletions must not be negative"),
+    ({"lock_duration": 2}, "lock_duration must be at least 3 seconds"),
+    ({"lock_timeout": -1}, "lock_timeout not negative"),
+])
+def test_options_are_checked_once_where_they_are_typed(bad, message):
+    with pytest.raises(GitOpsError, match=message):
+        Options.from_params(dict(DEFAULTS, set_name="s") | bad)

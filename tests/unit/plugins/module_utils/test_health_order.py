@@ -82,6 +82,55 @@ def test_job_crd_namespace_pvc_and_generic_rules():
     assert health.check("apps", "Deployment", None) == (health.NOT_FOUND, "not found")
 
 
+# The status of a pod as the kubelet reports it when a container keeps exiting, and as the scheduler
+# reports a pod no node can take (recorded from the API; values trimmed to what the rules read).
+CRASH_LOOPING = {"metadata": {"name": "web-7d4b9-x2x"}, "status": {
+    "phase": "Running", "conditions": [{"type": "Ready", "status": "False", "reason": "ContainersNotReady"}],
+    "containerStatuses": [{"name": "app", "ready": False, "restartCount": 4, "state": {"waiting": {
+        "reason": "CrashLoopBackOff", "message": "back-off 1m20s restarting failed container=app"}}}]}}
+UNSCHEDULABLE = {"metadata": {"name": "web-7d4b9-q8r"}, "status": {"phase": "Pending", "conditions": [
+    {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+     "message": "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."}]}}
+
+
+def test_a_crash_looping_or_unschedulable_pod_is_failed_at_once():
+    """Before: both were InProgress until the wait timed out; kstatus calls them Failed."""
+    assert health.check("", "Pod", CRASH_LOOPING) == (F, "containers in CrashLoopBackOff: app")
+    assert health.check("", "Pod", UNSCHEDULABLE) == (
+        F, "cannot be scheduled: 0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector.")
+    pending = {"status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "True"}]}}
+    assert health.check("", "Pod", pending) == (P, "phase: Pending, not Ready")
+
+
+def test_a_workload_in_progress_whose_pod_failed_is_failed_naming_the_pod():
+    rolling = (P, "Available: 0/2")
+    assert health.workload_with_pods(*rolling, [UNSCHEDULABLE, CRASH_LOOPING]) == (
+        F, "Available: 0/2; pod web-7d4b9-q8r cannot be scheduled: 0/3 nodes are available: "
+           "3 node(s) didn't match Pod's node affinity/selector.")
+    assert health.workload_with_pods(*rolling, []) == rolling
+    assert health.workload_with_pods(C, "Available: 2/2", [CRASH_LOOPING]) == (C, "Available: 2/2")
+
+
+def test_stalled_and_reconciling_conditions_count_for_every_kind():
+    """Before: read only for kinds without a rule; a controller may set them on a Deployment too."""
+    ready = {"spec": {"replicas": 1}, "status": {"updatedReplicas": 1, "availableReplicas": 1, "replicas": 1}}
+    assert health.check("apps", "Deployment", ready)[0] == C
+    stalled = dict(ready, status=dict(ready["status"], conditions=[
+        {"type": "Stalled", "status": "True", "message": "quota exceeded"}]))
+    assert health.check("apps", "Deployment", stalled) == (F, "Stalled: quota exceeded")
+    reconciling = dict(ready, status=dict(ready["status"], conditions=[
+        {"type": "Reconciling", "status": "True", "reason": "Progressing"}]))
+    assert health.check("apps", "Deployment", reconciling) == (P, "Reconciling: Progressing")
+
+
+def test_pod_selector_of_a_workload():
+    from ansible_collections.gitops.core.plugins.module_utils.wait import pod_selector
+    assert pod_selector({"spec": {"selector": {"matchLabels": {"b": "2", "a": "1"}, "matchExpressions": [
+        {"key": "tier", "operator": "In", "values": ["web", "api"]}, {"key": "canary", "operator": "DoesNotExist"}]}}}) \
+        == "a=1,b=2,tier in (web,api),!canary"
+    assert pod_selector({"spec": {}}) is None
+
+
 def ref(kind, group="", ns="n", name="x"):
     return ObjectRef(group, "v1", kind, ns, name)
 
@@ -92,7 +141,7 @@ def test_apply_order_waves_then_dependencies_then_custom_resources():
              (ref("Service"), {"metadata": {"annotations": {"gitops.core/wave": "-1"}}})]
     ordered = [r.kind for r, obj in sorted(items, key=lambda i: order.apply_key(*i))]
     assert ordered == ["Service", "CustomResourceDefinition", "Namespace", "ConfigMap", "Deployment", "Widget"]
-    pruned = [r.kind for r, obj in sorted(items, key=lambda i: order.prune_key(*i))]
+    pruned = [r.kind for r, obj in sorted(items, key=lambda i: order.prune_key(order.apply_key(*i)))]
     assert pruned == list(reversed(ordered))
 
 

@@ -177,5 +177,5 @@ def test_helm_errors_lose_the_values_they_quote():
                "web is fine")
     got = helm.scrub(message, list(helm.value_strings({"token": "s3cr3t-token-value", "name": ["web"]})))
     assert "hunter2-from-the-chart" not in got and "s3cr3t-token-value" not in got and "it\\'s me" not in got
-    assert "- at '/password': (value hidden) does not match pattern '^[0-9]+$'" in got
+    assert "- at '/password': (hidden) does not match pattern '^[0-9]+$'" in got
     assert "token (hidden) is wrong, web is fine" in got  # a short value is left alone

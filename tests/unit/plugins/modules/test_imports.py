@@ -1,22 +1,41 @@
-"""git_desired_state never talks to the cluster, so it must not need the kubernetes package."""
+"""Each module loads what it uses and nothing more: git_desired_state never talks to the cluster
+(no kubernetes package, no engine), k8s_capabilities needs neither the comparison engine nor the
+source side, and the cluster modules do not load the source side or each other's orchestrator."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 COLLECTIONS = Path(__file__).resolve().parents[4] / ".collections"
-PROBE = ("import sys; sys.path.insert(0, %r); import ansible_collections.gitops.core.plugins.modules.%s; "
-         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'kubernetes')[:1])")
+UTILS = "ansible_collections.gitops.core.plugins.module_utils."
+PROBE = ("import json, sys; sys.path.insert(0, %r); import ansible_collections.gitops.core.plugins.modules.%s; "
+         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'kubernetes' or m.startswith(%r))))")
+SOURCE_SIDE = {"gitsource", "signatures", "render", "helm", "desired_state", "runner"}
+ENGINE = {"engine", "plan", "apply", "delete", "wait", "converge", "compare", "managedfields", "result"}
 
 
-def kubernetes_modules_after_importing(module):
-    proc = subprocess.run([sys.executable, "-c", PROBE % (str(COLLECTIONS), module)], capture_output=True, text=True,
-                          check=True)
-    return proc.stdout.strip()
+def loaded(module):
+    """The kubernetes modules (as 'kubernetes') and our module_utils (by file name) that importing `module` loads."""
+    proc = subprocess.run([sys.executable, "-c", PROBE % (str(COLLECTIONS), module, UTILS)], capture_output=True,
+                          text=True, check=True)
+    names = json.loads(proc.stdout)
+    return {"kubernetes" if n.startswith("kubernetes") else n[len(UTILS):] for n in names}
 
 
-def test_git_desired_state_does_not_import_kubernetes():
-    assert kubernetes_modules_after_importing("git_desired_state") == "[]"
-    # the probe can fail: a cluster module does pull the package in
-    assert kubernetes_modules_after_importing("k8s_reconcile") != "[]"
+@pytest.mark.parametrize("module, must_not_load", [
+    ("git_desired_state", {"kubernetes", "kube", "kubeconfig", "discovery"} | ENGINE),
+    ("k8s_capabilities", SOURCE_SIDE | ENGINE | {"manifests", "set_args"}),
+    ("k8s_reconcile", SOURCE_SIDE | {"drift", "report", "ignore"}),
+    ("drift_check", SOURCE_SIDE | {"reconcile"}),
+])
+def test_each_module_loads_only_what_it_uses(module, must_not_load):
+    assert loaded(module) & must_not_load == set()
+
+
+def test_the_probe_can_fail():
+    """A cluster module does load the kubernetes package and the engine."""
+    assert {"kubernetes", "engine", "compare"} <= loaded("k8s_reconcile")

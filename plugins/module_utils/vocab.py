@@ -1,0 +1,45 @@
+# -*- coding: utf-8 -*-
+# Copyright: gitops.core contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The names gitops.core writes on objects and reads back, and the two texts every output
+shares: the placeholder of a hidden value and the "(and N more)" of a cut list.  Every other file
+takes them from here.  Pure data; imports nothing, so git_desired_state (which must not load the
+Kubernetes client) may use it too."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+# ------------------------------------------------------------------ on objects
+SET_LABEL = "gitops.core/set"                 # the set an object belongs to
+INVENTORY_LABEL = "gitops.core/inventory"     # on a set's inventory ConfigMap: the set's name
+REVISION_ANNOTATION = "gitops.core/revision"  # the commit an object was last applied from
+PRUNE_ANNOTATION = "gitops.core/prune"        # "disabled": never deleted when it leaves Git
+RECONCILE_ANNOTATION = "gitops.core/reconcile"  # "disabled": left alone, in Git or live
+ADOPT_ANNOTATION = "gitops.core/adopt"        # "true" in Git: take this object over from another set
+WAVE_ANNOTATION = "gitops.core/wave"          # apply order, lower first
+DISABLED = "disabled"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "gitops.core"}  # on the inventory and the Lease
+
+
+def set_object_name(set_name):
+    """The name of a set's inventory ConfigMap and of its Lease (both in the inventory namespace)."""
+    return "gitops-set-%s" % set_name
+
+
+# ------------------------------------------------------------------ in outputs
+HIDDEN = "(hidden)"                    # stands for a Secret (or secret-derived) value anywhere
+HIDDEN_CHANGE = "changed (values hidden)"  # the note of a diff of a Secret value
+
+
+def more(total, shown):
+    """"(and N more)" when `shown` of `total` items were listed, else ""."""
+    return "(and %d more)" % (total - shown) if total > shown else ""
+
+
+def listing(lines, limit, sep="\n"):
+    """The first `limit` of `lines` joined by `sep`, then "(and N more)" when some were cut."""
+    lines = list(lines)
+    shown = lines[:limit]
+    tail = more(len(lines), len(shown))
+    return sep.join(shown + ([tail] if tail else []))
