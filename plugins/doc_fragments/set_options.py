@@ -88,6 +88,31 @@ options:
       - Objects that no set owns (no label, in no other inventory) are adopted without this option.
     type: bool
     default: false
+  recreate:
+    description:
+      - When an update is refused because it changes an immutable field (a Job's template, a Service's
+        C(clusterIP), a StatefulSet's C(volumeClaimTemplates)...), delete the object and create it again,
+        as Flux's C(force) and Argo CD's C(Replace=true) do. The delete passes every guard of a prune and
+        counts against O(max_deletions); the run waits until the object is gone before creating it. Check
+        mode reports the action V(recreate).
+      - Without it such an update fails the run before any write, naming the object, the field and this
+        way out. The annotation C(gitops.core/recreate=enabled) on an object in Git opts in for that object
+        only; Namespaces, CustomResourceDefinitions and PersistentVolumeClaims are recreated only with their
+        own annotation, never by this option.
+    type: bool
+    default: false
+  takeover_managers:
+    description:
+      - When a set takes an object over (an object no set managed, or one adopted from another set), the
+        managed-field entries of these field managers are dropped from it, with kubectl's
+        C(kubectl.kubernetes.io/last-applied-configuration) annotation, before the set's first apply, so
+        that a field Git later removes is removed live (as Flux does on takeover). The plan shows it as
+        C(takes over fields from <manager>). Controllers' entries are never dropped.
+      - An empty list keeps every entry (a field another tool applied then stays when Git removes it).
+    type: list
+    elements: str
+    default: [kubectl, kubectl-client-side-apply, kubectl-create, kubectl-edit, kubectl-replace, kubectl-patch,
+              kubectl-set, kubectl-label, kubectl-annotate, before-first-apply, helm, Helm]
   api_retries:
     description:
       - How many times one API request is sent again after HTTP 429 (API Priority and Fairness), a 5xx or a

@@ -18,11 +18,14 @@ from typing import Any, Optional, Tuple
 from ansible_collections.gitops.core.plugins.module_utils import objref
 
 # Actions: desired objects are created, updated, adopted (taken over from another set with the
-# user's opt-in), unchanged or skipped; objects that left the set are pruned, abandoned (ours,
-# left in place by a guard or option, and still remembered in the inventory) or skipped.
-CREATE, UPDATE, ADOPT, UNCHANGED = "create", "update", "adopt", "unchanged"
+# user's opt-in), recreated (deleted and created again: a run-once object whose content changed,
+# or an update refused for an immutable field, with the opt-in), unchanged or skipped; Helm hooks
+# run (lifecycle.py) or are skipped; objects that left the set are pruned, abandoned (ours, left in
+# place by a guard or option, and still remembered in the inventory) or skipped.
+CREATE, UPDATE, ADOPT, RECREATE, UNCHANGED = "create", "update", "adopt", "recreate", "unchanged"
+RUN = "run"
 PRUNE, ABANDON, SKIP = "prune", "abandon", "skip"
-WRITES = (CREATE, UPDATE, ADOPT)
+WRITES = (CREATE, UPDATE, ADOPT, RECREATE)
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,6 +41,9 @@ class Entry:
     diffs: Tuple = ()             # compare.Diff tuple (create: empty)
     owned: bool = False           # our field manager has applied this object before
     order: Tuple = ()             # order.apply_key, computed once by the plan (prune runs it reversed)
+    life: Any = None              # lifecycle.Hook or lifecycle.RunOnce, or None
+    stages: Tuple = ()            # a hook that runs: its stages (lifecycle.PRE, POST)
+    cleanup: Tuple = ()           # a takeover: the deploy tools whose managed-field entries are dropped
 
     @property
     def desired(self):

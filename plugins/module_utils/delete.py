@@ -10,38 +10,47 @@
   uid and resourceVersion read, so an object changed or replaced in between is not deleted;
 - `gitops.core/prune: disabled` and `gitops.core/reconcile: disabled` (the plan never marks
   those for pruning; the re-check catches annotations added since).
-check_guards() runs before the run's first write; prune() runs it again itself.  An object found
+check_guards() runs before the run's first write; prune() runs it again itself.  A recreate (an
+update refused for an immutable field, with the opt-in; a run-once object whose content changed)
+is a delete too: it counts against max_deletions and passes the re-check (remove()), and so does
+the delete of a Helm hook by its delete policy (which does not count: it is the hook's lifecycle).  An object found
 already gone when prune reaches it was not deleted by this run: its successor is a `skip`."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import time
 from itertools import groupby
 
 from ansible_collections.gitops.core.plugins.module_utils import batch, order, vocab
-from ansible_collections.gitops.core.plugins.module_utils.changeset import PRUNE, SKIP
+from ansible_collections.gitops.core.plugins.module_utils.changeset import PRUNE, RECREATE, SKIP
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.kube import ApiError
 from ansible_collections.gitops.core.plugins.module_utils.objref import annotation, set_label
 from ansible_collections.gitops.core.plugins.module_utils.vocab import (
     DISABLED, PRUNE_ANNOTATION, RECONCILE_ANNOTATION, SET_LABEL)
 
 LIST_LIMIT = 50
+CONFLICT_RETRIES = 5
 
 
 def check_guards(engine, changeset):
     """Raise GitOpsError when allow_empty or max_deletions forbid this run's prunes."""
     opts = engine.opts
     prunes = changeset.by_action(PRUNE)
+    deletes = prunes + changeset.by_action(RECREATE)
     if opts.prune and not changeset.desired() and not opts.allow_empty and (prunes or changeset.inventory.refs):
         raise GitOpsError("the desired set '%s' is empty; refusing to prune %d object(s); nothing was changed "
                           "(set allow_empty: true if the set really should be empty)" % (opts.set_name, len(prunes)),
                           would_prune=[str(e.ref) for e in prunes])
-    if opts.max_deletions is not None and len(prunes) > opts.max_deletions:
-        names = vocab.listing([str(e.ref) for e in prunes], LIST_LIMIT, ", ")
-        raise GitOpsError("this run would prune %d objects, more than max_deletions=%d; nothing was changed. "
-                          "It would delete: %s" % (len(prunes), opts.max_deletions, names),
-                          would_prune=[str(e.ref) for e in prunes])
+    if opts.max_deletions is not None and len(deletes) > opts.max_deletions:
+        names = vocab.listing(["%s%s" % (e.ref, " (recreate)" if e.action == RECREATE else "") for e in deletes],
+                              LIST_LIMIT, ", ")
+        raise GitOpsError("this run would %s %d objects, more than max_deletions=%d; nothing was changed. "
+                          "It would delete: %s" % ("prune" if len(deletes) == len(prunes) else "delete (prune or "
+                                                   "recreate)", len(deletes), opts.max_deletions, names),
+                          would_prune=[str(e.ref) for e in deletes])
 
 
 def _recheck(engine, e):
@@ -84,3 +93,33 @@ def prune(engine, changeset):
         if failures:
             batch.fail("prune stopped (the inventory was not changed)", failures)
     return gone
+
+
+def remove(engine, e, timeout, live=None):
+    """Delete one object of the set (a recreate, or a hook by its delete policy) after the same
+    re-check as a prune, and wait until it is gone (at most `timeout` seconds).  `live`: the object
+    as this run last saw it, when newer than the plan's (a hook this run created)."""
+    seen = e.but(live=live) if live is not None else e
+    client = engine.client
+    for attempt in range(CONFLICT_RETRIES):
+        now = _recheck(engine, seen)
+        if now is None:
+            return
+        meta = now["metadata"]
+        try:
+            client.delete(e.resource, e.ref.namespace or None, e.ref.name, "Background",
+                          preconditions={"uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion")})
+            break
+        except ApiError as exc:  # a controller wrote it in between (a Job's status): read it and check again
+            if exc.status != 409 or attempt == CONFLICT_RETRIES - 1:
+                raise
+    deadline = time.monotonic() + timeout
+    while True:
+        current = client.get(e.resource, e.ref.namespace or None, e.ref.name)
+        if current is None or (current.get("metadata") or {}).get("uid") != meta.get("uid"):
+            return
+        if time.monotonic() > deadline:
+            raise GitOpsError("%s: still there %ds after its delete (finalizers: %s)"
+                              % (e.where, timeout, ", ".join((current.get("metadata") or {}).get("finalizers") or [])
+                                 or "none"))
+        time.sleep(0.25)

@@ -59,6 +59,7 @@ def check(client, options, objects, sources=None):
                     if s is not None and (s != result.ORPHANED or options.check_orphans)]
         out, every = result.drift_result(reported, opts.field_manager, options.list_in_sync, opts.revision)
         out["skipped_objects"] = result.skipped(cs)
+        out["hooks"] = result.hooks(cs)
         if options.remediate and out["drift"]:
             healed = converge(engine, cs)
             record_inventory(engine, healed)

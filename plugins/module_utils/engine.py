@@ -14,10 +14,11 @@ __metaclass__ = type
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 from ansible_collections.gitops.core.plugins.module_utils import apply as apply_verb
 from ansible_collections.gitops.core.plugins.module_utils import delete as delete_verb
+from ansible_collections.gitops.core.plugins.module_utils import hooks as hooks_verb
 from ansible_collections.gitops.core.plugins.module_utils import lease
 from ansible_collections.gitops.core.plugins.module_utils import plan as plan_verb
 from ansible_collections.gitops.core.plugins.module_utils import wait as wait_verb
@@ -47,6 +48,8 @@ class Options:
     lock: bool
     lock_timeout: int
     lock_duration: int
+    recreate: bool
+    takeover_managers: Tuple[str, ...]
     # set by the module for the run, not options
     check_mode: bool = False
     keep_results: bool = False  # keep each dry-run/apply response (diff mode shows them); else dropped once used
@@ -63,6 +66,7 @@ class Options:
             raise GitOpsError("max_deletions must not be negative")
         if self.lock_duration < 3 or self.lock_timeout < 0:
             raise GitOpsError("lock_duration must be at least 3 seconds and lock_timeout not negative")
+        object.__setattr__(self, "takeover_managers", tuple(self.takeover_managers or ()))
 
     @classmethod
     def from_params(cls, params, **run):
@@ -122,14 +126,22 @@ class Engine(object):
         return plan_verb.build(self, objects, sources)
 
     def dry_run(self, entries):
-        """Server-side dry-run of every entry (all or nothing).  Returns {entry: its unchanged
-        successor} for each update the server would not change."""
-        return apply_verb.dry_run(self, entries)
+        """drift_check's confirmation: server-side dry-run of every entry (all or nothing).  Returns
+        {entry: its unchanged successor} for each update the server would not change."""
+        return apply_verb.dry_run(self, entries, confirm=True)
 
-    def apply(self, entries, before_first_write=None):
-        """Dry-run then apply `entries` phase by phase (waves, then kind order); `before_first_write`
-        runs after the dry-run passed, before the first write.  Returns the dry-run's successors."""
-        return apply_verb.write(self, entries, before_first_write)
+    def validate(self, writes):
+        """Server-side dry-run of every write that can be validated before the first write.  Returns
+        {entry: successor}: updates that would change nothing, recreates for immutable fields."""
+        return apply_verb.validate(self, writes)
+
+    def apply(self, writes):
+        """Apply `writes` phase by phase (waves, then kind order).  Returns {entry: successor}."""
+        return apply_verb.write(self, writes)
+
+    def run_hooks(self, changeset, stage, timeout):
+        """Run the Helm hooks of `stage` that run on this sync, in Helm's order (hooks.py)."""
+        return hooks_verb.run(self, changeset, stage, timeout)
 
     def check_guards(self, changeset):
         """Refuse, before any write, a run whose deletions a guard forbids."""

@@ -134,16 +134,24 @@ def pod(obj):
         return CURRENT, "Succeeded"
     if phase == "Failed":
         return FAILED, "pod failed: %s" % (status.get("message") or status.get("reason") or "phase Failed")
-    cond = _conditions(obj)
-    if _true(cond.get("Ready")):
+    if _true(_conditions(obj).get("Ready")):
         return CURRENT, "Ready"
-    scheduled = cond.get("PodScheduled") or {}
+    stuck = pod_stuck(obj)
+    if stuck:
+        return FAILED, stuck
+    return IN_PROGRESS, "phase: %s, not Ready" % (phase or "unknown")
+
+
+def pod_stuck(obj):
+    """Why a pod will not run without a change (it cannot be scheduled, a container is
+    crash-looping), or None.  A pod that failed is not stuck: its workload may make another."""
+    scheduled = _conditions(obj).get("PodScheduled") or {}
     if scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
-        return FAILED, "cannot be scheduled: %s" % (_why(scheduled) or "Unschedulable")
+        return "cannot be scheduled: %s" % (_why(scheduled) or "Unschedulable")
     looping = _crash_looping(obj)
     if looping:
-        return FAILED, "containers in CrashLoopBackOff: %s" % ", ".join(looping)
-    return IN_PROGRESS, "phase: %s, not Ready" % (phase or "unknown")
+        return "containers in CrashLoopBackOff: %s" % ", ".join(looping)
+    return None
 
 
 def service(obj):
@@ -211,12 +219,12 @@ def check(group, kind, obj):
 
 
 def workload_with_pods(status, message, pods):
-    """A workload's (status, message) given its pods: still in progress while a pod has failed
+    """A workload's (status, message) given its pods: still in progress while a pod is stuck
     (cannot be scheduled, crash-looping) is Failed, naming that pod."""
     if status != IN_PROGRESS:
         return status, message
     for p in sorted(pods, key=lambda p: (p.get("metadata") or {}).get("name") or ""):
-        pod_status, pod_message = pod(p)
-        if pod_status == FAILED:
-            return FAILED, "%s; pod %s %s" % (message, (p.get("metadata") or {}).get("name"), pod_message)
+        stuck = pod_stuck(p)
+        if stuck:
+            return FAILED, "%s; pod %s %s" % (message, (p.get("metadata") or {}).get("name"), stuck)
     return status, message

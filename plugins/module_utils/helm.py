@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import json
 import os
 import re
@@ -24,15 +25,16 @@ from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsEr
 from ansible_collections.gitops.core.plugins.module_utils.manifests import (
     CHART_FILE, MAX_FILE_BYTES, inside, load_mapping, objects_from_documents, read_text, walk)
 from ansible_collections.gitops.core.plugins.module_utils.objref import ObjectRef
-from ansible_collections.gitops.core.plugins.module_utils.vocab import DISABLED, HIDDEN, PRUNE_ANNOTATION, WAVE_ANNOTATION
+from ansible_collections.gitops.core.plugins.module_utils.vocab import (
+    DISABLED, HELM_HOOK, HELM_RESOURCE_POLICY, HIDDEN, PRUNE_ANNOTATION, RELEASE_ANNOTATION, RELEASE_DIGEST_ANNOTATION,
+    WAVE_ANNOTATION)
 from ansible_collections.gitops.core.plugins.module_utils.yamlsafe import load_all
 
 HELM_TIMEOUT = 300
-HOOK_ANNOTATION = "helm.sh/hook"
-KEEP_ANNOTATION = "helm.sh/resource-policy"
+HOOK_ANNOTATION, KEEP_ANNOTATION = HELM_HOOK, HELM_RESOURCE_POLICY
 PRE_HOOKS = ("pre-install", "pre-upgrade")
 POST_HOOKS = ("post-install", "post-upgrade")
-HOOK_MODES = ("refuse", "waves")
+HOOK_MODES = ("helm", "refuse", "waves")
 # Settings a chart entry (helm.charts) may set over the shared ones.
 CHART_SETTINGS = ("release_name", "release_namespace", "values_files", "release_values", "include_crds", "hooks")
 
@@ -232,14 +234,21 @@ def _values_paths(root, chart_rel, settings, tmpdir, max_bytes):
     return paths, strings
 
 
-def _hook_wave(item, hooks, mode, chart_rel):
-    """The object with its hook mapped (waves), None to leave it out, or an error (refuse)."""
+def _hook(item, hooks, mode, chart_rel, release):
+    """The hook object as the mode says: marked with its release (helm: k8s_reconcile runs it when
+    the release changes), mapped onto a wave (waves, deprecated); None to leave it out (a hook that
+    only runs on delete or rollback), or an error (refuse)."""
     names = [h.strip() for h in hooks.split(",") if h.strip()]
-    if mode != "waves":
+    if mode == "refuse":
         raise GitOpsError(
-            "chart %s: %s (%s) is a Helm hook (%s=%s); hooks are refused by default: set helm.hooks=waves to apply "
-            "pre-install/pre-upgrade hooks in a wave before the chart's other objects and post-install/post-upgrade "
-            "ones after them" % (chart_rel, item.ref, item.file, HOOK_ANNOTATION, hooks))
+            "chart %s: %s (%s) is a Helm hook (%s=%s) and helm.hooks is refuse; helm.hooks=helm (the default) "
+            "runs hooks as helm upgrade does" % (chart_rel, item.ref, item.file, HOOK_ANNOTATION, hooks))
+    if mode == "helm":
+        if not any(n in PRE_HOOKS + POST_HOOKS for n in names):
+            return None  # delete, rollback and test hooks: gitops.core has no such phase
+        annotations = item.obj["metadata"].setdefault("annotations", {})
+        annotations[RELEASE_ANNOTATION], annotations[RELEASE_DIGEST_ANNOTATION] = release
+        return item
     if any(n in PRE_HOOKS for n in names):
         wave = "-1"
     elif any(n in POST_HOOKS for n in names):
@@ -301,10 +310,12 @@ def with_release_namespace(items, namespace):
 
 
 def render_chart(runner, root, chart_rel, helm, max_bytes):
-    """Loaded records of one chart of the checkout and the list of hooks left out."""
+    """Loaded records of one chart of the checkout and the list of hooks left out.  With hooks=helm
+    each hook is marked with its release (namespace/name) and the digest of the whole rendered
+    release, which k8s_reconcile compares with the one whose hooks last succeeded."""
     chart_name = check_chart_tree(root, chart_rel, max_bytes)
     settings = chart_settings(helm, chart_rel)
-    mode = settings.get("hooks") or "refuse"
+    mode = settings.get("hooks") or "helm"
     if mode not in HOOK_MODES:
         raise GitOpsError("helm.hooks must be one of %s" % ", ".join(HOOK_MODES))
     chart_path = inside(root, chart_rel)
@@ -333,11 +344,15 @@ def render_chart(runner, root, chart_rel, helm, max_bytes):
         rendered.extend(objects_from_documents([(document, data)], source))
     loaded = []
     left_out = []
+    release = ("%s/%s" % (settings["release_namespace"], settings["release_name"]), hashlib.sha256(out).hexdigest())
     for item in with_release_namespace(rendered, settings["release_namespace"]):
         annotations = item.obj["metadata"].get("annotations") or {}
         if annotations.get(HOOK_ANNOTATION):
-            if _hook_wave(item, annotations[HOOK_ANNOTATION], mode, chart_rel) is None:
+            if _hook(item, annotations[HOOK_ANNOTATION], mode, chart_rel, release) is None:
                 left_out.append({"ref": str(item.ref), "file": item.file, "hook": annotations[HOOK_ANNOTATION]})
+                continue
+            if mode == "helm":  # a hook's lifecycle is its own (not pruned by a keep policy's annotation)
+                loaded.append(item)
                 continue
         if annotations.get(KEEP_ANNOTATION) == "keep":
             item.obj["metadata"]["annotations"].setdefault(PRUNE_ANNOTATION, DISABLED)

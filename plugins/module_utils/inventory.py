@@ -11,7 +11,11 @@ owned that the inventory does not list, and the next run can prune it.
 Objects that left Git but were left in place (prune off, `gitops.core/prune: disabled`) stay in
 the inventory, marked abandoned, so that drift checks keep reporting them and a later run can
 still prune them even when no object of their kind is declared any more.  Entries are
-`[group, version, kind, namespace, name]`, with a sixth element `"abandoned"` for those."""
+`[group, version, kind, namespace, name]`, with a sixth element `"abandoned"` for those.
+
+`ran` (data key `ran.json`) records what ran for which digest (lifecycle.py): a release's hooks
+(`release <namespace>/<name>`: the digest of the rendered release whose hooks last succeeded) and
+run-once objects (`once <ref>`: the digest of the content last created)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -32,9 +36,10 @@ ABANDONED = "abandoned"
 GZIP_OVER = 512 * 1024
 
 # refs: every ObjectRef recorded; abandoned: the keys of those left in place; revision: the
-# revision the last successful run recorded; configmap: the ConfigMap, or None before the first run.
-Record = namedtuple("Record", "refs abandoned revision configmap")
-EMPTY = Record([], frozenset(), None, None)
+# revision the last successful run recorded; configmap: the ConfigMap, or None before the first run;
+# ran: {key: digest} of the hooks and run-once objects that ran.
+Record = namedtuple("Record", "refs abandoned revision configmap ran")
+EMPTY = Record([], frozenset(), None, None, {})
 
 
 def _entries(cm):
@@ -53,13 +58,16 @@ def parse(cm):
     try:
         entries = _entries(cm)
         refs = [ObjectRef(*entry[:5]) for entry in entries]
+        ran = json.loads((cm.get("data") or {}).get("ran.json") or "{}")
+        if not isinstance(ran, dict):
+            raise ValueError("ran.json is not a mapping")
     except (ValueError, TypeError, OSError) as exc:
         meta = cm.get("metadata") or {}
         raise GitOpsError("inventory ConfigMap %s/%s is unreadable (%s); fix or delete it (the set then "
                           "forgets what it applied and prunes nothing it does not find by its label)"
                           % (meta.get("namespace"), meta.get("name"), exc))
     abandoned = frozenset(ref.key for ref, entry in zip(refs, entries) if entry[5:6] == [ABANDONED])
-    return Record(refs, abandoned, (cm.get("data") or {}).get("revision") or None, cm)
+    return Record(refs, abandoned, (cm.get("data") or {}).get("revision") or None, cm, ran)
 
 
 def read(client, namespace, set_name):
@@ -77,9 +85,9 @@ def owners(client, namespace, set_name):
     return out
 
 
-def body(namespace, set_name, refs, revision, abandoned=frozenset()):
+def body(namespace, set_name, refs, revision, abandoned=frozenset(), ran=None):
     """The inventory ConfigMap to apply for `refs` (a sorted list of ObjectRef); refs whose key is
-    in `abandoned` are marked so."""
+    in `abandoned` are marked so; `ran` is recorded when not empty."""
     payload = json.dumps([list(ref) + ([ABANDONED] if ref.key in abandoned else []) for ref in refs],
                          separators=(",", ":"))
     cm = {
@@ -90,6 +98,8 @@ def body(namespace, set_name, refs, revision, abandoned=frozenset()):
                  "abandoned": str(sum(1 for ref in refs if ref.key in abandoned)),
                  "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
     }
+    if ran:
+        cm["data"]["ran.json"] = json.dumps(ran, sort_keys=True, separators=(",", ":"))
     if len(payload) > GZIP_OVER:
         cm["binaryData"] = {"objects.json.gz": base64.b64encode(gzip.compress(payload.encode("utf-8"))).decode("ascii")}
     else:
@@ -97,10 +107,11 @@ def body(namespace, set_name, refs, revision, abandoned=frozenset()):
     return cm
 
 
-def unchanged(record, refs, abandoned, revision):
-    """Whether writing `refs`/`abandoned`/`revision` would record nothing new."""
+def unchanged(record, refs, abandoned, revision, ran):
+    """Whether writing `refs`/`abandoned`/`revision`/`ran` would record nothing new."""
     return record.configmap is not None and sorted(record.refs) == sorted(refs) \
-        and set(record.abandoned) == set(abandoned) and (record.revision or "") == (revision or "")
+        and set(record.abandoned) == set(abandoned) and (record.revision or "") == (revision or "") \
+        and (record.ran or {}) == (ran or {})
 
 
 def ensure_namespace(client, namespace, field_manager):
@@ -111,6 +122,6 @@ def ensure_namespace(client, namespace, field_manager):
                      field_manager, force=True)
 
 
-def write(client, namespace, set_name, refs, revision, field_manager, abandoned=frozenset()):
+def write(client, namespace, set_name, refs, revision, field_manager, abandoned=frozenset(), ran=None):
     ensure_namespace(client, namespace, field_manager)
-    client.apply(CONFIG_MAPS, body(namespace, set_name, refs, revision, abandoned), field_manager, force=True)
+    client.apply(CONFIG_MAPS, body(namespace, set_name, refs, revision, abandoned, ran), field_manager, force=True)

@@ -224,6 +224,46 @@ class Client(object):
                                what="apply %s" % meta["name"])
         return doc
 
+    def watch(self, res, namespace, name, resource_version, seconds, until=None):
+        """The events (type, object) of one object after `resource_version`, for at most `seconds`
+        (the server ends the watch then), or until `until(type, object)` says so.  A resourceVersion
+        too old answers one ERROR event (410)."""
+        query = {"watch": "1", "fieldSelector": "metadata.name=%s" % name, "resourceVersion": resource_version,
+                 "timeoutSeconds": str(int(seconds)), "allowWatchBookmarks": "false"}
+        url = self.server + self.path(res, namespace) + "?" + urlencode(query)
+        self.count("watch")
+        try:
+            resp = self.pool.request("GET", url, headers=self._headers(None, None), retries=False, redirect=False,
+                                     timeout=urllib3.Timeout(connect=10, read=seconds + 10), preload_content=False)
+        except urllib3.exceptions.HTTPError as exc:
+            raise GitOpsError("watch %s %s/%s: %s" % (res.kind, namespace or "", name, exc))
+        try:
+            if resp.status != 200:
+                raw = resp.read()
+                raise ApiError(resp.status, json.loads(raw.decode("utf-8") or "{}"),
+                               "watch %s %s/%s" % (res.kind, namespace or "", name))
+            events, buffered = [], b""
+            for chunk in resp.stream(4096):
+                buffered += chunk
+                while b"\n" in buffered:
+                    line, buffered = buffered.split(b"\n", 1)
+                    if line.strip():
+                        event = json.loads(line.decode("utf-8"))
+                        events.append((event.get("type"), event.get("object") or {}))
+                        if until is not None and until(*events[-1]):
+                            resp.close()  # the rest of this watch is not wanted: drop its connection
+                            return events
+            return events
+        finally:
+            resp.release_conn()
+
+    def json_patch(self, res, namespace, name, patch):
+        """A JSON patch (RFC 6902) of one object; returns the object as patched."""
+        _s, doc = self.request("PATCH", self.path(res, namespace, name), body=patch,
+                               content_type="application/json-patch+json", verb="patch",
+                               what="patch %s %s/%s" % (res.kind, namespace or "", name))
+        return doc
+
     def delete(self, res, namespace, name, propagation="Background", dry_run=False, preconditions=None):
         # With a DeleteOptions body the API server reads the options from the body only: a dryRun
         # query parameter beside it is ignored, and the object would really be deleted.

@@ -17,9 +17,9 @@ __metaclass__ = type
 
 from collections import namedtuple
 
-from ansible_collections.gitops.core.plugins.module_utils import compare, inventory, order, ownership
+from ansible_collections.gitops.core.plugins.module_utils import compare, inventory, lifecycle, order, ownership
 from ansible_collections.gitops.core.plugins.module_utils.changeset import (
-    ABANDON, CREATE, PRUNE, SKIP, UNCHANGED, UPDATE, ChangeSet, Entry)
+    ABANDON, CREATE, PRUNE, RECREATE, RUN, SKIP, UNCHANGED, UPDATE, ChangeSet, Entry)
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.kube import ApiError, Resource
 from ansible_collections.gitops.core.plugins.module_utils.objref import ObjectRef, annotation, set_label
@@ -27,8 +27,9 @@ from ansible_collections.gitops.core.plugins.module_utils.vocab import (
     DISABLED, PRUNE_ANNOTATION, RECONCILE_ANNOTATION, REVISION_ANNOTATION, SET_LABEL)
 
 # A desired object once resolved: its ref, what would be applied (desired + set label + revision),
-# its Resource (None while its CRD is not served yet), its source, and its apply order.
-Desired = namedtuple("Desired", "ref body resource source order")
+# its Resource (None while its CRD is not served yet), its source, its apply order, and its
+# lifecycle (a lifecycle.Hook or RunOnce, or None).
+Desired = namedtuple("Desired", "ref body resource source order life")
 
 
 def _crd_resources(objects):
@@ -108,7 +109,8 @@ def resolve_desired(discovery, objects, sources, set_name, default_namespace, re
         if ref.key in seen:
             raise GitOpsError("%s is declared twice: %s and %s" % (ref, seen[ref.key], where or "objects[%d]" % index))
         seen[ref.key] = where or "objects[%d]" % index
-        entries.append(Desired(ref, body, res, where, key))
+        life = lifecycle.hook_of(body, ref, where or str(ref)) or lifecycle.run_once_of(body, ref)
+        entries.append(Desired(ref, body, res, where, key, life))
     return entries
 
 
@@ -189,14 +191,23 @@ def skip_reason(body, live):
     return None
 
 
-def decide_desired(d, live, opts, takeover=None):
+def decide_desired(d, live, opts, takeover=None, ran=None):
     """The Entry of a desired object, its action decided from every fact at once: the reconcile
-    annotation, the live object (diffs after the ignore rules, whether our field manager applied
-    it), and `takeover`, the (action, reason) ownership decided for an object of another set or of none."""
+    annotation, its lifecycle and what ran before (`ran`, from the inventory), the live object
+    (diffs after the ignore rules, whether our field manager applied it), and `takeover`, the
+    (action, reason) ownership decided for an object of another set or of none."""
     why = skip_reason(d.body, live)
-    base = dict(body=d.body, live=live, resource=d.resource, source=d.source, order=d.order)
+    base = dict(body=d.body, live=live, resource=d.resource, source=d.source, order=d.order, life=d.life)
     if why:
         return Entry(d.ref, SKIP, reason=why, **base)
+    ran = ran or {}
+    if isinstance(d.life, lifecycle.Hook):  # never compared with the live object: it runs, or not
+        stages, why = lifecycle.hook_stages(d.life, ran)
+        return Entry(d.ref, RUN if stages else SKIP, reason=why, stages=stages, **base)
+    once = d.life if isinstance(d.life, lifecycle.RunOnce) else None
+    if once and live is None and ran.get(once.key) == once.digest:
+        return Entry(d.ref, SKIP, reason="run once: it ran for this content and is gone; it runs again when its "
+                                         "content changes in Git", **base)
     if live is None:
         return Entry(d.ref, CREATE, **base)
     body, manager = d.body, opts.field_manager
@@ -212,8 +223,14 @@ def decide_desired(d, live, opts, takeover=None):
     owned = any(m.get("manager") == manager and m.get("operation") == "Apply"
                 for m in (live.get("metadata") or {}).get("managedFields") or [])
     base.update(diffs=tuple(diffs), owned=owned)
+    if once and diffs and ran.get(once.key) != once.digest:
+        return Entry(d.ref, RECREATE, reason="run once: its content changed in Git", **base)
     if takeover is not None:
         action, reason = takeover
+        cleanup = tuple(lifecycle.deploy_tool_entries(live, opts.takeover_managers))
+        if cleanup:
+            base["cleanup"] = cleanup
+            reason = "%s; takes over fields from %s" % (reason, ", ".join(cleanup))
         if action == UPDATE and not diffs and not opts.count_unowned:
             return Entry(d.ref, UNCHANGED, **base)
         return Entry(d.ref, action, reason=reason, **base)
@@ -269,8 +286,9 @@ def build(engine, objects, sources=None):
                                           if d.ref.key not in live and d.resource is not None]))
 
     takeovers = ownership.takeovers(engine, [(d, live[d.ref.key]) for d in desired if d.ref.key in live
-                                             and not skip_reason(d.body, live[d.ref.key])], record)
-    entries = [decide_desired(d, live.get(d.ref.key), opts, takeovers.get(d.ref.key)) for d in desired]
+                                             and not skip_reason(d.body, live[d.ref.key])
+                                             and not isinstance(d.life, lifecycle.Hook)], record)
+    entries = [decide_desired(d, live.get(d.ref.key), opts, takeovers.get(d.ref.key), record.ran) for d in desired]
 
     # Objects that left the set: in the inventory, or carrying the set label, but not desired.
     desired_keys = {d.ref.key for d in desired}

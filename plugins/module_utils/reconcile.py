@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from ansible_collections.gitops.core.plugins.module_utils import result
-from ansible_collections.gitops.core.plugins.module_utils.changeset import SKIP
+from ansible_collections.gitops.core.plugins.module_utils.changeset import RUN, SKIP
 from ansible_collections.gitops.core.plugins.module_utils.converge import converge, record_inventory
 from ansible_collections.gitops.core.plugins.module_utils.engine import Engine
 from ansible_collections.gitops.core.plugins.module_utils.engine import Options as EngineOptions
@@ -43,11 +43,11 @@ def run(client, options, objects, sources=None):
     opts = options.engine
     with Engine(client, opts) as engine:
         engine.take_lock()
-        cs = converge(engine, engine.plan(objects, sources))
+        cs = converge(engine, engine.plan(objects, sources), hook_timeout=options.wait_timeout)
         health = None
         if options.wait and not opts.check_mode:
-            health = engine.wait([e for e in cs.desired() if e.action != SKIP], options.wait_timeout)
-        refs, abandoned, revision = record_inventory(engine, cs)
+            health = engine.wait([e for e in cs.desired() if e.action not in (SKIP, RUN)], options.wait_timeout)
+        refs, abandoned, revision = record_inventory(engine, cs, hooks_ran=True)
     out = result.reconcile_result(cs, opts.set_name, opts.inventory_namespace, revision, refs, abandoned,
                                   options.list_unchanged)
     lock = engine.lock.result()

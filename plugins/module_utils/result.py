@@ -18,9 +18,9 @@ __metaclass__ = type
 
 import json
 
-from ansible_collections.gitops.core.plugins.module_utils import compare, managedfields, order, sanitize, vocab
+from ansible_collections.gitops.core.plugins.module_utils import compare, lifecycle, managedfields, order, sanitize, vocab
 from ansible_collections.gitops.core.plugins.module_utils.changeset import (
-    ABANDON, ADOPT, CREATE, PRUNE, SKIP, UNCHANGED, UPDATE)
+    ABANDON, ADOPT, CREATE, PRUNE, RECREATE, RUN, SKIP, UNCHANGED, UPDATE)
 
 # drift_check's statuses, derived from the action by status_of().
 IN_SYNC, MODIFIED, MISSING, ORPHANED = "in_sync", "modified", "missing", "orphaned"
@@ -30,14 +30,15 @@ MAX_VALUE = 120  # a value longer than this is cut in messages and reports
 
 
 def status_of(entry):
-    """drift_check's status of one entry, or None when the entry is not reported (skipped)."""
-    if entry.action == SKIP:
+    """drift_check's status of one entry, or None when the entry is not reported (skipped, and
+    Helm hooks: they run when their release changes, and are gone or left as they ran)."""
+    if entry.action in (SKIP, RUN) or isinstance(entry.life, lifecycle.Hook):
         return None
     if not entry.desired:
         return ORPHANED if entry.action in (PRUNE, ABANDON) else None
     if entry.action == CREATE:
         return MISSING
-    if entry.action in (UPDATE, ADOPT) and entry.diffs:
+    if entry.action in (UPDATE, ADOPT, RECREATE) and entry.diffs:
         return MODIFIED
     return IN_SYNC
 
@@ -45,12 +46,22 @@ def status_of(entry):
 def entry_result(entry):
     """The plain-data form of one entry, the same in every module's `objects`."""
     return {"ref": str(entry.ref), "action": entry.action, "source": entry.source, "reason": entry.reason,
-            "diffs": compare.describe(entry.diffs, entry.ref.kind) if entry.action in (UPDATE, ADOPT) else []}
+            "diffs": compare.describe(entry.diffs, entry.ref.kind) if entry.action in (UPDATE, ADOPT, RECREATE) else []}
 
 
 def skipped(changeset):
-    """Objects left alone, each with the reason (the result key `skipped_objects`)."""
-    return [{"ref": str(e.ref), "action": e.action, "reason": e.reason} for e in changeset.by_action(SKIP, ABANDON)]
+    """Objects left alone, each with the reason (the result key `skipped_objects`); hooks are in `hooks`."""
+    return [{"ref": str(e.ref), "action": e.action, "reason": e.reason} for e in changeset.by_action(SKIP, ABANDON)
+            if not isinstance(e.life, lifecycle.Hook)]
+
+
+def hooks(changeset):
+    """The Helm hooks of the desired state (the result key `hooks`), in Helm's order: whether this
+    sync runs them (`run`, with the stages) or not (`skip`), and why."""
+    chosen = [e for e in changeset.desired() if isinstance(e.life, lifecycle.Hook)]
+    chosen.sort(key=lambda e: (e.life.weight, order.kind_rank(e.ref), e.ref.namespace, e.ref.name))
+    return [{"ref": str(e.ref), "source": e.source, "action": e.action, "stages": list(e.stages),
+             "hook": ",".join(e.life.phases), "weight": e.life.weight, "reason": e.reason} for e in chosen]
 
 
 def refs_of(changeset, action):
@@ -72,19 +83,22 @@ def health_entry(entry, status, message):
 # ------------------------------------------------------------------ k8s_reconcile
 
 def reconcile_result(cs, set_name, inventory_namespace, revision, refs, abandoned, list_unchanged=False):
-    created, updated, adopted, pruned = (refs_of(cs, a) for a in (CREATE, UPDATE, ADOPT, PRUNE))
+    created, updated, adopted, recreated, pruned = (refs_of(cs, a) for a in (CREATE, UPDATE, ADOPT, RECREATE, PRUNE))
+    hooks_listed = hooks(cs)
     return dict(
-        changed=bool(created or updated or adopted or pruned),
-        created=created, updated=updated, adopted=adopted, pruned=pruned,
+        changed=bool(created or updated or adopted or recreated or pruned or cs.by_action(RUN)),
+        created=created, updated=updated, adopted=adopted, recreated=recreated, pruned=pruned,
+        hooks=hooks_listed,
         skipped_objects=skipped(cs),
         unchanged=len(cs.by_action(UNCHANGED)),
-        objects=[entry_result(e) for e in cs.entries if list_unchanged or e.action != UNCHANGED],
+        objects=[entry_result(e) for e in cs.entries
+                 if (list_unchanged or e.action != UNCHANGED) and not isinstance(e.life, lifecycle.Hook)],
         inventory={"name": vocab.set_object_name(set_name), "namespace": inventory_namespace,
                    "revision": revision, "objects": len(refs), "abandoned": len(abandoned)},
     )
 
 
-DIFF_ACTIONS = (CREATE, UPDATE, ADOPT, PRUNE)  # the entries --diff shows
+DIFF_ACTIONS = (CREATE, UPDATE, ADOPT, RECREATE, PRUNE)  # the entries --diff shows
 
 
 def _yaml(obj):

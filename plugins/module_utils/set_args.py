@@ -14,6 +14,7 @@ from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.gitops.core.plugins.module_utils import kubeconfig, manifests, sanitize
 from ansible_collections.gitops.core.plugins.module_utils.auth_args import auth_argument_spec
 from ansible_collections.gitops.core.plugins.module_utils.kube import connect
+from ansible_collections.gitops.core.plugins.module_utils.lifecycle import DEPLOY_TOOLS
 from ansible_collections.gitops.core.plugins.module_utils.yamlsafe import HAS_YAML, YAML_IMPORT_ERROR
 
 MODULE_OPTIONS = dict(mutually_exclusive=[("objects", "src")], required_one_of=[("objects", "src")],
@@ -38,6 +39,8 @@ def set_argument_spec(**extra):
         max_deletions=dict(type="int"),
         adopt=dict(type="bool", default=False),
         api_retries=dict(type="int", default=5),
+        recreate=dict(type="bool", default=False),
+        takeover_managers=dict(type="list", elements="str", default=list(DEPLOY_TOOLS)),
         lock=dict(type="bool", default=True),
         lock_timeout=dict(type="int", default=300),
         lock_duration=dict(type="int", default=60),

@@ -18,7 +18,16 @@ PRUNE_ANNOTATION = "gitops.core/prune"        # "disabled": never deleted when i
 RECONCILE_ANNOTATION = "gitops.core/reconcile"  # "disabled": left alone, in Git or live
 ADOPT_ANNOTATION = "gitops.core/adopt"        # "true" in Git: take this object over from another set
 WAVE_ANNOTATION = "gitops.core/wave"          # apply order, lower first
-DISABLED = "disabled"
+RUN_ONCE_ANNOTATION = "gitops.core/run-once"  # "true": created once per content; "false": a Job with a TTL is not
+RECREATE_ANNOTATION = "gitops.core/recreate"  # "enabled": delete and create again when an update hits an immutable field
+RELEASE_ANNOTATION = "gitops.core/release"    # on a chart's hooks: the release (namespace/name) they belong to
+RELEASE_DIGEST_ANNOTATION = "gitops.core/release-digest"  # on a chart's hooks: the digest of the rendered release
+DISABLED, ENABLED = "disabled", "enabled"
+# Helm's names, read on charts' objects
+HELM_HOOK = "helm.sh/hook"
+HELM_HOOK_WEIGHT = "helm.sh/hook-weight"
+HELM_HOOK_DELETE_POLICY = "helm.sh/hook-delete-policy"
+HELM_RESOURCE_POLICY = "helm.sh/resource-policy"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "gitops.core"}  # on the inventory and the Lease
 
 

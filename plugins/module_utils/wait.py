@@ -13,7 +13,7 @@ __metaclass__ = type
 
 import time
 
-from ansible_collections.gitops.core.plugins.module_utils import health, result, vocab
+from ansible_collections.gitops.core.plugins.module_utils import health, lifecycle, result, vocab
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.kube import PODS
 
@@ -35,10 +35,13 @@ def pod_selector(obj):
     return ",".join(parts) or None
 
 
-def _health(engine, e):
+def health_of(engine, e):
+    """(status, message) of one entry now: its health rule, its pods while a workload is in progress."""
     client = engine.client
     live = client.get(e.resource, e.ref.namespace or None, e.ref.name)
     status, message = health.check(e.ref.group, e.ref.kind, live)
+    if status == health.NOT_FOUND and isinstance(e.life, lifecycle.RunOnce):
+        return health.CURRENT, "ran and is gone (run once)"
     if status == health.IN_PROGRESS and (e.ref.group, e.ref.kind) in health.POD_OWNERS:
         selector = pod_selector(live)
         if selector:
@@ -58,7 +61,7 @@ def wait(engine, entries, timeout, what="object(s) to become healthy"):
     pending = [e for e in entries if e.resource is not None]
     report = {}
     while True:
-        results = engine.map(lambda e: (e, _health(engine, e)), pending)
+        results = engine.map(lambda e: (e, health_of(engine, e)), pending)
         for e, (status, msg) in results:
             report[e.ref.key] = result.health_entry(e, status, msg)
         listed = list(report.values())

@@ -164,14 +164,19 @@ options:
       hooks:
         description:
           - What to do with objects annotated C(helm.sh/hook).
+          - V(helm) (the default) keeps them as hooks, marked with the release (C(gitops.core/release)) and the
+            digest of the whole rendered release (C(gitops.core/release-digest)). M(gitops.core.k8s_reconcile)
+            then runs them as C(helm upgrade) does - when the release changed since its hooks last succeeded,
+            C(pre-install)/C(pre-upgrade) hooks before the release's other objects and C(post-install)/C(post-upgrade)
+            ones after them, in C(helm.sh/hook-weight) order, waiting for Jobs and Pods to complete and honouring
+            C(helm.sh/hook-delete-policy) - and M(gitops.core.drift_check) leaves them out of the comparison.
           - V(refuse) fails naming the chart, object and template.
-          - V(waves) applies C(pre-install)/C(pre-upgrade) hooks in wave -1 and C(post-install)/C(post-upgrade)
-            hooks in wave 1 (annotation C(gitops.core/wave), unless the object sets it), as ordinary objects
-            of the set; they are applied when they change, not re-run on every upgrade. Hooks that only run
-            on delete or rollback are left out and listed in RV(helm_hooks_left_out).
+          - V(waves) (deprecated, to be removed in 2.0.0) applies C(pre-install)/C(pre-upgrade) hooks in wave -1 and
+            C(post-install)/C(post-upgrade) hooks in wave 1 as ordinary objects of the set.
+          - Hooks that only run on delete or rollback are left out and listed in RV(helm_hooks_left_out).
         type: str
-        choices: [refuse, waves]
-        default: refuse
+        choices: [helm, refuse, waves]
+        default: helm
       binary:
         description: The helm executable. Defaults to C(helm) on the PATH.
         type: path
@@ -206,7 +211,7 @@ options:
           hooks:
             description: What to do with this chart's hooks (see O(helm.hooks)).
             type: str
-            choices: [refuse, waves]
+            choices: [helm, refuse, waves]
   dest:
     description:
       - The checkout cache. It is a cache, not a workspace; local edits are discarded.
@@ -458,7 +463,7 @@ files:
   sample: [apps/web.yaml, base]
 helm_hooks_left_out:
   description:
-    - With O(helm.hooks=waves), the Helm hooks left out because they only run on delete or rollback.
+    - The Helm hooks left out because they only run on delete or rollback.
   returned: success
   type: list
   elements: dict
@@ -499,7 +504,7 @@ def helm_argument_spec():
         values_files=dict(type="list", elements="str"),
         release_values=dict(type="dict"),
         include_crds=dict(type="bool"),
-        hooks=dict(type="str", choices=["refuse", "waves"]),
+        hooks=dict(type="str", choices=["helm", "refuse", "waves"]),
     )
     return dict(
         release_name=dict(type="str"),
@@ -509,7 +514,7 @@ def helm_argument_spec():
         include_crds=dict(type="bool", default=True),
         kube_version=dict(type="str"),
         api_versions=dict(type="list", elements="str", default=[]),
-        hooks=dict(type="str", default="refuse", choices=["refuse", "waves"]),
+        hooks=dict(type="str", default="helm", choices=["helm", "refuse", "waves"]),
         binary=dict(type="path"),
         charts=dict(type="list", elements="dict", default=[], options=chart),
     )
@@ -564,6 +569,10 @@ def main():
         module.fail_json(msg="depth must be at least 1")
     params = dict(module.params)
     hide_url_password(module)
+    helm = params.get("helm") or {}
+    if "waves" in [helm.get("hooks")] + [c.get("hooks") for c in helm.get("charts") or []]:
+        module.deprecate("helm.hooks=waves applies hooks as ordinary objects; helm.hooks=helm (the default) runs "
+                         "them as helm upgrade does", version="2.0.0", collection_name="gitops.core")
     try:
         result = fetch_desired_state(params, ModuleRunner(module))
     except GitOpsError as exc:

@@ -239,7 +239,7 @@ def test_what_would_not_render_from_the_commit_alone_is_refused_and_hooks_map_on
         dict(base, path=["charts/plain"], helm={"values_files": ["clusters-link.yaml"]}),
         dict(base, path=["charts/remote"]),
         dict(base, path=["charts/lookup"]),
-        dict(base, path=["charts/hooks"], helm={"release_namespace": "apps"}),
+        dict(base, path=["charts/hooks"], helm={"release_namespace": "apps", "hooks": "refuse"}),
         dict(base, path=["charts/hooks"], helm={"release_namespace": "apps", "charts": [
             {"path": "charts/hooks", "hooks": "waves"}]}),
         dict(base, path=["charts/plain"], helm={"charts": [{"path": "charts/plian"}]}),
@@ -263,7 +263,7 @@ def test_what_would_not_render_from_the_commit_alone_is_refused_and_hooks_map_on
                   "vendored in charts/remote/charts/", "helm dependency build")
     refused(r[3], "chart charts/lookup: charts/lookup/templates/secret.yaml calls lookup")
     refused(r[4], "chart charts/hooks: ConfigMap apps/before (charts/hooks/templates/hooks.yaml) is a Helm hook",
-            "helm.hooks=waves")
+            "helm.hooks=helm (the default) runs hooks as helm upgrade does")
     waves = {s["ref"]: obj["metadata"]["annotations"] for obj, s in zip(r[5]["objects"], r[5]["sources"])}
     assert waves["ConfigMap apps/before"]["gitops.core/wave"] == "-1"
     assert waves["ConfigMap apps/after"]["gitops.core/wave"] == "1"

@@ -45,7 +45,7 @@ def leaver(live, **opts):
 
 def as_desired(body, source=None):
     ref_ = ObjectRef.from_object(body)
-    return planner.Desired(ref_, body, None, source, order.apply_key(ref_, body))
+    return planner.Desired(ref_, body, None, source, order.apply_key(ref_, body), None)
 
 
 def desired(body, live, revision=None, takeover=None, **opts):
@@ -97,7 +97,7 @@ def test_a_run_without_revision_keeps_the_revision_the_object_was_applied_from()
 # ------------------------------------------------------------------ guards
 
 def plan_of(entries, inv_refs=()):
-    return ChangeSet(entries, inventory.Record(list(inv_refs), frozenset(), None, {}))
+    return ChangeSet(entries, inventory.Record(list(inv_refs), frozenset(), None, {}, {}))
 
 
 def test_empty_desired_set_refuses_to_prune_unless_allowed():
@@ -182,8 +182,9 @@ def test_inventory_round_trip_keeps_abandoned_entries():
     record = inventory.parse(cm_body)
     assert record.refs == refs and record.abandoned == {ref("b").key} and record.revision == "rev"
     assert cm_body["data"]["abandoned"] == "1"
-    assert inventory.unchanged(record, refs, {ref("b").key}, "rev")
-    assert not inventory.unchanged(record, refs, set(), "rev")
+    assert inventory.unchanged(record, refs, {ref("b").key}, "rev", {})
+    assert not inventory.unchanged(record, refs, set(), "rev", {})
+    assert not inventory.unchanged(record, refs, {ref("b").key}, "rev", {"once Job n/x": "d1"})
 
 
 def test_an_unreadable_inventory_is_a_clear_error():
