@@ -32,7 +32,10 @@ PRE, POST = "pre", "post"
 RUN_HOOKS = ("pre-install", "pre-upgrade", "post-install", "post-upgrade")
 BEFORE_CREATION, SUCCEEDED, FAILED = "before-hook-creation", "hook-succeeded", "hook-failed"
 DELETE_POLICIES = (BEFORE_CREATION, SUCCEEDED, FAILED)
-WAITED_KINDS = (("batch", "Job"), ("", "Pod"))  # a hook of these kinds is waited for until it completed
+WAITED_KINDS = (("batch", "Job"), ("", "Pod"))
+# kinds that the run's recreate option never recreates: only their own annotation opts in
+RECREATE_ONLY_ANNOTATED = (("", "Namespace"), ("apiextensions.k8s.io", "CustomResourceDefinition"),
+                           ("", "PersistentVolumeClaim"))  # a hook of these kinds is waited for until it completed
 # The deploy tools whose managed-field entries a takeover drops (never a controller's).
 DEPLOY_TOOLS = ("kubectl", "kubectl-client-side-apply", "kubectl-create", "kubectl-edit", "kubectl-replace",
                 "kubectl-patch", "kubectl-set", "kubectl-label", "kubectl-annotate", "before-first-apply", "helm",
@@ -164,8 +167,6 @@ def recreate_opt_in(body, ref, run_option):
     annotated = str(annotation(body, vocab.RECREATE_ANNOTATION) or "").strip().lower() == vocab.ENABLED
     if annotated:
         return True, "annotation %s: %s" % (vocab.RECREATE_ANNOTATION, vocab.ENABLED)
-    guarded = (ref.group, ref.kind) in (("", "Namespace"), ("apiextensions.k8s.io", "CustomResourceDefinition"),
-                                         ("", "PersistentVolumeClaim"))
-    if run_option and not guarded:
+    if run_option and (ref.group, ref.kind) not in RECREATE_ONLY_ANNOTATED:
         return True, "recreate: true"
     return False, None

@@ -174,6 +174,14 @@ skipped_objects:
   type: list
   elements: dict
   sample: [{ref: "ConfigMap shop/keep", action: abandon, reason: "left the set; annotation gitops.core/prune: disabled"}]
+hooks:
+  description:
+    - The Helm hooks of the desired state (never compared with the live state), with whether a sync would run
+      them and why; the shape of M(gitops.core.k8s_reconcile)'s RV(gitops.core.k8s_reconcile#module:hooks).
+      A heal (O(remediate=true)) runs none.
+  returned: success
+  type: list
+  elements: dict
 revision:
   description: O(revision), repeated.
   returned: success

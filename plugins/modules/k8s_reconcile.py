@@ -32,6 +32,17 @@ description:
     inventory) fails the run before any write, naming the object and both sets, unless
     O(adopt=true) or the annotation C(gitops.core/adopt=true) in Git opts in; the takeover is
     then the action V(adopt).
+  - Helm hooks (C(helm.sh/hook), kept by M(gitops.core.git_desired_state)'s default C(helm.hooks=helm)) run as
+    C(helm upgrade) runs them, when their release changed since its hooks last succeeded - C(pre-install)/C(pre-upgrade)
+    hooks before the other objects, C(post-install)/C(post-upgrade) ones after them, in C(helm.sh/hook-weight) order;
+    Jobs and Pods are waited for until they completed (at most O(wait_timeout) seconds each); a failing hook stops
+    the run before anything after it is applied; C(helm.sh/hook-delete-policy) is honoured. See RV(hooks).
+  - A run-once object (C(gitops.core/run-once=true), or a Job with C(ttlSecondsAfterFinished)) is created once per
+    content; once it ran and is gone it is not created again until its content changes in Git.
+  - An update refused for an immutable field fails before any write, naming the object and field, unless
+    O(recreate=true) or the annotation C(gitops.core/recreate=enabled) opts in (then the action V(recreate)).
+  - An object taken over (no set managed it, or O(adopt)) first hands the fields of O(takeover_managers)
+    (kubectl, Helm) to the set's field manager, so that a field Git later removes is removed live.
   - A second run with the same input changes nothing and makes no write request.
   - O(revision) is recorded in the inventory and in the C(gitops.core/revision) annotation of each
     object the run applies.
@@ -75,7 +86,9 @@ options:
     type: bool
     default: false
   wait_timeout:
-    description: Seconds to wait with O(wait=true); on timeout the run fails listing each object still waited for and why.
+    description:
+      - Seconds to wait with O(wait=true); on timeout the run fails listing each object still waited for and why.
+      - Also how long each Helm hook Job or Pod is waited for until it completed (whatever O(wait) says).
     type: int
     default: 300
   list_unchanged:
@@ -146,6 +159,25 @@ adopted:
   type: list
   elements: str
   sample: ["ConfigMap shop/shared"]
+recreated:
+  description:
+    - Objects deleted and created again (an update refused for an immutable field, with O(recreate) or the
+      C(gitops.core/recreate) annotation; a run-once object whose content changed), in apply order.
+  returned: success
+  type: list
+  elements: str
+  sample: ["batch/Job shop/migrate"]
+hooks:
+  description:
+    - Every Helm hook of the desired state, in Helm's order (weight, kind, name), with C(ref), C(source),
+      C(hook) (its C(helm.sh/hook) phases), C(weight), C(action) (V(run) on this sync, or V(skip)), C(stages)
+      (V(pre), V(post)) and C(reason) (why it runs or not).
+    - In check mode, the hooks a run would run.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{ref: "batch/Job shop/web-migrate", source: "charts/web/templates/migrate.yaml, document 1",
+            hook: pre-upgrade, weight: 5, action: run, stages: [pre], reason: "pre-upgrade hook: shop/web changed"}]
 pruned:
   description:
     - Objects deleted because they left the set, in the order deleted; the same objects as the RV(objects) entries

@@ -101,7 +101,7 @@ def test_crd_becomes_established_and_its_schema_validates(kubectl, namespace):
     good = "apiVersion: smoke.gitops.dev/v1\nkind: Widget\nmetadata: {name: ok, namespace: %s}\nspec: {size: 3}\n"
     wait_until(lambda: kubectl.run("apply", "--server-side", "-f", "-", input=good % namespace,
                                    check=False).returncode == 0, timeout=30, what="the Widget to be accepted")
-    assert kubectl.json("-n", namespace, "get", "widget", "ok")["spec"]["size"] == 3
+    assert kubectl.json("-n", namespace, "get", "widgets.smoke.gitops.dev", "ok")["spec"]["size"] == 3
     bad = good.replace("name: ok", "name: bad").replace("size: 3", 'size: "big"')
     refused = kubectl.run("apply", "--server-side", "-f", "-", input=bad % namespace, check=False)
     assert refused.returncode != 0

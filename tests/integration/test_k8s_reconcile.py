@@ -77,7 +77,7 @@ def test_a_first_apply_finds_existing_objects_with_lists_not_a_get_each(reconcil
         r = ok(reconcile(objects))
         adopted = sorted(o["ref"] for o in r["objects"] if o["action"] == "update")
         assert adopted == [f"ConfigMap {namespace}/old-1", f"ConfigMap {namespace}/old-2"], r["objects"]
-        assert all(o["reason"] == "adopted: no set managed it before"
+        assert all(o["reason"] == "adopted: no set managed it before; takes over fields from kubectl-create"
                    for o in r["objects"] if o["action"] == "update")
         assert len(r["created"]) == len(objects) - 2
         requests = r["api_requests"]
@@ -184,7 +184,7 @@ def test_a_crd_whose_names_are_refused_fails_at_once_with_the_reason(reconcile, 
     def crd(plural):
         return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
                 "metadata": {"name": f"{plural}.{group}"},
-                "spec": {"group": group, "scope": "Namespaced", "names": {"plural": plural, "kind": "Widget"},
+                "spec": {"group": group, "scope": "Namespaced", "names": {"plural": plural, "kind": "Sprocket"},
                          "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
                              "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}}
     kubectl.run("apply", "-f", "-", input=json.dumps(crd("widgets")))
