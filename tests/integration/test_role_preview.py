@@ -32,8 +32,10 @@ def test_preview_writes_the_plan_and_changes_nothing(ansible_playbook, kubectl, 
         "sync_wait": False})
     assert sync.rc == 0, sync.stdout[-3000:]
 
-    # the pull request: one value changed, one object added, one removed, the Secret's value changed
-    branch = [cm("kept", namespace, value="2"), cm("new", namespace, value="n"), secret(namespace, SECRET + "-rotated")]
+    # the pull request: one value changed, one object added, one removed, the Secret's value changed, a hook added
+    hook = cm("notify", namespace, value="n", annotations={"helm.sh/hook": "post-install,post-upgrade"})
+    branch = [cm("kept", namespace, value="2"), cm("new", namespace, value="n"), secret(namespace, SECRET + "-rotated"),
+              hook]
     repo.commit({"app/all.yaml": yaml.safe_dump_all(branch)}, branch="pr-7")
     out = tmp_path / "preview.md"
     book = (ROOT / "playbooks" / "preview.yml").read_text()
@@ -42,8 +44,10 @@ def test_preview_writes_the_plan_and_changes_nothing(ansible_playbook, kubectl, 
     run = ansible_playbook(book, extra_vars=dict(common, preview_version="pr-7"))
     assert run.rc == 0, run.stdout[-3000:]
     md = out.read_text()
-    counts = re.search(r"\| (\d+) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|", md).groups()
-    assert counts == ("1", "2", "0", "1", "0"), md
+    counts = re.search(r"\| (\d+) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|", md).groups()
+    assert counts == ("1", "2", "0", "0", "1", "0", "1"), md  # create, update, adopt, recreate, prune, unchanged, hooks
+    assert "### Helm hooks\n\n- `ConfigMap %s/notify` (post-install,post-upgrade, weight 0): **runs** - post-install " \
+           "hook: first sync of ConfigMap %s/notify" % (namespace, namespace) in md, md
     assert "### Create\n\n- `ConfigMap %s/new` (app/all.yaml, document 2)" % namespace in md, md
     assert "`data.k`: \"1\" → \"2\"" in md, md
     assert "### Prune\n\n- `ConfigMap %s/leaving`" % namespace in md, md
