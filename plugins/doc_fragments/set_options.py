@@ -88,6 +88,38 @@ options:
       - Objects that no set owns (no label, in no other inventory) are adopted without this option.
     type: bool
     default: false
+  policy:
+    description:
+      - What this set may own, checked in the plan before the first write, for every desired object (so for an
+        adoption and a heal too) and every object it would prune. Not given (the default), the set may do whatever
+        its credentials allow.
+      - Give it from outside the repository it governs (the job template, an AWX survey or inventory variable),
+        never from the repository itself. It narrows, and never replaces, the credentials' RBAC; see docs/rbac.md.
+      - A desired object outside the policy fails the run before any write, naming each object, its source file
+        and the rule it breaks (result C(violations)). An object of the set that left Git but that the policy now
+        forbids is not pruned: it is left in place (action V(abandon), with the rule as its reason) and a drift
+        check keeps reporting it as orphaned.
+    type: dict
+    suboptions:
+      namespaces:
+        description:
+          - Namespaces (names or globs such as V(team-a-*)) the set's namespaced objects may live in, and the
+            Namespace objects it may own (those also need V(Namespace) in O(policy.cluster_kinds)). None given, none.
+        type: list
+        elements: str
+      cluster_kinds:
+        description:
+          - Cluster-scoped kinds the set may own, as V(group/Kind) (V(Kind) for the core group; globs allowed), for
+            example V(Namespace) or V(rbac.authorization.k8s.io/ClusterRole). None given, none (an empty allow-list
+            allows nothing).
+        type: list
+        elements: str
+      denied_kinds:
+        description:
+          - Namespaced kinds the set may not own, as V(group/Kind) (globs allowed), for example
+            V(rbac.authorization.k8s.io/RoleBinding) or V(networking.k8s.io/NetworkPolicy).
+        type: list
+        elements: str
   recreate:
     description:
       - When an update is refused because it changes an immutable field (a Job's template, a Service's

@@ -21,6 +21,7 @@ from ansible_collections.gitops.core.plugins.module_utils import delete as delet
 from ansible_collections.gitops.core.plugins.module_utils import hooks as hooks_verb
 from ansible_collections.gitops.core.plugins.module_utils import lease
 from ansible_collections.gitops.core.plugins.module_utils import plan as plan_verb
+from ansible_collections.gitops.core.plugins.module_utils import policy as policy_mod
 from ansible_collections.gitops.core.plugins.module_utils import wait as wait_verb
 from ansible_collections.gitops.core.plugins.module_utils.discovery import Discovery
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
@@ -50,6 +51,7 @@ class Options:
     lock_duration: int
     recreate: bool
     takeover_managers: Tuple[str, ...]
+    policy: Any  # policy.Policy, or None (the option's dict is parsed and checked here)
     # set by the module for the run, not options
     check_mode: bool = False
     keep_results: bool = False  # keep each dry-run/apply response (diff mode shows them); else dropped once used
@@ -67,6 +69,8 @@ class Options:
         if self.lock_duration < 3 or self.lock_timeout < 0:
             raise GitOpsError("lock_duration must be at least 3 seconds and lock_timeout not negative")
         object.__setattr__(self, "takeover_managers", tuple(self.takeover_managers or ()))
+        if not isinstance(self.policy, policy_mod.Policy):
+            object.__setattr__(self, "policy", policy_mod.parse(self.policy))
 
     @classmethod
     def from_params(cls, params, **run):

@@ -28,7 +28,7 @@ import time
 from collections import namedtuple
 
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
-from ansible_collections.gitops.core.plugins.module_utils.kube import CONFIG_MAPS, NAMESPACES
+from ansible_collections.gitops.core.plugins.module_utils.kube import CONFIG_MAPS, NAMESPACES, ApiError
 from ansible_collections.gitops.core.plugins.module_utils.objref import ObjectRef
 from ansible_collections.gitops.core.plugins.module_utils.vocab import INVENTORY_LABEL, MANAGED_BY, set_object_name
 
@@ -117,7 +117,13 @@ def unchanged(record, refs, abandoned, revision, ran):
 def ensure_namespace(client, namespace, field_manager):
     """Create the inventory namespace when it does not exist (server-side apply: two runs doing it
     at once is harmless).  Inventories and the sets' Leases live there."""
-    if client.get(NAMESPACES, None, namespace) is None:
+    try:
+        exists = client.get(NAMESPACES, None, namespace) is not None
+    except ApiError as exc:
+        if exc.status != 403:
+            raise
+        return  # a tenant may not read Namespaces: its inventory namespace exists (docs/rbac.md)
+    if not exists:
         client.apply(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
                      field_manager, force=True)
 

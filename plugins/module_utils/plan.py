@@ -17,7 +17,7 @@ __metaclass__ = type
 
 from collections import namedtuple
 
-from ansible_collections.gitops.core.plugins.module_utils import compare, inventory, lifecycle, order, ownership
+from ansible_collections.gitops.core.plugins.module_utils import compare, inventory, lifecycle, order, ownership, policy
 from ansible_collections.gitops.core.plugins.module_utils.changeset import (
     ABANDON, CREATE, PRUNE, RECREATE, RUN, SKIP, UNCHANGED, UPDATE, ChangeSet, Entry)
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
@@ -241,8 +241,9 @@ def decide_desired(d, live, opts, takeover=None, ran=None):
     return Entry(d.ref, UNCHANGED, **base)
 
 
-def decide_leaver(ref, live, resource, set_name, prune):
-    """The Entry of an object that left the set (live, no longer desired)."""
+def decide_leaver(ref, live, resource, set_name, prune, rules=None):
+    """The Entry of an object that left the set (live, no longer desired).  One the set's policy
+    (`rules`) now forbids is left in place, never pruned by a set that may not own it."""
     label = set_label(live)
     base = dict(live=live, resource=resource, order=order.apply_key(ref, live, strict=False))
     if label != set_name:
@@ -254,6 +255,10 @@ def decide_leaver(ref, live, resource, set_name, prune):
         return Entry(ref, ABANDON, reason="left the set; annotation %s: %s" % (PRUNE_ANNOTATION, DISABLED), **base)
     if not prune:
         return Entry(ref, ABANDON, reason="left the set; prune is false", **base)
+    outside = policy.violation(rules, ref)
+    if outside:
+        return Entry(ref, ABANDON, reason="left the set, but not pruned: %s; delete it by hand or widen the policy"
+                     % outside, **base)
     return Entry(ref, PRUNE, reason="no longer declared in Git", **base)
 
 
@@ -263,6 +268,7 @@ def build(engine, objects, sources=None):
     when a desired object belongs to another set and the run may not adopt it."""
     client, discovery, opts = engine.client, engine.discovery, engine.opts
     desired = resolve_desired(discovery, objects, sources, opts.set_name, opts.namespace, opts.revision)
+    policy.check_desired(opts.policy, opts.set_name, desired)  # before any request about the objects
     record = inventory.read(client, opts.inventory_namespace, opts.set_name)
 
     resources, namespaces = {}, set()
@@ -305,5 +311,5 @@ def build(engine, objects, sources=None):
         if (obj.get("metadata") or {}).get("deletionTimestamp"):
             continue  # already being deleted
         res = inv_resources.get(key) or discovery.resource(ref.group, ref.version, ref.kind, refresh_on_miss=False)
-        entries.append(decide_leaver(ref, obj, res, opts.set_name, opts.prune))
+        entries.append(decide_leaver(ref, obj, res, opts.set_name, opts.prune, opts.policy))
     return ChangeSet(entries, record)
