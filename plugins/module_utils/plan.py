@@ -115,25 +115,28 @@ def resolve_desired(discovery, objects, sources, set_name, default_namespace, re
 
 
 def _list_live(engine, resources, namespaces):
-    """{ObjectRef.key: live object} of every object carrying the set label, one LIST per resource
-    (per namespace where a cluster-wide LIST is forbidden)."""
+    """{ObjectRef.key: live object} of every object carrying the set label, one LIST per resource;
+    where a cluster-wide LIST is forbidden (a tenant), one LIST per namespace in which the set
+    declares or recorded objects of that resource (`namespaces`: resource -> namespaces), all on
+    the engine's pool."""
     client = engine.client
     selector = "%s=%s" % (SET_LABEL, engine.opts.set_name)
 
-    def one(res):
+    def cluster_wide(res):
         try:
             return client.list(res, label_selector=selector)
         except ApiError as exc:
             if exc.status != 403 or not res.namespaced:
                 raise
-            items = []
-            for ns in sorted(namespaces):
-                items.extend(client.list(res, namespace=ns, label_selector=selector))
-            return items
+            return None  # forbidden: per namespace below
 
+    found = engine.map(cluster_wide, resources)
+    per_namespace = [(res, ns) for res, items in zip(resources, found) if items is None
+                     for ns in sorted(namespaces.get(res, ()))]
+    found += engine.map(lambda pair: client.list(pair[0], namespace=pair[1], label_selector=selector), per_namespace)
     live = {}
-    for items in engine.map(one, resources):
-        for obj in items:
+    for items in found:
+        for obj in items or ():
             live[ObjectRef.from_object(obj).key] = obj
     return live
 
@@ -271,20 +274,20 @@ def build(engine, objects, sources=None):
     policy.check_desired(opts.policy, opts.set_name, desired)  # before any request about the objects
     record = inventory.read(client, opts.inventory_namespace, opts.set_name)
 
-    resources, namespaces = {}, set()
+    resources, namespaces = {}, {}  # (group, version, plural) -> Resource; Resource -> its namespaces
     for d in desired:
         if d.resource is not None:
-            resources[(d.resource.group, d.resource.version, d.resource.plural)] = d.resource
-        if d.ref.namespace:
-            namespaces.add(d.ref.namespace)
+            res = resources.setdefault((d.resource.group, d.resource.version, d.resource.plural), d.resource)
+            if d.ref.namespace:
+                namespaces.setdefault(res, set()).add(d.ref.namespace)
     inv_resources = {}
     for ref in record.refs:
         res = discovery.resource(ref.group, ref.version, ref.kind, refresh_on_miss=False)
         if res is not None:
+            res = resources.setdefault((res.group, res.version, res.plural), res)
             inv_resources[ref.key] = res
-            resources.setdefault((res.group, res.version, res.plural), res)
             if ref.namespace:
-                namespaces.add(ref.namespace)
+                namespaces.setdefault(res, set()).add(ref.namespace)
     live = _list_live(engine, list(resources.values()), namespaces)
 
     # Desired objects not found by label: first apply, adoption, or a label removed live.
