@@ -97,7 +97,7 @@ options:
         never from the repository itself. It narrows, and never replaces, the credentials' RBAC; see docs/rbac.md.
       - A desired object outside the policy fails the run before any write, naming each object, its source file
         and the rule it breaks (result C(violations)). An object of the set that left Git but that the policy now
-        forbids is not pruned: it is left in place (action V(abandon), with the rule as its reason) and a drift
+        forbids is not pruned; it is left in place (action V(abandon), with the rule as its reason) and a drift
         check keeps reporting it as orphaned.
     type: dict
     suboptions:

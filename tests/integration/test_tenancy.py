@@ -60,8 +60,8 @@ def shell(name: str, argv: list[str]) -> str:
 
 
 @pytest.mark.slow
-def test_tenants_sync_drift_and_preview_confined_under_the_documented_rbac(
-        tenancy, ansible_playbook, kubectl, kubeconfig, namespace, tmp_path):
+def test_tenants_run_confined_under_the_documented_rbac_and_cannot_reach_out(
+        tenancy, ansible_playbook, kubectl, kubeconfig, namespace, tmp_path, cluster_state):
     t = tenancy
     a1, a2, b1 = t["a1"], t["a2"], t["b1"]
     repo = Repo(tmp_path)
@@ -89,14 +89,14 @@ def test_tenants_sync_drift_and_preview_confined_under_the_documented_rbac(
         play("Bootstrap tenant B", "tenant", {"tenant_name": t["b"], "tenant_namespaces": [b1],
                                               "tenant_kubeconfig": t["platform"],
                                               "tenant_platform_inventory_namespace": namespace}),
-        play("Sync as tenant A", "sync", as_tenant("sync", wait_timeout=90)),
+        play("Sync as tenant A", "sync", as_tenant("sync", wait_timeout=90, drift_check=False)),
         shell("Drift by hand", [*admin, "-n", a2, "scale", "deployment/web", "--replicas=3"]),
         play("Heal as tenant A", "drift", as_tenant("drift", remediate=True, fail_on_drift=False)),
         play("Preview as tenant A", "preview", as_tenant("preview", version="pr-1",
                                                          output=str(tmp_path / "preview.md"))),
         play("Sync as the platform", "sync", {"sync_repo": repo.url, "sync_version": "platform", "sync_path": ["plat"],
                                               "sync_set_name": f"{namespace}-plat", "sync_kubeconfig": t["platform"],
-                                              "sync_inventory_namespace": namespace}),
+                                              "sync_inventory_namespace": namespace, "sync_drift_check": False}),
     ])
     run = ansible_playbook(book)
     assert run.rc == 0, run.stdout[-4000:]
@@ -116,18 +116,13 @@ def test_tenants_sync_drift_and_preview_confined_under_the_documented_rbac(
     whoami = kubectl.run("auth", "can-i", "list", "configmaps", "--all-namespaces",
                          f"--as=system:serviceaccount:{a1}:gitops-{t['a']}", check=False).stdout.strip()
     assert whoami == "no"  # so the tenant's plan listed per namespace
+    reach_out(t, ansible_playbook, kubectl, tmp_path, cluster_state, kubeconfig)
 
 
-@pytest.mark.slow
-def test_a_tenant_cannot_reach_out_of_its_namespaces(tenancy, ansible_playbook, kubectl, namespace, tmp_path,
-                                                     cluster_state, kubeconfig):
-    t = tenancy
+def reach_out(t, ansible_playbook, kubectl, tmp_path, cluster_state, kubeconfig):
+    """A tenant's commit reaching out of its namespaces: refused by the policy before any write, by
+    RBAC without one; adoption across tenants and a forbidden impersonation fail; nothing changed."""
     a1, b1 = t["a1"], t["b1"]
-    boot = "".join(play(f"Bootstrap {x}", "tenant", {"tenant_name": t[x], "tenant_namespaces": ns,
-                                                     "tenant_kubeconfig": t["platform"],
-                                                     "tenant_platform_inventory_namespace": namespace})
-                   for x, ns in (("a", [a1, t["a2"]]), ("b", [b1])))
-    assert ansible_playbook(boot).rc == 0
     a_token = kubectl.run("-n", a1, "create", "token", f"gitops-{t['a']}").stdout.strip()
     a_direct = token_kubeconfig(tmp_path / "a.kc", cluster_state, kubeconfig, a_token)
     as_a = {"kubeconfig": t["platform"], "impersonate_user": f"system:serviceaccount:{a1}:gitops-{t['a']}",
