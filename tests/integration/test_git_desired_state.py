@@ -213,7 +213,7 @@ def test_kustomize_cannot_read_outside_its_root_and_its_errors_keep_secret_liter
 # ---------------------------------------------------------------- errors
 
 
-@pytest.mark.parametrize("files, fragments", [
+BAD_MANIFESTS = [
     ({"bad.yaml": "a: 1\nb: [1, 2\nc: 3\n"}, ["bad.yaml: line", "YAML syntax error"]),
     ({"x.yaml": "kind: ConfigMap\nmetadata: {name: a}\n"}, ["x.yaml, document 1: apiVersion is missing"]),
     ({"x.yaml": "apiVersion: v1\nmetadata: {name: a}\n"}, ["x.yaml, document 1: kind is missing"]),
@@ -226,10 +226,18 @@ def test_kustomize_cannot_read_outside_its_root_and_its_errors_keep_secret_liter
     ({"bomb.yaml": "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
         "%s: &%s [%s]\n" % (c, c, ",".join(["*" + p] * 10)) for p, c in zip("abcdefgh", "bcdefghi"))},
      ["bomb.yaml", "alias bomb"]),
-])
-def test_bad_manifests_fail_with_file_document_and_field(repo, gds, files, fragments):
-    repo.commit(files)
-    failed(gds(repo=repo.url), *fragments)
+]
+
+
+def test_bad_manifests_fail_with_file_document_and_field(gds, keys, tmp_path):
+    """Each case in a repository of its own, all in one playbook."""
+    repos = []
+    for index, (files, _fragments) in enumerate(BAD_MANIFESTS):
+        repos.append(Repo(tmp_path / str(index), keys))
+        repos[-1].commit(files)
+    results = gds.each(*({"repo": r.url, "dest": str(tmp_path / ("cache-%d" % i))} for i, r in enumerate(repos)))
+    for result, (_files, fragments) in zip(results, BAD_MANIFESTS):
+        failed(result, *fragments)
 
 
 def test_symlink_chain_out_of_the_checkout_is_refused(repo, gds, tmp_path):
@@ -259,18 +267,21 @@ def test_unknown_ref_and_unreachable_remote(repo, gds, tmp_path):
     assert missing["rc"] == 128 and "rc" not in unknown  # git's exit code reaches the result
 
 
-@pytest.mark.parametrize("params, fragment", [
+UNSAFE = [
     ({"repo": "ext::sh -c touch%% %(marker)s"}, "transport helper"),
     ({"repo": "fd::3"}, "transport helper"),
     ({"repo": "--upload-pack=touch %(marker)s"}, "must not start with '-'"),
     ({"version": "--upload-pack=touch %(marker)s"}, "must not start with '-'"),
     ({"version": "main --upload-pack=touch"}, "is not a valid branch, tag or commit name"),
-])
-def test_unsafe_repo_or_version_is_refused_and_nothing_runs(repo, gds, tmp_path, params, fragment):
+]
+
+
+def test_unsafe_repo_or_version_is_refused_and_nothing_runs(repo, gds, tmp_path):
     repo.commit({"a.yaml": CM % ("a", "1")})
     marker = tmp_path / "pwned"
-    params = {k: v % {"marker": marker} for k, v in params.items()}
-    failed(gds(**{"repo": repo.url, **params}), fragment)
+    runs = [{"repo": repo.url, **{k: v % {"marker": marker} for k, v in params.items()}} for params, _f in UNSAFE]
+    for result, (_params, fragment) in zip(gds.each(*runs), UNSAFE):
+        failed(result, fragment)
     assert not marker.exists()
     assert not (tmp_path / "cache").exists()
 
@@ -345,16 +356,16 @@ def test_gpg_and_ssh_keys_may_be_trusted_at_once(repo, gds, keys, tmp_path):
     assert ok(gds(repo=repo.url, verify="head", **both))["signature"]["format"] == "gpg"
 
 
-@pytest.mark.parametrize("signer, fragment", [
-    (None, "is not signed"),
-    ("mallory", "which is not among gpg_keys"),
-    ("eve", "which is not in allowed_signers"),
-])
-def test_head_without_a_trusted_signature_is_refused(repo, gds, keys, signer, fragment):
-    sha = repo.commit({"a.yaml": CM % ("a", "1")}, signer=signer)
-    msg = failed(gds(repo=repo.url, verify="head", gpg_keys=[keys.gpg_public("alice")],
-                     allowed_signers=keys.allowed_signers), "commit %s: " % sha[:12], fragment)
-    assert "objects" not in msg
+def test_head_without_a_trusted_signature_is_refused(repo, gds, keys):
+    cases = [(None, "is not signed"), ("mallory", "which is not among gpg_keys"),
+             ("eve", "which is not in allowed_signers")]
+    shas = [repo.commit({"a.yaml": CM % ("a", str(n))}, signer=signer, branch="b%d" % n)
+            for n, (signer, _f) in enumerate(cases)]
+    results = gds.each(*({"repo": repo.url, "version": "b%d" % n, "verify": "head",
+                          "gpg_keys": [keys.gpg_public("alice")], "allowed_signers": keys.allowed_signers}
+                         for n in range(len(cases))))
+    for result, sha, (_signer, fragment) in zip(results, shas, cases):
+        assert "objects" not in failed(result, "commit %s: " % sha[:12], fragment)
 
 
 def test_signed_annotated_tag_is_verified(repo, gds, keys):
@@ -364,19 +375,17 @@ def test_signed_annotated_tag_is_verified(repo, gds, keys):
     assert (r["commit"], r["signature"]["signer"]) == (sha, "bob@example.com")
 
 
-@pytest.mark.parametrize("tag_kind, version, fragment", [
-    ("unsigned", "v1", "tag v1: it is not signed"),
-    ("lightweight", "v1", "tag 'v1' is a lightweight tag"),
-    ("eve", "v1", "tag v1: signed with SSH key"),
-    ("unsigned", "main", "version 'main' is not a tag"),
-])
-def test_tag_policy_refusals(repo, gds, keys, tag_kind, version, fragment):
+def test_tag_policy_refusals(repo, gds, keys):
     repo.commit({"a.yaml": CM % ("a", "1")}, signer="bob")
-    if tag_kind == "eve":
-        repo.tag("v1", signer="eve")
-    else:
-        repo.tag("v1", annotated=tag_kind != "lightweight")
-    failed(gds(repo=repo.url, version=version, verify="tag", allowed_signers=keys.allowed_signers), fragment)
+    repo.tag("unsigned")
+    repo.tag("light", annotated=False)
+    repo.tag("eves", signer="eve")
+    cases = [("unsigned", "tag unsigned: it is not signed"), ("light", "tag 'light' is a lightweight tag"),
+             ("eves", "tag eves: signed with SSH key"), ("main", "version 'main' is not a tag")]
+    results = gds.each(*({"repo": repo.url, "version": version, "verify": "tag",
+                          "allowed_signers": keys.allowed_signers} for version, _f in cases))
+    for result, (_version, fragment) in zip(results, cases):
+        failed(result, fragment)
 
 
 def test_verify_all_requires_every_commit_since_the_baseline(repo, gds, keys):
