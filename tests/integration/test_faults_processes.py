@@ -51,7 +51,7 @@ def test_api_server_killed_during_a_1000_object_apply_then_restarted(second_clus
     extra = {"kubeconfig": str(cdir / "kubeconfig")}
     running = ansible_playbook.start(book("k8s_reconcile", params), extra_vars=extra)
     deadline = time.monotonic() + 120
-    while count(kc, ns) < 100:  # the apply stage is under way
+    while count(kc, ns) < 20:  # the apply stage is under way (and far from done: 1,000 objects)
         assert time.monotonic() < deadline and running.proc.poll() is None, running.wait().stdout
         time.sleep(0.1)
     control("kill", "kube-apiserver")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -246,3 +247,33 @@ def test_objects_made_by_kubectl_and_helm_are_taken_over(tmp_path, run_tasks, ku
     # Helm's release record stays (helm list still shows it): delete it, never `helm uninstall`, which would
     # delete the objects the set now owns (docs/engine.md, "Taking over from kubectl and Helm").
     assert kubectl.run("-n", namespace, "get", "secret", "-l", "owner=helm,name=shop", "-o", "name").stdout.strip()
+
+
+PUBLIC_CHARTS = Path(__file__).resolve().parent / "charts"
+
+
+def test_a_public_chart_applies_checks_clean_and_re_runs_as_a_no_op(tmp_path, run_tasks, kubectl, namespace):
+    """metrics-server 3.12.2 as its maintainers publish it (tests/integration/charts/metrics-server, SOURCE.md)."""
+    chart = PUBLIC_CHARTS / "metrics-server"
+    files = {f"charts/metrics-server/{p.relative_to(chart)}": p.read_text() for p in chart.rglob("*")
+             if p.is_file() and p.name != "SOURCE.md"}
+    repo = Repo(tmp_path)
+    repo.commit(files)
+    release = unique_name("ms", 6)
+    base = {"set_name": release, "kubeconfig": "{{ kubeconfig }}"}
+    r = run_tasks([
+        ("git_desired_state", {"repo": repo.url, "path": ["charts/metrics-server"], "dest": str(tmp_path / "cache"),
+                               "helm": {"release_name": release, "release_namespace": namespace,
+                                        "release_values": {"apiService": {"create": False}}}}),
+        ("k8s_reconcile", dict(base, objects="{{ step0.objects }}", sources="{{ step0.sources }}")),
+        ("drift_check", dict(base, objects="{{ step0.objects }}", sources="{{ step0.sources }}")),
+        ("k8s_reconcile", dict(base, objects="{{ step0.objects }}", sources="{{ step0.sources }}")),
+        ("k8s_reconcile", dict(base, objects=[], allow_empty=True)),  # its cluster-scoped objects go too
+    ])
+    rbac = "rbac.authorization.k8s.io/"
+    assert sorted(o.split(" ")[0] for o in ok(r[1])["created"]) == [
+        "Service", "ServiceAccount", "apps/Deployment", rbac + "ClusterRole", rbac + "ClusterRole",
+        rbac + "ClusterRoleBinding", rbac + "ClusterRoleBinding", rbac + "RoleBinding"]
+    assert f"{rbac}RoleBinding kube-system/{release}-metrics-server-auth-reader" in r[1]["created"]
+    assert ok(r[2])["drift"] is False and ok(r[3])["changed"] is False
+    assert len(ok(r[4])["pruned"]) == 8
