@@ -20,7 +20,7 @@ import shutil
 import tarfile
 import tempfile
 
-from ansible_collections.gitops.core.plugins.module_utils import sanitize
+from ansible_collections.gitops.core.plugins.module_utils import encrypted, sanitize
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.manifests import (
     CHART_FILE, MAX_FILE_BYTES, inside, load_mapping, objects_from_documents, read_text, walk)
@@ -223,7 +223,8 @@ def _values_paths(root, chart_rel, settings, tmpdir, max_bytes):
         text = read_text(root, rel, max_bytes)
         if calls_lookup(text):
             raise GitOpsError("chart %s: values file '%s' holds a lookup call (for tpl); refused" % (chart_rel, rel))
-        for _index, _line, data in load_all(text, rel):
+        for index, _line, data in load_all(text, rel):
+            encrypted.refuse(data, "chart %s: values file %s, document %d" % (chart_rel, rel, index))
             strings.extend(value_strings(data))
         paths.append(real)
     if settings.get("release_values"):

@@ -14,6 +14,7 @@ import json
 import os
 from collections import namedtuple
 
+from ansible_collections.gitops.core.plugins.module_utils import encrypted
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.objref import ObjectRef
 from ansible_collections.gitops.core.plugins.module_utils.yamlsafe import load_all
@@ -227,6 +228,7 @@ def objects_from_documents(documents, name):
     out = []
     for index, data in documents:
         where = "%s, document %d" % (name, index)
+        encrypted.refuse(data, where)
         if isinstance(data, dict) and str(data.get("kind", "")).endswith("List") and "items" in data:
             items = data.get("items") or []
             if not isinstance(items, list):

@@ -10,6 +10,7 @@ __metaclass__ = type
 
 import traceback
 
+from ansible_collections.gitops.core.plugins.module_utils import encrypted
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 
 try:
@@ -44,6 +45,10 @@ class _Loader(_BaseLoader):
                                       % (key, key_node.start_mark.line + 1, seen[key] + 1))
                 seen[key] = key_node.start_mark.line
         return super(_Loader, self).construct_mapping(node, deep=deep)
+
+
+if HAS_YAML:
+    _Loader.add_constructor("!vault", encrypted.vault_constructor)
 
 
 def _expanded_size(node, limit):

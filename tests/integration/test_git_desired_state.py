@@ -226,6 +226,13 @@ BAD_MANIFESTS = [
     ({"bomb.yaml": "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
         "%s: &%s [%s]\n" % (c, c, ",".join(["*" + p] * 10)) for p, c in zip("abcdefgh", "bcdefghi"))},
      ["bomb.yaml", "alias bomb"]),
+    # encrypted content is refused, never returned as objects holding ciphertext
+    ({"db.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\nstringData: {password: 'ENC[AES256_GCM,data:Dq2W0g==,"
+                 "type:str]'}\nsops: {mac: 'ENC[AES256_GCM,data:q1Vd2w==,type:str]', version: 3.13.1, "
+                 "encrypted_regex: '^(data|stringData)$'}\n"},
+     ["db.yaml, document 1 is SOPS-encrypted", "gitops.core does not decrypt it"]),
+    ({"v.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\nstringData:\n  password: !vault |\n"
+                "    $ANSIBLE_VAULT;1.1;AES256\n    6162636465\n"}, ["v.yaml, document 1: a !vault value (Ansible Vault)"]),
 ]
 
 

@@ -146,3 +146,44 @@ def test_digest_is_stable_and_sensitive():
     a = [{"kind": "X", "b": 1, "a": [1, 2]}]
     assert manifests.digest(a) == manifests.digest([{"a": [1, 2], "b": 1, "kind": "X"}])
     assert manifests.digest(a) != manifests.digest([{"kind": "X", "b": 2, "a": [1, 2]}])
+
+
+SOPS_SECRET = """apiVersion: v1
+kind: Secret
+metadata: {name: db, namespace: shop}
+stringData:
+    password: ENC[AES256_GCM,data:Dq2W0g==,iv:4mB8rG7tq1wF0Yk1e8D8hQ==,tag:tj6m7Bq3Jx5l0m7W2wY3jA==,type:str]
+sops:
+    age:
+        - recipient: age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
+          enc: |
+            -----BEGIN AGE ENCRYPTED FILE-----
+            YWdlLWVuY3J5cHRpb24ub3JnL3YxCi0+IFgyNTUxOQ==
+            -----END AGE ENCRYPTED FILE-----
+    lastmodified: "2026-11-30T10:00:00Z"
+    mac: ENC[AES256_GCM,data:q1Vd2w==,iv:AAAAAAAAAAAAAAAAAAAAAA==,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]
+    encrypted_regex: ^(data|stringData)$
+    version: 3.13.1
+"""
+VAULT_FILE = "$ANSIBLE_VAULT;1.1;AES256\n61626364656667686970\n"
+VAULT_VALUE = """apiVersion: v1
+kind: Secret
+metadata: {name: db}
+stringData:
+  password: !vault |
+    $ANSIBLE_VAULT;1.1;AES256
+    61626364656667686970
+"""
+
+
+@pytest.mark.parametrize("name, text, fragment", [
+    ("secret.sops.yaml", SOPS_SECRET, "secret.sops.yaml, document 1 is SOPS-encrypted (its sops metadata names version "
+                                      "3.13.1); gitops.core does not decrypt it, and would otherwise apply the ciphertext"),
+    ("secret.yaml", VAULT_FILE, "secret.yaml, document 1 is encrypted with Ansible Vault"),
+    ("value.yaml", VAULT_VALUE, "value.yaml, document 1: a !vault value (Ansible Vault) at line 5"),
+])
+def test_an_encrypted_manifest_is_refused_never_applied_as_ciphertext(name, text, fragment):
+    """Before: a SOPS-encrypted Secret loaded as a plain one, ciphertext and sops block included."""
+    with pytest.raises(GitOpsError) as err:
+        manifests.objects_from_documents(manifests.parse_documents(text, name), name)
+    assert fragment in err.value.message
