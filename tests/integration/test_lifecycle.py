@@ -252,28 +252,39 @@ def test_objects_made_by_kubectl_and_helm_are_taken_over(tmp_path, run_tasks, ku
 PUBLIC_CHARTS = Path(__file__).resolve().parent / "charts"
 
 
-def test_a_public_chart_applies_checks_clean_and_re_runs_as_a_no_op(tmp_path, run_tasks, kubectl, namespace):
-    """metrics-server 3.12.2 as its maintainers publish it (tests/integration/charts/metrics-server, SOURCE.md)."""
+def test_public_charts_apply_check_clean_and_re_run_as_a_no_op(tmp_path, run_tasks, kubectl, namespace):
+    """Charts written by others: metrics-server 3.12.2 as its maintainers publish it
+    (tests/integration/charts/metrics-server, SOURCE.md), and the chart `helm create` writes (Helm's
+    own starter, every Helm user's first chart: its test hook is skipped as --skip-tests does)."""
     chart = PUBLIC_CHARTS / "metrics-server"
     files = {f"charts/metrics-server/{p.relative_to(chart)}": p.read_text() for p in chart.rglob("*")
              if p.is_file() and p.name != "SOURCE.md"}
     repo = Repo(tmp_path)
-    repo.commit(files)
+    repo.write(files)
+    env = dict(os.environ, HELM_CACHE_HOME=str(tmp_path / "h"), HELM_CONFIG_HOME=str(tmp_path / "h"),
+               HELM_DATA_HOME=str(tmp_path / "h"))
+    subprocess.run(["helm", "create", str(repo.work / "charts" / "starter")], env=env, check=True, capture_output=True)
+    repo.commit({})
     release = unique_name("ms", 6)
     base = {"set_name": release, "kubeconfig": "{{ kubeconfig }}"}
+    pull = {"repo": repo.url, "path": ["charts/metrics-server", "charts/starter"], "dest": str(tmp_path / "cache"),
+            "helm": {"release_namespace": namespace, "charts": [
+                {"path": "charts/metrics-server", "release_name": release,
+                 "release_values": {"apiService": {"create": False}}},
+                {"path": "charts/starter", "release_name": release + "-web"}]}}
     r = run_tasks([
-        ("git_desired_state", {"repo": repo.url, "path": ["charts/metrics-server"], "dest": str(tmp_path / "cache"),
-                               "helm": {"release_name": release, "release_namespace": namespace,
-                                        "release_values": {"apiService": {"create": False}}}}),
+        ("git_desired_state", pull),
         ("k8s_reconcile", dict(base, objects="{{ step0.objects }}", sources="{{ step0.sources }}")),
         ("drift_check", dict(base, objects="{{ step0.objects }}", sources="{{ step0.sources }}")),
         ("k8s_reconcile", dict(base, objects="{{ step0.objects }}", sources="{{ step0.sources }}")),
-        ("k8s_reconcile", dict(base, objects=[], allow_empty=True)),  # its cluster-scoped objects go too
+        ("k8s_reconcile", dict(base, objects=[], allow_empty=True)),  # the cluster-scoped objects go too
     ])
     rbac = "rbac.authorization.k8s.io/"
     assert sorted(o.split(" ")[0] for o in ok(r[1])["created"]) == [
-        "Service", "ServiceAccount", "apps/Deployment", rbac + "ClusterRole", rbac + "ClusterRole",
-        rbac + "ClusterRoleBinding", rbac + "ClusterRoleBinding", rbac + "RoleBinding"]
+        "Service", "Service", "ServiceAccount", "ServiceAccount", "apps/Deployment", "apps/Deployment",
+        rbac + "ClusterRole", rbac + "ClusterRole", rbac + "ClusterRoleBinding", rbac + "ClusterRoleBinding",
+        rbac + "RoleBinding"]
     assert f"{rbac}RoleBinding kube-system/{release}-metrics-server-auth-reader" in r[1]["created"]
+    assert f"apps/Deployment {namespace}/{release}-web-starter" in r[1]["created"]
     assert ok(r[2])["drift"] is False and ok(r[3])["changed"] is False
-    assert len(ok(r[4])["pruned"]) == 8
+    assert len(ok(r[4])["pruned"]) == 11
