@@ -69,7 +69,7 @@ def dry_run(engine, entries, confirm=False):
                 raise GitOpsError(
                     "%s is immutable (%s); to delete and create it again, annotate it %s: %s in Git, or run with "
                     "recreate: true%s" % (", ".join(fields), exc.reason, vocab.RECREATE_ANNOTATION, vocab.ENABLED,
-                                          "" if lifecycle.recreate_opt_in(e.body, e.ref, True)[0]
+                                          "" if (e.ref.group, e.ref.kind) not in lifecycle.RECREATE_ONLY_ANNOTATED
                                           else " (not for this kind: only its own annotation)"))
             successors[e] = e.but(action=RECREATE, reason="%s is immutable: recreated (%s)" % (", ".join(fields), how))
 

@@ -70,21 +70,28 @@ def _recheck(engine, e):
     return now
 
 
+def _delete_checked(engine, e, propagation, dry_run=False):
+    """The re-check, then a DELETE carrying the uid and resourceVersion just read.  Returns the object
+    deleted, or None when it was already gone."""
+    now = _recheck(engine, e)
+    if now is None:
+        return None
+    meta = now["metadata"]
+    deleted = engine.client.delete(e.resource, e.ref.namespace or None, e.ref.name, propagation, dry_run=dry_run,
+                                   preconditions={"uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion")})
+    return now if deleted else None
+
+
 def prune(engine, changeset):
     """Delete the entries planned for pruning, in reverse apply order, after every guard (in check
     mode: a server-side dry-run of each delete).  Returns {entry: successor} for those found
     already gone: no longer pruned by this run, but skipped, with the reason."""
     check_guards(engine, changeset)
-    opts, client = engine.opts, engine.client
+    opts = engine.opts
     gone = {}
 
     def one(e):
-        now = _recheck(engine, e)
-        meta = (now or {}).get("metadata") or {}
-        if now is None or not client.delete(e.resource, e.ref.namespace or None, e.ref.name, opts.prune_propagation,
-                                            dry_run=opts.check_mode,
-                                            preconditions={"uid": meta.get("uid"),
-                                                           "resourceVersion": meta.get("resourceVersion")}):
+        if _delete_checked(engine, e, opts.prune_propagation, opts.check_mode) is None:
             gone[e] = e.but(action=SKIP, live=None, reason="left the set; already gone when prune reached it")
 
     ordered = sorted(changeset.by_action(PRUNE), key=lambda e: order.prune_key(e.order))
@@ -100,23 +107,21 @@ def remove(engine, e, timeout, live=None):
     re-check as a prune, and wait until it is gone (at most `timeout` seconds).  `live`: the object
     as this run last saw it, when newer than the plan's (a hook this run created)."""
     seen = e.but(live=live) if live is not None else e
-    client = engine.client
+    deleted = None
     for attempt in range(CONFLICT_RETRIES):
-        now = _recheck(engine, seen)
-        if now is None:
-            return
-        meta = now["metadata"]
         try:
-            client.delete(e.resource, e.ref.namespace or None, e.ref.name, "Background",
-                          preconditions={"uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion")})
+            deleted = _delete_checked(engine, seen, "Background")
             break
         except ApiError as exc:  # a controller wrote it in between (a Job's status): read it and check again
             if exc.status != 409 or attempt == CONFLICT_RETRIES - 1:
                 raise
+    if deleted is None:
+        return
+    uid, client = deleted["metadata"].get("uid"), engine.client
     deadline = time.monotonic() + timeout
     while True:
         current = client.get(e.resource, e.ref.namespace or None, e.ref.name)
-        if current is None or (current.get("metadata") or {}).get("uid") != meta.get("uid"):
+        if current is None or (current.get("metadata") or {}).get("uid") != uid:
             return
         if time.monotonic() > deadline:
             raise GitOpsError("%s: still there %ds after its delete (finalizers: %s)"

@@ -18,7 +18,7 @@ __metaclass__ = type
 
 import time
 
-from ansible_collections.gitops.core.plugins.module_utils import health, lifecycle, order
+from ansible_collections.gitops.core.plugins.module_utils import health, lifecycle
 from ansible_collections.gitops.core.plugins.module_utils import delete as delete_verb
 from ansible_collections.gitops.core.plugins.module_utils import wait as wait_verb
 from ansible_collections.gitops.core.plugins.module_utils.changeset import RUN
@@ -28,13 +28,9 @@ from ansible_collections.gitops.core.plugins.module_utils.kube import ApiError
 WINDOW = 2  # seconds a watch of a hook runs before the health rules (pods included) are read again
 
 
-def helm_order(e):
-    return (e.life.weight, order.kind_rank(e.ref), e.ref.namespace, e.ref.name)
-
-
 def due(changeset, stage):
     """The hooks that run in `stage` on this sync, in Helm's order."""
-    return sorted((e for e in changeset.entries if e.action == RUN and stage in e.stages), key=helm_order)
+    return sorted((e for e in changeset.entries if e.action == RUN and stage in e.stages), key=lifecycle.helm_order)
 
 
 def _completion(engine, e, made, timeout):
@@ -49,6 +45,10 @@ def _completion(engine, e, made, timeout):
     def verdict(obj):
         return health.check(e.ref.group, e.ref.kind, obj)
 
+    def gone():  # deleted (by its TTL, say): its last state tells how it ended
+        status, message = verdict(last)
+        return None if status == health.CURRENT else "deleted before it completed (%s)" % message
+
     def final(_kind, obj):
         return _kind in ("DELETED", "ERROR") or verdict(obj)[0] in (health.CURRENT, health.FAILED)
 
@@ -57,8 +57,7 @@ def _completion(engine, e, made, timeout):
             if kind == "ERROR":  # too old a resourceVersion: read it again
                 obj = client.get(e.resource, e.ref.namespace or None, e.ref.name) or last
             elif kind == "DELETED":
-                status, message = verdict(last)
-                return None if status == health.CURRENT else "deleted before it completed (%s)" % message
+                return gone()
             last, rv = obj, (obj.get("metadata") or {}).get("resourceVersion") or rv
             status, message = verdict(obj)
             if status == health.CURRENT:
@@ -71,8 +70,7 @@ def _completion(engine, e, made, timeout):
         if status == health.FAILED:
             return message
         if status == health.NOT_FOUND:
-            status, message = verdict(last)
-            return None if status == health.CURRENT else "deleted before it completed (%s)" % message
+            return gone()
         if time.monotonic() > deadline:
             return "not complete after %ds (%s)" % (timeout, message)
 

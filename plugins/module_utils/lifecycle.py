@@ -24,7 +24,7 @@ import hashlib
 import json
 from collections import namedtuple
 
-from ansible_collections.gitops.core.plugins.module_utils import vocab
+from ansible_collections.gitops.core.plugins.module_utils import order, vocab
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.objref import annotation
 
@@ -153,6 +153,11 @@ def takeover_patch(live, manager, tools=DEPLOY_TOOLS):
     if last_applied:
         patch.append({"op": "remove", "path": "/metadata/annotations/" + LAST_APPLIED.replace("~", "~0").replace("/", "~1")})
     return patch
+
+
+def helm_order(entry):
+    """Helm's order of hooks: weight, then kind (install order), then namespace and name."""
+    return (entry.life.weight, order.kind_rank(entry.ref), entry.ref.namespace, entry.ref.name)
 
 
 def waited(ref):

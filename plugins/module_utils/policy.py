@@ -24,8 +24,9 @@ __metaclass__ = type
 import fnmatch
 from collections import namedtuple
 
-from ansible_collections.gitops.core.plugins.module_utils import vocab
+from ansible_collections.gitops.core.plugins.module_utils import result, vocab
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.objref import where
 
 Policy = namedtuple("Policy", "namespaces cluster_kinds denied_kinds")
 KEYS = Policy._fields
@@ -87,7 +88,7 @@ def check_desired(policy, set_name, desired):
     broken = [(d, violation(policy, d.ref)) for d in desired]
     broken = [(d, why) for d, why in broken if why]
     if broken:
-        lines = ["%s%s: %s" % (d.ref, " (%s)" % d.source if d.source else "", why) for d, why in broken]
+        lines = ["%s: %s" % (where(d.ref, d.source), why) for d, why in broken]
         raise GitOpsError("set '%s' declares %d object(s) outside its policy; nothing was changed:\n%s"
                           % (set_name, len(broken), vocab.listing(lines, LIST_LIMIT)),
-                          violations=[{"ref": str(d.ref), "source": d.source, "rule": why} for d, why in broken])
+                          violations=[result.error_entry(d, rule=why) for d, why in broken])

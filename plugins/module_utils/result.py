@@ -18,7 +18,8 @@ __metaclass__ = type
 
 import json
 
-from ansible_collections.gitops.core.plugins.module_utils import compare, lifecycle, managedfields, order, sanitize, vocab
+from ansible_collections.gitops.core.plugins.module_utils import (
+    compare, health, lifecycle, managedfields, order, sanitize, vocab)
 from ansible_collections.gitops.core.plugins.module_utils.changeset import (
     ABANDON, ADOPT, CREATE, PRUNE, RECREATE, RUN, SKIP, UNCHANGED, UPDATE)
 
@@ -59,7 +60,7 @@ def hooks(changeset):
     """The Helm hooks of the desired state (the result key `hooks`), in Helm's order: whether this
     sync runs them (`run`, with the stages) or not (`skip`), and why."""
     chosen = [e for e in changeset.desired() if isinstance(e.life, lifecycle.Hook)]
-    chosen.sort(key=lambda e: (e.life.weight, order.kind_rank(e.ref), e.ref.namespace, e.ref.name))
+    chosen.sort(key=lifecycle.helm_order)
     return [{"ref": str(e.ref), "source": e.source, "action": e.action, "stages": list(e.stages),
              "hook": ",".join(e.life.phases), "weight": e.life.weight, "reason": e.reason} for e in chosen]
 
@@ -77,7 +78,7 @@ def error_entry(entry, **fields):
 
 
 def health_entry(entry, status, message):
-    return {"ref": str(entry.ref), "status": status, "healthy": status == "Current", "message": message}
+    return {"ref": str(entry.ref), "status": status, "healthy": status == health.CURRENT, "message": message}
 
 
 # ------------------------------------------------------------------ k8s_reconcile
