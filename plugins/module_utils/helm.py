@@ -12,7 +12,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import hashlib
 import json
 import os
 import re
@@ -23,7 +22,7 @@ import tempfile
 from ansible_collections.gitops.core.plugins.module_utils import encrypted, sanitize
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.manifests import (
-    CHART_FILE, MAX_FILE_BYTES, inside, load_mapping, objects_from_documents, read_text, walk)
+    CHART_FILE, MAX_FILE_BYTES, digest, inside, load_mapping, objects_from_documents, read_text, walk)
 from ansible_collections.gitops.core.plugins.module_utils.objref import ObjectRef
 from ansible_collections.gitops.core.plugins.module_utils.vocab import (
     DISABLED, HELM_HOOK, HELM_RESOURCE_POLICY, HIDDEN, PRUNE_ANNOTATION, RELEASE_ANNOTATION, RELEASE_DIGEST_ANNOTATION,
@@ -345,7 +344,10 @@ def render_chart(runner, root, chart_rel, helm, max_bytes):
         rendered.extend(objects_from_documents([(document, data)], source))
     loaded = []
     left_out = []
-    release = ("%s/%s" % (settings["release_namespace"], settings["release_name"]), hashlib.sha256(out).hexdigest())
+    # the release's digest goes on its hooks, live: over the rendered objects with Secret values hidden,
+    # so nothing on the cluster is derived from a Secret value (a change of one alone runs no hook)
+    release = ("%s/%s" % (settings["release_namespace"], settings["release_name"]),
+               digest([sanitize.mask_secret(item.obj) for item in rendered]))
     for item in with_release_namespace(rendered, settings["release_namespace"]):
         annotations = item.obj["metadata"].get("annotations") or {}
         if annotations.get(HOOK_ANNOTATION):

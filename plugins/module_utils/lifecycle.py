@@ -24,7 +24,7 @@ import hashlib
 import json
 from collections import namedtuple
 
-from ansible_collections.gitops.core.plugins.module_utils import order, vocab
+from ansible_collections.gitops.core.plugins.module_utils import order, sanitize, vocab
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.objref import annotation
 
@@ -50,7 +50,9 @@ RunOnce = namedtuple("RunOnce", "key digest")
 
 def content_digest(body):
     """sha256 of an object as Git declares it, without the annotations that change on every commit
-    or that this module adds (revision, release digest)."""
+    or that this module adds (revision, release digest), and with Secret values hidden: the digest is
+    recorded in the inventory, and nothing there may be derived from a Secret value."""
+    body = sanitize.mask_secret(body)
     meta = dict(body.get("metadata") or {})
     annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
                    if k not in (vocab.REVISION_ANNOTATION, vocab.RELEASE_DIGEST_ANNOTATION)}

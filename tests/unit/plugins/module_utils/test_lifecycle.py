@@ -65,6 +65,14 @@ def test_a_job_with_a_ttl_runs_once_per_content_unless_it_says_otherwise():
     assert lifecycle.run_once_of(marked, ref(marked)) is not None
 
 
+def test_the_content_digest_is_derived_from_no_secret_value():
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "annotations": {"gitops.core/run-once": "true"}},
+              "stringData": {"password": "hunter2"}}
+    other = dict(secret, stringData={"password": "correct horse"})
+    assert lifecycle.content_digest(secret) == lifecycle.content_digest(other)
+    assert lifecycle.content_digest(secret) != lifecycle.content_digest(dict(secret, stringData={"token": "x"}))
+
+
 def test_the_content_digest_ignores_the_revision_and_follows_the_content():
     a = job(annotations={"gitops.core/revision": "abc"})
     b = job(annotations={"gitops.core/revision": "def"})
