@@ -269,6 +269,17 @@ def second_cluster(tmp_path_factory):
     assert up.returncode == 0, up.stderr[-2000:]
 
     def control(cmd, component):
+        if cmd == "kill":  # in-process, at once: a cluster.py start-up on a loaded machine took seconds, and a
+            saved = os.environ.get("CLUSTER_DIR")  # run under test could finish before the kill landed
+            os.environ["CLUSTER_DIR"] = str(cdir)
+            try:
+                _cluster_script().kill(component)
+            finally:
+                if saved is None:
+                    del os.environ["CLUSTER_DIR"]
+                else:
+                    os.environ["CLUSTER_DIR"] = saved
+            return ""
         done = subprocess.run([*script, cmd, component], env=env, capture_output=True, text=True, timeout=300,
                               check=False)
         assert done.returncode == 0, done.stderr[-2000:]
@@ -283,6 +294,15 @@ def second_cluster(tmp_path_factory):
 
 
 _STOP_SECOND_CLUSTER = []
+
+
+def _cluster_script():
+    """tests/cluster/cluster.py as a module (its kill() for the fault tests)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("gitops_core_cluster", ROOT / "tests" / "cluster" / "cluster.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def pytest_runtest_teardown(item, nextitem):
