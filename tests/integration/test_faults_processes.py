@@ -55,9 +55,7 @@ def test_api_server_killed_during_a_1000_object_apply_then_restarted(second_clus
     set_name, ns = "kill-" + tag, "kill-" + tag
     n = 1000
     src = write_set(tmp_path / "src", ns, n)
-    # one worker: the apply of 1,000 objects takes seconds, so the kill lands in it (with 8, and even 2, on a
-    # loaded machine it could end between two polls)
-    params = {"set_name": set_name, "src": str(src), "lock_duration": 5, "parallelism": 1}
+    params = {"set_name": set_name, "src": str(src), "lock_duration": 5, "parallelism": 8}
     extra = {"kubeconfig": str(cdir / "kubeconfig")}
     running = ansible_playbook.start(book("k8s_reconcile", params), extra_vars=extra)
     deadline = time.monotonic() + 120
