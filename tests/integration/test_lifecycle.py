@@ -253,12 +253,16 @@ PUBLIC_CHARTS = Path(__file__).resolve().parent / "charts"
 
 
 def test_public_charts_apply_check_clean_and_re_run_as_a_no_op(tmp_path, run_tasks, kubectl, namespace):
-    """Charts written by others: metrics-server 3.12.2 as its maintainers publish it
-    (tests/integration/charts/metrics-server, SOURCE.md), and the chart `helm create` writes (Helm's
-    own starter, every Helm user's first chart: its test hook is skipped as --skip-tests does)."""
-    chart = PUBLIC_CHARTS / "metrics-server"
-    files = {f"charts/metrics-server/{p.relative_to(chart)}": p.read_text() for p in chart.rglob("*")
-             if p.is_file() and p.name != "SOURCE.md"}
+    """Charts written by others: metrics-server 3.12.2 and podinfo 6.14.1 as their maintainers publish
+    them (tests/integration/charts/*/SOURCE.md), and the chart `helm create` writes (Helm's own starter,
+    every Helm user's first chart: its test hook is skipped as --skip-tests does).  podinfo's hook Jobs
+    (hook-delete-policy hook-succeeded,hook-failed) run at install and again at an upgrade, never at an
+    unchanged re-run, and are neither drift nor leavers once Kubernetes has deleted them."""
+    files = {}
+    for name in ("metrics-server", "podinfo"):
+        chart = PUBLIC_CHARTS / name
+        files.update({f"charts/{name}/{p.relative_to(chart)}": p.read_text() for p in chart.rglob("*")
+                      if p.is_file() and p.name != "SOURCE.md"})
     repo = Repo(tmp_path)
     repo.write(files)
     env = dict(os.environ, HELM_CACHE_HOME=str(tmp_path / "h"), HELM_CONFIG_HOME=str(tmp_path / "h"),
@@ -267,24 +271,47 @@ def test_public_charts_apply_check_clean_and_re_run_as_a_no_op(tmp_path, run_tas
     repo.commit({})
     release = unique_name("ms", 6)
     base = {"set_name": release, "kubeconfig": "{{ kubeconfig }}"}
-    pull = {"repo": repo.url, "path": ["charts/metrics-server", "charts/starter"], "dest": str(tmp_path / "cache"),
-            "helm": {"release_namespace": namespace, "charts": [
-                {"path": "charts/metrics-server", "release_name": release,
-                 "release_values": {"apiService": {"create": False}}},
-                {"path": "charts/starter", "release_name": release + "-web"}]}}
+    jobs = {hook: {"job": {"enabled": True}} for hook in ("preInstall", "postInstall", "preUpgrade", "postUpgrade")}
+    podinfo = {"hooks": jobs, "redis": {"enabled": True}, "serviceAccount": {"enabled": True}}
+
+    def pull(podinfo_values):
+        return {"repo": repo.url, "path": ["charts/metrics-server", "charts/starter", "charts/podinfo"],
+                "dest": str(tmp_path / "cache"), "helm": {"release_namespace": namespace, "charts": [
+                    {"path": "charts/metrics-server", "release_name": release,
+                     "release_values": {"apiService": {"create": False}}},
+                    {"path": "charts/starter", "release_name": release + "-web"},
+                    {"path": "charts/podinfo", "release_name": release + "-pi", "release_values": podinfo_values}]}}
+
+    def sync(step):
+        return ("k8s_reconcile", dict(base, objects=f"{{{{ step{step}.objects }}}}", sources=f"{{{{ step{step}.sources }}}}"))
+
     r = run_tasks([
-        ("git_desired_state", pull),
-        ("k8s_reconcile", dict(base, objects="{{ step0.objects }}", sources="{{ step0.sources }}")),
+        ("git_desired_state", pull(podinfo)),
+        sync(0),
         ("drift_check", dict(base, objects="{{ step0.objects }}", sources="{{ step0.sources }}")),
-        ("k8s_reconcile", dict(base, objects="{{ step0.objects }}", sources="{{ step0.sources }}")),
+        sync(0),
+        ("git_desired_state", pull(dict(podinfo, replicaCount=2))),
+        sync(4),
         ("k8s_reconcile", dict(base, objects=[], allow_empty=True)),  # the cluster-scoped objects go too
     ])
     rbac = "rbac.authorization.k8s.io/"
     assert sorted(o.split(" ")[0] for o in ok(r[1])["created"]) == [
-        "Service", "Service", "ServiceAccount", "ServiceAccount", "apps/Deployment", "apps/Deployment",
+        "ConfigMap", "Service", "Service", "Service", "Service", "ServiceAccount", "ServiceAccount", "ServiceAccount",
+        "apps/Deployment", "apps/Deployment", "apps/Deployment", "apps/Deployment",
         rbac + "ClusterRole", rbac + "ClusterRole", rbac + "ClusterRoleBinding", rbac + "ClusterRoleBinding",
         rbac + "RoleBinding"]
     assert f"{rbac}RoleBinding kube-system/{release}-metrics-server-auth-reader" in r[1]["created"]
     assert f"apps/Deployment {namespace}/{release}-web-starter" in r[1]["created"]
+    pi = f"{release}-pi-podinfo"
+
+    def ran(result):  # hook name -> run or skip
+        return {h["ref"].split("/")[-1][len(pi) + 1:]: h["action"] for h in result["hooks"]}
+    assert ran(r[1]) == {"pre-install": "run", "pre-upgrade": "skip", "post-install": "run", "post-upgrade": "skip"}
     assert ok(r[2])["drift"] is False and ok(r[3])["changed"] is False
-    assert len(ok(r[4])["pruned"]) == 11
+    assert {h["action"] for h in r[3]["hooks"]} == {"skip"}
+    assert ok(r[5])["updated"] == [f"apps/Deployment {namespace}/{pi}"]
+    assert ran(r[5]) == {"pre-install": "skip", "pre-upgrade": "run", "post-install": "skip", "post-upgrade": "run"}
+    assert len(ok(r[6])["pruned"]) == 17
+    # hook-succeeded: Kubernetes has none of podinfo's hook Jobs left, and the prune took none of them
+    assert not kubectl.run("-n", namespace, "get", "jobs", "-o", "name").stdout.strip()
+    assert not any("Job" in ref for ref in r[6]["pruned"])
