@@ -66,6 +66,7 @@ bench: venv collection cluster-up ## benchmarks beside kubectl and kubernetes.co
 	$(VENV)/bin/python bench/bench_helm.py
 	$(VENV)/bin/python bench/bench_reconcile.py $${BENCH_N:-}
 	$(VENV)/bin/python bench/bench_tenant.py
+	$(VENV)/bin/python bench/bench_sops.py
 
 build: venv ## build the collection tarball
 	$(VENV)/bin/ansible-galaxy collection build --force --output-path .build/

@@ -25,7 +25,7 @@ import re
 from collections import namedtuple
 from decimal import Decimal, InvalidOperation
 
-from ansible_collections.gitops.core.plugins.module_utils import managedfields
+from ansible_collections.gitops.core.plugins.module_utils import decrypted, managedfields
 from ansible_collections.gitops.core.plugins.module_utils.managedfields import Key, Value, path_str
 from ansible_collections.gitops.core.plugins.module_utils.vocab import HIDDEN, HIDDEN_CHANGE, REVISION_ANNOTATION
 
@@ -270,18 +270,48 @@ def _secret_value(kind, path):
     return kind == "Secret" and path and path[0] in ("data", "stringData")
 
 
+def index_path(obj, path):
+    """A diff path as the index path of the same field in `obj` (list items by position, as
+    decrypted.py names fields), or None when `obj` lacks it."""
+    node, out = obj, []
+    for step in path:
+        if isinstance(step, (Key, Value)):
+            if not isinstance(node, list):
+                return None
+            target = _lookup(node, (step,))
+            index = next((i for i, item in enumerate(node) if item is target), None)
+            if index is None:
+                return None
+            node = node[index]
+            out.append(index)
+        elif isinstance(step, int):
+            if not isinstance(node, list) or step >= len(node):
+                return None
+            node = node[step]
+            out.append(step)
+        else:
+            if not isinstance(node, dict) or step not in node:
+                return None
+            node = node[step]
+            out.append(step)
+    return out
+
+
 def _show(value):
     return None if value is ABSENT else value
 
 
-def describe(diffs, kind):
+def describe(diffs, kind, desired=None):
     """Diffs as plain data for results and reports: [{path, desired, live}] (absent = null).
-    Secret data values are replaced by `(hidden)`, and nothing derived from a value (no hash, no
-    length) is shown: only that the key was added, removed or changed."""
+    Secret data values, and the fields `desired` names as holding decrypted values, are replaced by
+    `(hidden)`, and nothing derived from a value (no hash, no length) is shown: only that the field
+    was added, removed or changed."""
+    hidden = decrypted.fields(desired)
     out = []
     for d in diffs:
         entry = {"path": path_str(d.path), "desired": _show(d.desired), "live": _show(d.live)}
-        if _secret_value(kind, d.path):
+        where = index_path(desired, d.path) if hidden else None
+        if _secret_value(kind, d.path) or (where is not None and decrypted.covers(hidden, decrypted.path_str(where))):
             entry["desired"] = None if d.desired is ABSENT else HIDDEN
             entry["live"] = None if d.live is ABSENT else HIDDEN
             entry["note"] = HIDDEN_CHANGE

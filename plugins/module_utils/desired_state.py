@@ -16,7 +16,8 @@ import os
 import shutil
 import tempfile
 
-from ansible_collections.gitops.core.plugins.module_utils import gitsource, helm, manifests, render, signatures
+from ansible_collections.gitops.core.plugins.module_utils import (
+    decrypted, encrypted, gitsource, helm, manifests, render, sanitize, signatures, sops)
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 
 
@@ -86,10 +87,26 @@ def _verify(git, mode, ref, version, commit, params, state):
     return signatures.verify(git, "commit", commit, "commit %s" % short)
 
 
-def _rendered_documents(runner, dest, src, params, max_bytes):
-    """The parsed documents of a file (plain or Jinja) or of a kustomization folder's build."""
+def _decrypted_documents(documents, text, name, path, decryption):
+    """The documents of a file (or a Jinja template's output) in which SOPS-encrypted ones are
+    decrypted, and for each document the index paths of its decrypted fields."""
+    if not any(encrypted.is_sops(data) for _index, data in documents):
+        return documents, {}
+    fmt = "json" if name.endswith(".json") else "yaml"
+    plain = decryption.decrypt(name, path=path, text=None if path else text, fmt=fmt)
+    plain_documents = manifests.parse_documents(plain, name)
+    exact = {}
+    for (index, cipher), (_same, data) in zip(documents, plain_documents):
+        if encrypted.is_sops(cipher):
+            exact[index] = [p for p, _value in sops.encrypted_leaves(cipher, data)]
+    return plain_documents, exact
+
+
+def _rendered_documents(runner, dest, src, params, max_bytes, decryption):
+    """The parsed documents of a file (plain or Jinja) or of a kustomization folder's build, SOPS
+    documents decrypted, and the index paths of each document's decrypted fields."""
     if src.renderer == "kustomize":
-        text = render.render_kustomize(runner, dest, src.path)
+        text = render.render_kustomize(runner, dest, src.path, decryption)
         name = "%s (kustomize build)" % src.path
         if len(text.encode("utf-8")) > max_bytes * 16:
             raise GitOpsError("%s output is over %d bytes" % (name, max_bytes * 16))
@@ -99,10 +116,13 @@ def _rendered_documents(runner, dest, src, params, max_bytes):
         if src.renderer == "jinja":
             text = render.render_jinja(text, src.path, params.get("template_vars"), root=dest, max_bytes=max_bytes)
             name = src.path[:-3] if src.path.endswith(".j2") else src.path
-    return manifests.parse_documents(text, name)
+        documents = manifests.parse_documents(text, name)
+        path = manifests.inside(dest, src.path) if src.renderer != "jinja" else None
+        return _decrypted_documents(documents, text, name, path, decryption)
+    return manifests.parse_documents(text, name), {}
 
 
-def _load(runner, dest, params):
+def _load(runner, dest, params, decryption):
     paths = params.get("path") or ["."]
     sources = manifests.collect_sources(dest, paths, recursive=params.get("recursive", True),
                                         include=params.get("include"), exclude=params.get("exclude") or (),
@@ -116,10 +136,18 @@ def _load(runner, dest, params):
     left_out = []
     for src in sources:
         if src.renderer == "helm":
-            objects, hooks = helm.render_chart(runner, dest, src.path, helm_params, max_bytes)
+            objects, hooks = helm.render_chart(runner, dest, src.path, helm_params, max_bytes, decryption)
             left_out.extend(hooks)
         else:
-            objects = manifests.objects_from_documents(_rendered_documents(runner, dest, src, params, max_bytes), src.path)
+            start = decryption.checkpoint()
+            documents, exact = _rendered_documents(runner, dest, src, params, max_bytes, decryption)
+            objects = manifests.objects_from_documents(documents, src.path)
+            # a SOPS manifest names its decrypted fields exactly; kustomize's output is searched for the
+            # values of the files it read decrypted
+            forms = decryption.masked_values(since=start) if src.renderer == "kustomize" else set()
+            for item in objects if (forms or exact) else ():
+                decrypted.mark(item.obj, forms, "%s, document %d (%s)" % (item.file, item.document, item.ref),
+                               exact=exact.get(item.document, ()))
         loaded.extend(objects)
         files.append(src.path)
         manifests.check_count(loaded, max_objects)
@@ -157,7 +185,8 @@ def fetch_desired_state(params, runner):
                 signature = _verify(git, mode, ref, version, commit, params, state)
                 gitsource.checkout(git, commit)  # always: it also discards local edits in the cache
                 info = gitsource.commit_info(git, commit)
-                loaded, files, left_out = _load(runner, dest, params)
+                with sops.Decryption(runner, params.get("decryption")) as decryption:  # after verification
+                    loaded, files, left_out = _load(runner, dest, params, decryption)
                 if mode in ("head", "all"):
                     state.setdefault("verified", {})[ref or version] = commit
                 state["in_progress"] = False
@@ -182,7 +211,7 @@ def fetch_desired_state(params, runner):
         sources=[{"ref": str(item.ref), "file": item.file, "document": item.document} for item in loaded],
         files=files,
         helm_hooks_left_out=left_out,
-        digest=manifests.digest(objects),
+        digest=manifests.digest([sanitize.mask_secret(obj) for obj in objects]),
         cache_dir=dest,
         source={"repo": url.display, "path": paths, "commit": commit},
     )

@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Encrypted content in the desired state, recognised so that it is never applied as ciphertext:
 a SOPS-encrypted document (a top-level `sops` mapping with its `mac` and `version`), a file
-encrypted whole with Ansible Vault (`$ANSIBLE_VAULT;1.1;...`), and `!vault` values.  This version
-of gitops.core does not decrypt: each is refused naming the file (and document)."""
+encrypted whole with Ansible Vault (`$ANSIBLE_VAULT;1.1;...`), and `!vault` values.  SOPS content
+is decrypted by git_desired_state's `decryption` (sops.py) before documents reach `refuse`; what
+reaches it encrypted is refused naming the file (and document)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -28,8 +29,9 @@ def is_vault(data):
 def refuse(data, where):
     """Raise GitOpsError when a parsed document is encrypted (SOPS or a whole Ansible Vault file)."""
     if is_sops(data):
-        raise GitOpsError("%s is SOPS-encrypted (its sops metadata names version %s); %s"
-                          % (where, data["sops"].get("version", "?"), NOT_DECRYPTED))
+        raise GitOpsError("%s is SOPS-encrypted (its sops metadata names version %s); give `decryption` (with the "
+                          "keys) to decrypt it, or it is refused rather than applied as ciphertext"
+                          % (where, data["sops"].get("version", "?")))
     if is_vault(data):
         raise GitOpsError("%s is encrypted with Ansible Vault; %s" % (where, NOT_DECRYPTED))
 

@@ -19,7 +19,7 @@ import shutil
 import tarfile
 import tempfile
 
-from ansible_collections.gitops.core.plugins.module_utils import encrypted, sanitize
+from ansible_collections.gitops.core.plugins.module_utils import decrypted, encrypted, sanitize
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.manifests import (
     CHART_FILE, MAX_FILE_BYTES, digest, inside, load_mapping, objects_from_documents, read_text, walk)
@@ -206,8 +206,9 @@ def scrub(message, values):
     return sanitize.mask(_SCHEMA_VALUE.sub(r"\1" + HIDDEN, message), values)
 
 
-def _values_paths(root, chart_rel, settings, tmpdir, max_bytes):
-    """The --values files (inline values last, written to `tmpdir`) and the strings they hold."""
+def _values_paths(root, chart_rel, settings, tmpdir, max_bytes, decryption):
+    """The --values files (inline values last, written to `tmpdir`) and the strings they hold.  A
+    SOPS-encrypted values file is decrypted (with `decryption`) into its private folder."""
     paths = []
     strings = list(value_strings(settings.get("release_values")))
     for rel in settings.get("values_files") or []:
@@ -222,7 +223,12 @@ def _values_paths(root, chart_rel, settings, tmpdir, max_bytes):
         text = read_text(root, rel, max_bytes)
         if calls_lookup(text):
             raise GitOpsError("chart %s: values file '%s' holds a lookup call (for tpl); refused" % (chart_rel, rel))
-        for index, _line, data in load_all(text, rel):
+        documents = load_all(text, rel)
+        if any(encrypted.is_sops(data) for _index, _line, data in documents):
+            name = "chart %s: values file %s" % (chart_rel, rel)
+            plain, real = decryption.decrypt_to_file(name, inside(root, rel), "yaml")
+            documents = load_all(plain, rel)
+        for index, _line, data in documents:
             encrypted.refuse(data, "chart %s: values file %s, document %d" % (chart_rel, rel, index))
             strings.extend(value_strings(data))
         paths.append(real)
@@ -309,21 +315,24 @@ def with_release_namespace(items, namespace):
     return out
 
 
-def render_chart(runner, root, chart_rel, helm, max_bytes):
+def render_chart(runner, root, chart_rel, helm, max_bytes, decryption):
     """Loaded records of one chart of the checkout and the list of hooks left out.  With hooks=helm
     each hook is marked with its release (namespace/name) and the digest of the whole rendered
-    release, which k8s_reconcile compares with the one whose hooks last succeeded."""
+    release, which k8s_reconcile compares with the one whose hooks last succeeded.  Values files
+    encrypted with SOPS are decrypted with `decryption` (sops.Decryption); the fields of the
+    rendered objects that hold a decrypted value are named on them (decrypted.mark)."""
     chart_name = check_chart_tree(root, chart_rel, max_bytes)
     settings = chart_settings(helm, chart_rel)
     mode = settings.get("hooks") or "helm"
     if mode not in HOOK_MODES:
         raise GitOpsError("helm.hooks must be one of %s" % ", ".join(HOOK_MODES))
     chart_path = inside(root, chart_rel)
+    start = decryption.checkpoint()
     home = tempfile.mkdtemp(prefix="gitops-core-helm-")
     try:
         for sub in ("cache", "config", "data", "plugins"):
             os.mkdir(os.path.join(home, sub))
-        values, secrets = _values_paths(root, chart_rel, settings, home, max_bytes)
+        values, secrets = _values_paths(root, chart_rel, settings, home, max_bytes, decryption)
         cmd = helm_command(helm.get("binary"), chart_path, settings, values, helm)
         try:
             code, out, err = runner(cmd, cwd=home, env=helm_env(home), timeout=HELM_TIMEOUT)
@@ -340,8 +349,11 @@ def render_chart(runner, root, chart_rel, helm, max_bytes):
     if len(out) > max_bytes * 16:
         raise GitOpsError("%s (helm template) output is over %d bytes" % (chart_rel, max_bytes * 16))
     rendered = []
+    forms = decryption.masked_values(since=start)  # this chart's own decrypted values files
     for source, document, data in split_output(out.decode("utf-8", "replace"), chart_rel, chart_name):
-        rendered.extend(objects_from_documents([(document, data)], source))
+        for item in objects_from_documents([(document, data)], source):
+            decrypted.mark(item.obj, forms, "%s, document %d (%s)" % (source, document, item.ref))
+            rendered.append(item)
     loaded = []
     left_out = []
     # the release's digest goes on its hooks, live: over the rendered objects with Secret values hidden,

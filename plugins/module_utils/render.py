@@ -11,7 +11,7 @@ __metaclass__ = type
 import os
 import shutil
 
-from ansible_collections.gitops.core.plugins.module_utils import sanitize
+from ansible_collections.gitops.core.plugins.module_utils import sanitize, sops
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.manifests import (
     KUSTOMIZATION_FILES, MAX_FILE_BYTES, inside, load_mapping, read_text)
@@ -89,12 +89,32 @@ def _secret_literals(spec):
     return {text for text in out if len(text) >= sanitize.MIN_LENGTH}
 
 
-def check_kustomization_tree(root, rel_dir):
+def _generator_files(spec):
+    """The local files a kustomization's generators and patches read (`key=path` entries too)."""
+    out = []
+    for field in ("secretGenerator", "configMapGenerator"):
+        for generator in spec.get(field) or []:
+            if isinstance(generator, dict):
+                for entry in (generator.get("files") or []) + (generator.get("envs") or []) + \
+                        ([generator["env"]] if generator.get("env") else []):
+                    if isinstance(entry, str):
+                        out.append(entry.split("=", 1)[-1])
+    for patch in spec.get("patches") or []:
+        if isinstance(patch, dict) and isinstance(patch.get("path"), str):
+            out.append(patch["path"])
+    out += [p for p in spec.get("patchesStrategicMerge") or [] if isinstance(p, str) and "\n" not in p]
+    return out
+
+
+def check_kustomization_tree(root, rel_dir, read=None):
     """Every file or folder a kustomization under `rel_dir` references must exist inside the
     checkout: remote bases would load content that no pinned, verified commit vouches for.
-    Returns the secretGenerator literals found, to keep them out of error text."""
+    Returns the secretGenerator literals found, to keep them out of error text.  `read`, when
+    given, collects the real paths of the files and folders the kustomizations read."""
     top = inside(root, rel_dir)
     secrets = set()
+    read = read if read is not None else set()
+    read.add(top)
     for dirpath, dirnames, filenames in os.walk(top):
         dirnames[:] = [d for d in dirnames if d != ".git"]
         for name in filenames:
@@ -113,7 +133,11 @@ def check_kustomization_tree(root, rel_dir):
                         raise GitOpsError(
                             "%s: %s entry '%s' is not a file or folder in the repository "
                             "(remote resources are refused)" % (rel_kfile, field, entry))
-                    inside(root, target)
+                    read.add(inside(root, target))
+            for entry in _generator_files(spec):
+                target = os.path.join(dirpath, entry)
+                if os.path.exists(target):
+                    read.add(inside(root, target))  # kustomize itself reports a missing one
             if spec.get("helmCharts") or spec.get("helmChartInflationGenerator"):
                 raise GitOpsError("%s: helmCharts are not supported (they fetch charts at render time)"
                                   % rel_kfile)
@@ -121,9 +145,52 @@ def check_kustomization_tree(root, rel_dir):
     return secrets
 
 
-def render_kustomize(runner, root, rel_dir, timeout=KUSTOMIZE_TIMEOUT):
-    """The YAML stream that `kustomize build` makes of `rel_dir`."""
-    secrets = check_kustomization_tree(root, rel_dir)
+def _files_under(paths):
+    for path in sorted(paths):
+        if os.path.isfile(path):
+            yield path
+        for dirpath, dirnames, filenames in os.walk(path):
+            dirnames[:] = sorted(d for d in dirnames if d != ".git")
+            for name in sorted(filenames):
+                yield os.path.join(dirpath, name)
+
+
+def encrypted_files(paths, max_bytes=MAX_FILE_BYTES):
+    """The SOPS-encrypted files among `paths` and the files under them (real paths, sorted)."""
+    found = set()
+    for path in _files_under(paths):
+        if os.path.islink(path) or os.path.getsize(path) > max_bytes:
+            continue
+        with open(path, "rb") as fh:
+            if sops.looks_encrypted(fh.read().decode("utf-8", "replace")):
+                found.add(path)
+    return sorted(found)
+
+
+def _decrypted_copy(root, files, decryption):
+    """A copy of the checkout in the private folder with `files` decrypted in it; its root."""
+    real_root = os.path.realpath(root)
+    copy = os.path.join(decryption.folder, "checkout-%d" % len(os.listdir(decryption.folder)))
+    shutil.copytree(real_root, copy, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+    for path in files:
+        rel = os.path.relpath(path, real_root)
+        decryption.decrypt(rel, path=path, output=os.path.join(copy, rel))
+    return copy
+
+
+def render_kustomize(runner, root, rel_dir, decryption, timeout=KUSTOMIZE_TIMEOUT):
+    """The YAML stream that `kustomize build` makes of `rel_dir`.  SOPS-encrypted files it reads
+    (generator files and envs, patches, resources) are decrypted with `decryption` into a private
+    copy of the checkout, which kustomize builds instead."""
+    read = set()
+    secrets = check_kustomization_tree(root, rel_dir, read)
+    encrypted = encrypted_files(read)
+    if encrypted:
+        first = os.path.relpath(encrypted[0], os.path.realpath(root))
+        decryption.refuse_unless_enabled("%s (read by the kustomization %s)" % (first, rel_dir))
+        start = decryption.checkpoint()
+        root = _decrypted_copy(root, encrypted, decryption)
+        secrets |= decryption.masked_values(since=start)
     path = inside(root, rel_dir)
     code, out, err = runner(kustomize_command(path), cwd=path, timeout=timeout)
     if code != 0:

@@ -47,7 +47,7 @@ def status_of(entry):
 def entry_result(entry):
     """The plain-data form of one entry, the same in every module's `objects`."""
     return {"ref": str(entry.ref), "action": entry.action, "source": entry.source, "reason": entry.reason,
-            "diffs": compare.describe(entry.diffs, entry.ref.kind) if entry.action in (UPDATE, ADOPT, RECREATE) else []}
+            "diffs": compare.describe(entry.diffs, entry.ref.kind, entry.body) if entry.action in (UPDATE, ADOPT, RECREATE) else []}
 
 
 def skipped(changeset):

@@ -17,10 +17,12 @@ import copy
 import binascii
 import re
 
+from ansible_collections.gitops.core.plugins.module_utils import decrypted
 from ansible_collections.gitops.core.plugins.module_utils.vocab import HIDDEN
 
 MIN_LENGTH = 3  # shorter values would blank out ordinary words of the message
 _GO_VALUE = re.compile(r"\{Value:[^}]*\}")
+_DIGEST = re.compile(r"[0-9A-Fa-f]{32,}")
 
 
 def _forms(value):
@@ -34,11 +36,27 @@ def _forms(value):
     return forms
 
 
+def forms_of(values):
+    """Every text form (as written, base64-encoded or decoded) of `values` long enough to mask."""
+    out = set()
+    for value in values:
+        out |= _forms(value)
+    return {v for v in out if len(v) >= MIN_LENGTH}
+
+
+def without_digests(text):
+    """`text` without long hexadecimal runs (digests a tool printed, possibly of secret values)."""
+    return _DIGEST.sub(HIDDEN, text)
+
+
 def secret_values(obj):
-    """Every text form of the values a Secret declares (none for other kinds)."""
-    if not isinstance(obj, dict) or obj.get("kind") != "Secret":
+    """Every text form of the values a Secret declares, and of the values at an object's decrypted
+    fields (decrypted.py)."""
+    if not isinstance(obj, dict):
         return set()
-    values = set()
+    values = forms_of(decrypted.values(obj))
+    if obj.get("kind") != "Secret":
+        return values
     for field in ("data", "stringData"):
         for value in (obj.get(field) or {}).values() if isinstance(obj.get(field), dict) else ():
             if value is not None:
@@ -63,8 +81,12 @@ def scrub(obj, text):
 
 
 def mask_secret(obj):
-    """A copy of `obj` whose Secret data/stringData values are hidden (keys stay visible)."""
-    if not isinstance(obj, dict) or obj.get("kind") != "Secret":
+    """A copy of `obj` whose Secret data/stringData values and decrypted fields are hidden (keys
+    stay visible)."""
+    if not isinstance(obj, dict):
+        return obj
+    obj = decrypted.hide(obj)
+    if obj.get("kind") != "Secret":
         return obj
     obj = copy.deepcopy(obj)
     for field in ("data", "stringData"):

@@ -22,6 +22,7 @@ RUN_ONCE_ANNOTATION = "gitops.core/run-once"  # "true": created once per content
 RECREATE_ANNOTATION = "gitops.core/recreate"  # "enabled": delete and create again when an update hits an immutable field
 RELEASE_ANNOTATION = "gitops.core/release"    # on a chart's hooks: the release (namespace/name) they belong to
 RELEASE_DIGEST_ANNOTATION = "gitops.core/release-digest"  # on a chart's hooks: the digest of the rendered release
+DECRYPTED_FIELDS_ANNOTATION = "gitops.core/decrypted-fields"  # the fields that hold decrypted values (decrypted.py)
 DISABLED, ENABLED = "disabled", "enabled"
 # Helm's names, read on charts' objects
 HELM_HOOK = "helm.sh/hook"

@@ -274,6 +274,44 @@ options:
       - An OpenSSH C(allowed_signers) file (text or path) listing the SSH keys whose signatures are
         trusted (git C(gpg.format=ssh)).
     type: str
+  decryption:
+    description:
+      - Decrypt SOPS-encrypted content of the verified commit with these keys. Off when not given, and
+        an encrypted file is then refused, naming it, never applied as ciphertext.
+      - What is decrypted - manifests (plain YAML/JSON and Jinja templates' output) whose documents carry
+        SOPS metadata (the whole document, or the values an C(encrypted_regex) chose, as in a Secret's
+        C(data)); the files a kustomization reads (secretGenerator and configMapGenerator C(files) and
+        C(envs), patches, resources; dotenv, YAML, JSON, INI or binary), decrypted into a private copy of
+        the checkout before kustomize runs; Helm values files (the helm-secrets convention).
+      - Decryption happens only after the commit's signatures are verified (O(verify)). Every file's SOPS
+        MAC is checked; a tampered file, or one no given key can open, is refused naming the file (and the
+        keys it is encrypted for), and nothing is loaded.
+      - Plain text stays in memory, or in a private folder (mode 0700) removed at the end of the run,
+        on failure and on SIGTERM too; never in the Git cache. Decrypted values appear only in RV(objects);
+        the fields of non-Secret objects that hold one are named in the annotation
+        C(gitops.core/decrypted-fields) (names, never values), and every module hides them as it hides
+        Secret data.
+      - Needs the C(sops) binary (3.9 or later; tested with 3.13) on PATH, only when a file is encrypted.
+        With neither O(decryption.age_keys) nor O(decryption.age_key_file), sops reads age keys as it
+        always does (E(SOPS_AGE_KEY_FILE), E(SOPS_AGE_KEY), C(~/.config/sops/age/keys.txt)).
+    type: dict
+    suboptions:
+      age_keys:
+        description:
+          - age private keys (C(AGE-SECRET-KEY-...) text as C(age-keygen) writes it, or paths of such files).
+          - Written to a key file in the run's private folder and given to sops as E(SOPS_AGE_KEY_FILE);
+            E(SOPS_AGE_KEY) from the environment is then not used.
+        type: list
+        elements: str
+      age_key_file:
+        description: A file of age private keys, used with O(decryption.age_keys).
+        type: path
+      pgp_keys:
+        description:
+          - ASCII-armored OpenPGP private keys (text or paths), imported into a GnuPG home made for this
+            run in its private folder and removed with it. Keys with a passphrase cannot be used.
+        type: list
+        elements: str
   max_file_bytes:
     description: Refuse a file larger than this. Kustomize and Helm output may be up to 16 times this.
     type: int
@@ -469,7 +507,9 @@ helm_hooks_left_out:
   elements: dict
   sample: [{ref: "batch/Job backup/web", file: charts/web/templates/backup-job.yaml, hook: pre-delete}]
 digest:
-  description: sha256 of the canonical JSON of RV(objects); the same commit and options give the same digest.
+  description:
+    - sha256 of the canonical JSON of RV(objects) with Secret values and decrypted fields hidden (nothing in
+      it derives from a secret); the same commit and options give the same digest.
   returned: success
   type: str
   sample: 5d41402abc4b2a76b9719d911017c592ae9d1a7e2cf62d2b1a9c7e1a3f8b0c1d
@@ -545,6 +585,11 @@ def argument_spec():
         max_file_bytes=dict(type="int", default=4194304),
         max_objects=dict(type="int", default=20000),
         stall_timeout=dict(type="int", default=60),
+        decryption=dict(type="dict", options=dict(
+            age_keys=dict(type="list", elements="str", no_log=True),
+            age_key_file=dict(type="path", no_log=False),
+            pgp_keys=dict(type="list", elements="str", no_log=True),
+        )),
     )
 
 

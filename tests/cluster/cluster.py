@@ -9,8 +9,9 @@ release binaries).
   cluster.py kill NAME      SIGKILL one component (kube-apiserver, etcd, ...): fault tests
   cluster.py restart NAME   start it again with the same arguments and wait until it serves
   cluster.py nodes N        at least N KWOK fake nodes of 110 pods each, Ready (make bench adds them)
-  cluster.py helm     build helm (HELM_VERSION) from its Go module into the same cache, print its path;
-                      `up` links it as .cluster/bin/helm (the tests put .cluster/bin first on PATH)
+  cluster.py helm|sops|age-keygen   build that tool (TOOLS) from its Go module into the same cache,
+                      print its path; `up` links each as .cluster/bin/<tool> (the tests put .cluster/bin
+                      first on PATH)
 
 Environment: KUBE_VERSION (default: the version pinned in kcp/go.mod; "1.34" picks the newest
 1.34 patch), CLUSTER_NODES (fake nodes at `up`, default 2), GITOPS_CORE_CACHE (default ~/.cache/gitops-core), CLUSTER_DIR (default .cluster
@@ -41,6 +42,10 @@ KCP_SRC = HERE / "kcp"
 KWOK_VERSION = "v0.8.0"
 HELM_MODULE = "helm.sh/helm/v4"
 HELM_VERSION = "v4.3.1"
+SOPS_MODULE = "github.com/getsops/sops/v3"
+SOPS_VERSION = "v3.13.3"
+AGE_MODULE = "filippo.io/age"
+AGE_VERSION = "v1.3.1"  # the version sops (SOPS_VERSION) requires
 # The KWOK stages that make fake nodes Ready (with leases) and pods Running/Ready/Completed.
 KWOK_STAGES = [
     "kustomize/stage/node/fast/node-initialize.yaml",
@@ -171,43 +176,57 @@ def build(version: str) -> Path:
     return out
 
 
-def build_helm() -> Path:
-    """The helm binary, built with `go install` from its module when the cache lacks it.  Keyed
-    like the control plane: the module's sum (which covers its go.sum), the toolchain, the flags."""
-    info = json.loads(run(["go", "mod", "download", "-json", f"{HELM_MODULE}@{HELM_VERSION}"],
+def _helm_flags(version: str) -> str:
+    return (f"-s -w -X {HELM_MODULE}/internal/version.version={version} "
+            f"-X {HELM_MODULE}/internal/version.metadata= -X {HELM_MODULE}/internal/version.gitTreeState=clean")
+
+
+# The tools the tests drive, each built from its Go module: name -> (module, package, version, ldflags).
+# sops is the reference SOPS implementation (issue: secrets in Git); age-keygen makes the tests' age keys.
+TOOLS = {
+    "helm": (HELM_MODULE, "cmd/helm", HELM_VERSION, _helm_flags(HELM_VERSION)),
+    "sops": (SOPS_MODULE, "cmd/sops", SOPS_VERSION, "-s -w"),
+    "age-keygen": (AGE_MODULE, "cmd/age-keygen", AGE_VERSION, f"-s -w -X main.Version={AGE_VERSION}"),
+}
+
+
+def build_tool(name: str) -> Path:
+    """One of TOOLS, built with `go install` from its module when the cache lacks it.  Keyed like
+    the control plane: the module's sum (which covers its go.sum), the toolchain, the flags."""
+    module, package, version, flags = TOOLS[name]
+    info = json.loads(run(["go", "mod", "download", "-json", f"{module}@{version}"],
                           capture_output=True, text=True).stdout)
     if info.get("Error"):
-        die(f"go mod download {HELM_MODULE}@{HELM_VERSION}: {info['Error']}")
+        die(f"go mod download {module}@{version}: {info['Error']}")
     go_version = run(["go", "env", "GOVERSION"], capture_output=True, text=True).stdout.strip()
-    flags = (f"-s -w -X {HELM_MODULE}/internal/version.version={HELM_VERSION} "
-             f"-X {HELM_MODULE}/internal/version.metadata= -X {HELM_MODULE}/internal/version.gitTreeState=clean")
-    key = hashlib.sha256(f"{HELM_VERSION}\n{info['Sum']}\n{info['GoModSum']}\n{go_version}\n{flags}\n".encode())
-    out = cache_root() / "helm" / f"{HELM_VERSION}-{key.hexdigest()[:16]}"
+    key = hashlib.sha256(f"{version}\n{info['Sum']}\n{info['GoModSum']}\n{go_version}\n{flags}\n".encode())
+    out = cache_root() / name / f"{version}-{key.hexdigest()[:16]}"
     if (out / ".complete").exists():
-        return out / "helm"
-    log(f"building helm {HELM_VERSION} into {out}")
+        return out / name
+    log(f"building {name} {version} into {out}")
     started = time.monotonic()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="build-", dir=out.parent))
-    run(["go", "install", "-trimpath", "-ldflags", flags, f"{HELM_MODULE}/cmd/helm@{HELM_VERSION}"],
+    run(["go", "install", "-trimpath", "-ldflags", flags, f"{module}/{package}@{version}"],
         env=dict(os.environ, CGO_ENABLED="0", GOBIN=str(tmp)))
-    (tmp / ".complete").write_text(f"helm {HELM_VERSION} built in {time.monotonic() - started:.0f}s\n")
+    (tmp / ".complete").write_text(f"{name} {version} built in {time.monotonic() - started:.0f}s\n")
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
-    log(f"helm built in {time.monotonic() - started:.0f}s")
-    return out / "helm"
+    log(f"{name} built in {time.monotonic() - started:.0f}s")
+    return out / name
 
 
 def link_tools(cdir: Path) -> None:
-    """.cluster/bin/helm -> the cached build, for the tests and the benchmark."""
-    target = build_helm()
-    link = cdir / "bin" / "helm"
-    link.parent.mkdir(parents=True, exist_ok=True)
-    if link.is_symlink() or link.exists():
-        if os.readlink(link) == str(target):
-            return
-        link.unlink()
-    link.symlink_to(target)
+    """.cluster/bin/<tool> -> the cached build of each of TOOLS, for the tests and the benchmark."""
+    for name in TOOLS:
+        target = build_tool(name)
+        link = cdir / "bin" / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            if os.readlink(link) == str(target):
+                continue
+            link.unlink()
+        link.symlink_to(target)
 
 
 # --------------------------------------------------------------------------- PKI
@@ -645,9 +664,10 @@ def main() -> int:
     cmd = sys.argv[1] if len(sys.argv) > 1 else ""
     if cmd == "build":
         print(build(resolve_version(os.environ.get("KUBE_VERSION"))))
-        print(build_helm())
-    elif cmd == "helm":
-        print(build_helm())
+        for name in TOOLS:
+            print(build_tool(name))
+    elif cmd in TOOLS:
+        print(build_tool(cmd))
     elif cmd == "up":
         up()
     elif cmd == "down":

@@ -230,7 +230,7 @@ BAD_MANIFESTS = [
     ({"db.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\nstringData: {password: 'ENC[AES256_GCM,data:Dq2W0g==,"
                  "type:str]'}\nsops: {mac: 'ENC[AES256_GCM,data:q1Vd2w==,type:str]', version: 3.13.1, "
                  "encrypted_regex: '^(data|stringData)$'}\n"},
-     ["db.yaml, document 1 is SOPS-encrypted", "gitops.core does not decrypt it"]),
+     ["db.yaml is SOPS-encrypted; give `decryption`", "refused rather than applied as ciphertext"]),
     ({"v.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\nstringData:\n  password: !vault |\n"
                 "    $ANSIBLE_VAULT;1.1;AES256\n    6162636465\n"}, ["v.yaml, document 1: a !vault value (Ansible Vault)"]),
 ]

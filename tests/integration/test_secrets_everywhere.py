@@ -4,6 +4,10 @@ remediate and failure paths at -vvv, and scans for each planted value and its ba
 and stderr of every run, every registered result, the drift reports, every file of the Git cache
 (its .git/config included) and every file Ansible left in its temporary folders.
 
+A further Secret and a ConfigMap value are kept in Git encrypted with SOPS (age) and decrypted with
+`decryption` (the sync role's `sync_decryption`): their plain values are planted too, and with them
+the repository, the checkout and the cache hold ciphertext only.
+
 One exception, by design: git_desired_state's registered `objects` carry the desired Secrets to
 k8s_reconcile, so its task runs with `no_log: true` (as the sync role's does), and the scan skips
 that one registered variable."""
@@ -20,11 +24,13 @@ import yaml
 from conftest import CLUSTER_DIR
 from gitfixtures import GitHttpServer, Repo
 from helpers import unique_name
+from sopsfixtures import SopsKeys
 
 pytestmark = pytest.mark.integration
 
 GIT_TOKEN = "gitTok-PLANTED-7f3a9c21"
 SECRET_VALUES = ("SECRET-PLANTED-pw-4821xq", "SECRET-PLANTED-key-9917zr", "SECRET-PLANTED-drifted-55qa")
+SOPS_VALUES = ("SOPS-PLANTED-secret-3c8e1a", "SOPS-PLANTED-config-7b2f9d", "SOPS-PLANTED-drifted-e40c55")
 
 
 def forms(value: str) -> set[str]:
@@ -36,13 +42,19 @@ def forms(value: str) -> set[str]:
 def planted(tmp_path, kubectl, namespace):
     """The repository (served over HTTP with the token), the credentials and every planted value."""
     repo = Repo(tmp_path / "git")
+    keys = SopsKeys(tmp_path / "sops-keys")
+    encrypted = [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sops-creds", "namespace": namespace},
+                  "stringData": {"token": SOPS_VALUES[0]}},
+                 {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "sops-config", "namespace": namespace},
+                  "data": {"dsn": "postgres://app:%s@db/app" % SOPS_VALUES[1]}}]
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds", "namespace": namespace},
               "stringData": {"password": SECRET_VALUES[0]},
               "data": {"apikey": base64.b64encode(SECRET_VALUES[1].encode()).decode()}}
     repo.commit({"app/secret.yaml": yaml.safe_dump(secret),
                  "app/cm.yaml": yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap",
                                                 "metadata": {"name": "plain", "namespace": namespace},
-                                                "data": {"k": "v"}})})
+                                                "data": {"k": "v"}}),
+                 "app/encrypted.sops.yaml": keys.encrypt(yaml.safe_dump_all(encrypted))})
     server = GitHttpServer(repo.bare.parent, "deploy-bot", GIT_TOKEN)
     sa = "leak-" + uuid.uuid4().hex[:6]
     kubectl.run("-n", namespace, "create", "serviceaccount", sa)
@@ -60,10 +72,12 @@ def planted(tmp_path, kubectl, namespace):
                   "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}
     key_body = "".join(key_pem.strip().splitlines()[1:-1])  # the key material itself
     values = {"git token": GIT_TOKEN, "bearer token": bearer, "client key": key_body,
-              **{"secret value %d" % i: v for i, v in enumerate(SECRET_VALUES)}}
+              **{"secret value %d" % i: v for i, v in enumerate(SECRET_VALUES)},
+              **{"SOPS-encrypted value %d" % i: v for i, v in enumerate(SOPS_VALUES)},
+              "age private key": [line for line in keys.age.splitlines() if line.startswith("AGE-SECRET-KEY-")][0]}
     yield {"url": f"http://deploy-bot:{GIT_TOKEN}@127.0.0.1:{server.httpd.server_address[1]}/{repo.bare.name}",
            "auth_token": {"host": server_url, "api_key": bearer, "ca_cert": str(pki / "ca.crt")},
-           "kubeconfig": kubeconfig, "values": values, "namespace": namespace}
+           "kubeconfig": kubeconfig, "values": values, "namespace": namespace, "age_key": keys.age}
     server.close()
     kubectl.run("delete", "clusterrolebinding", sa, check=False)
 
@@ -86,6 +100,7 @@ def test_no_credential_or_secret_value_in_any_output_on_any_path(planted, ansibl
     common = {"set_name": set_name, "objects": "{{ desired.objects }}", "sources": "{{ desired.sources }}",
               "revision": "{{ desired.commit }}", "namespace": ns}
     token_auth = planted["auth_token"]
+    play_vars = {"kc": planted["kubeconfig"], "repo_url": planted["url"], "age_key": planted["age_key"]}
     # credentials reach the plays as variables (an AWX credential, a vault), as in real jobs: Ansible
     # itself prints a failed task's playbook lines, so literals written there are the playbook's own
 
@@ -95,19 +110,21 @@ def test_no_credential_or_secret_value_in_any_output_on_any_path(planted, ansibl
                 % (register, module, json.dumps(params), register, extra))
 
     pull = ("    - name: pull\n      gitops.core.git_desired_state: %s\n      register: desired\n      no_log: true\n"
-            % json.dumps({"repo": "{{ repo_url }}", "dest": str(cache), "path": ["app"]}))
+            % json.dumps({"repo": "{{ repo_url }}", "dest": str(cache), "path": ["app"],
+                          "decryption": {"age_keys": ["{{ age_key }}"]}}))
     first = "- hosts: localhost\n  gather_facts: false\n  tasks:\n" + pull + "".join([
         task("k8s_reconcile", dict(common, **token_auth), "preview", check=True, diff=True),
         task("k8s_reconcile", dict(common, kubeconfig="{{ kc }}"), "applied", diff=True),
         task("drift_check", dict(common, **token_auth), "clean"),
     ])
-    runs = [ansible_playbook(first, extra_vars={"kc": planted["kubeconfig"], "repo_url": planted["url"]}, args=("-vvv",), env=env)]
+    runs = [ansible_playbook(first, extra_vars=play_vars, args=("-vvv",), env=env)]
     assert runs[0].results["applied"].get("failed") is not True, runs[0].results["applied"].get("msg")
     assert kubectl.json("-n", ns, "get", "secret", "creds")["data"]["password"] == \
         base64.b64encode(SECRET_VALUES[0].encode()).decode()
 
     # drift a Secret value by hand, then report it, heal it, and fail on a Secret the API server refuses
     kubectl.run("-n", ns, "patch", "secret", "creds", "-p", json.dumps({"stringData": {"password": SECRET_VALUES[2]}}))
+    kubectl.run("-n", ns, "patch", "configmap", "sops-config", "-p", json.dumps({"data": {"dsn": SOPS_VALUES[2]}}))
     bad_secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bad", "namespace": ns},
                   "stringData": {"pin": 98765432101}}  # not a string: the API server quotes the value
     second = "- hosts: localhost\n  gather_facts: false\n  tasks:\n" + pull + "".join([
@@ -117,10 +134,10 @@ def test_no_credential_or_secret_value_in_any_output_on_any_path(planted, ansibl
         task("k8s_reconcile", {"set_name": set_name + "-bad", "namespace": ns, "objects": [bad_secret],
                                **token_auth}, "refused"),
     ])
-    runs.append(ansible_playbook(second, extra_vars={"kc": planted["kubeconfig"], "repo_url": planted["url"]}, args=("-vvv",), env=env))
+    runs.append(ansible_playbook(second, extra_vars=play_vars, args=("-vvv",), env=env))
     results = runs[1].results
-    assert results["drifted"]["failed"] and results["drifted"]["summary"]["modified"] == 1
-    assert results["healed"]["healed"]["applied"] == ["Secret %s/creds" % ns]
+    assert results["drifted"]["failed"] and results["drifted"]["summary"]["modified"] == 2
+    assert sorted(results["healed"]["healed"]["applied"]) == ["ConfigMap %s/sops-config" % ns, "Secret %s/creds" % ns]
     assert results["refused"]["failed"] and "98765432101" not in results["refused"]["msg"]
 
     # the sync playbook (role) with the token inside the URL
@@ -130,7 +147,9 @@ def test_no_credential_or_secret_value_in_any_output_on_any_path(planted, ansibl
     runs.append(ansible_playbook(
         (Path(__file__).resolve().parents[2] / "playbooks" / "sync.yml").read_text(),
         extra_vars={"sync_repo": planted["url"], "sync_set_name": set_name, "sync_path": ["app"],
-                    "sync_namespace": ns, "sync_kubeconfig": str(kubeconfig_file), "sync_report_dir": str(reports)},
+                    "sync_namespace": ns, "sync_kubeconfig": str(kubeconfig_file), "sync_report_dir": str(reports),
+                    # as docs/awx/sops-age-credential.yml injects it: a JSON string naming the key's file
+                    "sync_decryption": json.dumps({"age_key_file": str(tmp_path / "sops-keys" / "age.txt")})},
         args=("-vvv",), env=dict(env, HOME=str(home))))  # the role's Git cache goes under this HOME
     assert runs[2].rc == 0, runs[2].stdout[-3000:]
 

@@ -178,7 +178,7 @@ stringData:
 
 @pytest.mark.parametrize("name, text, fragment", [
     ("secret.sops.yaml", SOPS_SECRET, "secret.sops.yaml, document 1 is SOPS-encrypted (its sops metadata names version "
-                                      "3.13.1); gitops.core does not decrypt it, and would otherwise apply the ciphertext"),
+                                      "3.13.1); give `decryption`"),
     ("secret.yaml", VAULT_FILE, "secret.yaml, document 1 is encrypted with Ansible Vault"),
     ("value.yaml", VAULT_VALUE, "value.yaml, document 1: a !vault value (Ansible Vault) at line 5"),
 ])

@@ -1,0 +1,109 @@
+"""Decrypted fields (decrypted.py) and the SOPS helpers that need no sops binary (sops.py): which
+fields are named, how every output hides them, the private folder's lifetime (a real SIGTERM)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from ansible_collections.gitops.core.plugins.module_utils import compare, decrypted, sanitize, sops
+from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
+
+ANNOTATION = "gitops.core/decrypted-fields"
+TOKEN = "tok-5a9c1e77d2"
+
+
+def deployment(token=TOKEN):
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api", "namespace": "x"},
+            "spec": {"template": {"spec": {"containers": [{"name": "api", "image": "api:1", "env": [
+                {"name": "MODE", "value": "plain"}, {"name": "URL", "value": "postgres://app:%s@db/app" % token}]}]}}}}
+
+
+def test_mark_names_each_field_holding_a_decrypted_value_and_never_the_value():
+    obj = decrypted.mark(deployment(), sanitize.forms_of({TOKEN}), "chart/templates/deploy.yaml")
+    listed = json.loads(obj["metadata"]["annotations"][ANNOTATION])
+    assert listed == ["spec.template.spec.containers[0].env[1].value"]
+    assert TOKEN not in obj["metadata"]["annotations"][ANNOTATION]
+    assert decrypted.values(obj) == {"postgres://app:%s@db/app" % TOKEN}
+
+
+def test_exact_paths_and_secrets_data_left_to_the_secret_rule():
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}, "stringData": {"pw": "x"}}
+    assert decrypted.mark(secret, set(), "db.yaml", exact=[("stringData", "pw")]) == secret  # no annotation
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1", "b": "2"}}
+    decrypted.mark(cm, set(), "c.yaml", exact=[("data", "b")])
+    assert decrypted.fields(cm) == {"data.b"}
+
+
+def test_an_encrypted_name_is_refused_naming_the_field_and_an_equal_one_is_not():
+    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "secret-name-123"}}
+    with pytest.raises(GitOpsError) as err:
+        decrypted.mark(obj, set(), "c.yaml, document 1", exact=[("metadata", "name")])
+    assert "c.yaml, document 1: metadata.name was encrypted; names are shown in every result" in err.value.message
+    assert "secret-name-123" not in err.value.message
+    # a value that only equals the name (a user called like the object) leaves the name as it is
+    assert decrypted.fields(decrypted.mark(obj, {"secret-name-123"}, "c.yaml")) == frozenset()
+
+
+def test_short_values_are_matched_whole_only():
+    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "admin", "b": "administrator"}}
+    decrypted.mark(obj, {"admin"}, "c.yaml")
+    assert decrypted.fields(obj) == {"data.a"}
+
+
+def test_every_output_hides_the_fields():
+    desired = decrypted.mark(deployment(), sanitize.forms_of({TOKEN}), "d.yaml")
+    live = deployment("changed-by-hand-1")
+    live["metadata"]["annotations"] = dict(desired["metadata"]["annotations"])  # applied with the object
+    shown = compare.describe(compare.diff(desired, live), "Deployment", desired)
+    assert shown == [{"path": "spec.template.spec.containers[name=api].env[name=URL].value", "desired": "(hidden)",
+                      "live": "(hidden)", "note": "changed (values hidden)"}]
+    masked = sanitize.mask_secret(desired)
+    assert TOKEN not in json.dumps(masked) and desired["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] == "plain"
+    # the API server quotes a field's value in its errors: a message about the object is scrubbed of it
+    assert sanitize.scrub(desired, "invalid value 'postgres://app:%s@db/app'" % TOKEN) == "invalid value (hidden)"
+    # a whole container replaced: the diff holds the hidden field, so it is hidden whole
+    live["spec"]["template"]["spec"]["containers"][0]["env"] = []
+    shown = compare.describe(compare.diff(desired, live), "Deployment", desired)
+    by_path = {d["path"].rsplit(".", 1)[-1]: d["desired"] for d in shown}
+    assert by_path == {"env[name=URL]": "(hidden)", "env[name=MODE]": {"name": "MODE", "value": "plain"}}, shown
+
+
+def test_encrypted_leaves_and_recipients():
+    cipher = {"kind": "Secret", "stringData": {"a": "ENC[AES256_GCM,data:x,type:str]", "b": "clear"},
+              "sops": {"age": [{"recipient": "age1abc"}], "pgp": [{"fp": "F00D"}], "mac": "ENC[AES256_GCM,m]"}}
+    plain = {"kind": "Secret", "stringData": {"a": "secret-a", "b": "clear"}}
+    assert list(sops.encrypted_leaves(cipher, plain)) == [(("stringData", "a"), "secret-a")]
+    assert sops.recipients(cipher["sops"]) == "age age1abc, PGP F00D"
+    assert sops.looks_encrypted("a: ENC[AES256_GCM,data:x]\nsops:\n  mac: y\n")
+    assert not sops.looks_encrypted("a: b\n")
+
+
+def test_without_decryption_an_encrypted_file_is_refused_naming_it():
+    with sops.Decryption(None, None) as decryption:
+        with pytest.raises(GitOpsError) as err:
+            decryption.decrypt("apps/db.yaml", text="x")
+    assert "apps/db.yaml is SOPS-encrypted; give `decryption`" in err.value.message
+
+
+CHILD = """
+import sys, time
+from ansible_collections.gitops.core.plugins.module_utils import sops
+with sops.Decryption(None, {"age_keys": ["AGE-SECRET-KEY-1TEST"]}) as d:
+    print(d.folder, flush=True)
+    time.sleep(60)
+"""
+
+
+def test_the_private_folder_is_removed_on_sigterm(tmp_path):
+    env = dict(os.environ, TMPDIR=str(tmp_path), PYTHONPATH=os.pathsep.join(sys.path))
+    child = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE, text=True, env=env)
+    folder = child.stdout.readline().strip()
+    assert os.path.isfile(os.path.join(folder, "age-keys.txt"))
+    assert oct(os.stat(folder).st_mode & 0o777) == "0o700"
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=30) != 0
+    assert not os.path.exists(folder) and not list(tmp_path.iterdir())
