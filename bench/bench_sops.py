@@ -42,7 +42,7 @@ def sh(*args, cwd=None, data=None, env=None):
 
 def timed(fn, repeat=1):
     times = []
-    for _ in range(repeat):
+    for _round in range(repeat):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
@@ -74,7 +74,7 @@ def main():
     encrypted = {rel: sh("sops", "encrypt", "--age", recipient, "--encrypted-regex", "^(data|stringData)$",
                          "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin", data=text)
                  for rel, text in plain.items()}
-    plain_repo, _ = repository(tmp, "plain", plain)
+    plain_repo = repository(tmp, "plain", plain)[0]
     enc_repo, enc_work = repository(tmp, "encrypted", encrypted)
 
     rows = []
@@ -105,8 +105,8 @@ def main():
     for name, (median, fastest) in rows:
         print("  %-55s %8.0f ms (%.0f)" % (name, median * 1000, fastest * 1000))
     extra = rows[3][1][0] - rows[1][1][0]
-    print("  decryption's own cost per Secret: %.1f ms (the floor's: %.1f ms)" % (extra * 1000 / n,
-                                                                                 rows[4][1][0] * 1000 / n))
+    floor = rows[4][1][0]
+    print("  decryption's own cost per Secret: %.1f ms (the floor's: %.1f ms)" % (extra * 1000 / n, floor * 1000 / n))
     print(json.dumps({name: round(median, 3) for name, (median, _f) in rows}))
 
 

@@ -3,8 +3,16 @@ encrypted by the sops binary (both built from their Go modules by tests/cluster/
 through .cluster/bin)."""
 from __future__ import annotations
 
+import shutil
 import subprocess
+import tempfile
+import weakref
 from pathlib import Path
+
+
+def _remove_home(home: str) -> None:
+    subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], capture_output=True, check=False)
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def run(*args: str, env: dict | None = None, input: str | None = None) -> str:
@@ -23,9 +31,10 @@ class SopsKeys:
         root.mkdir(parents=True, exist_ok=True)
         self.age, self.age_recipient = self._age(root / "age.txt")
         self.other, self.other_recipient = self._age(root / "other.txt")
-        self.gnupghome = root / "gnupg"
-        self.gnupghome.mkdir(mode=0o700)
+        # gpg-agent's socket lives in the GnuPG home: a Unix socket path must stay short (pytest's are long)
+        self.gnupghome = Path(tempfile.mkdtemp(prefix="gpg-", dir="/tmp"))
         self.gpg_env = {"GNUPGHOME": str(self.gnupghome)}
+        weakref.finalize(self, _remove_home, str(self.gnupghome))
         run("gpg", "--batch", "--passphrase", "", "--quick-gen-key", "Ops <ops@example.com>", "default", "default",
             "never", env=self.gpg_env)
         out = run("gpg", "--with-colons", "--fingerprint", "ops@example.com", env=self.gpg_env)

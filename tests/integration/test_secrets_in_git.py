@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 import yaml
@@ -58,7 +61,7 @@ spec:
 }
 
 
-def test_sops_manifests_kustomize_and_helm_values_decrypted_applied_and_hidden(tmp_path, run_tasks, ansible_playbook,
+def test_sops_manifests_kustomize_and_helm_values_decrypted_applied_and_hidden(tmp_path, request, ansible_playbook,
                                                                                kubectl, namespace):
     keys = SopsKeys(tmp_path / "keys")
     repo = Repo(tmp_path / "git")
@@ -86,8 +89,9 @@ def test_sops_manifests_kustomize_and_helm_values_decrypted_applied_and_hidden(t
     locked = Repo(tmp_path / "locked")
     locked.commit({"db.sops.yaml": keys.encrypt(secret, recipient=keys.other_recipient)})
 
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
+    # TMPDIR for the runs, to find what they leave: short, as ansible-playbook (2.19+) keeps a Unix socket there
+    tmp = Path(tempfile.mkdtemp(prefix="gc-", dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(tmp, ignore_errors=True))
     release = unique_name("api", 6)
     decryption = {"age_keys": ["{{ age_key }}"], "pgp_keys": ["{{ pgp_key }}"]}
     pull = {"repo": repo.url, "dest": str(tmp_path / "cache"), "path": ["apps", "kust", "chart"], "decryption": decryption,
@@ -105,6 +109,7 @@ def test_sops_manifests_kustomize_and_helm_values_decrypted_applied_and_hidden(t
     ]
     variables = {"age_key": keys.age, "pgp_key": keys.pgp}
     first = ansible_playbook(_no_log_first(book), extra_vars=variables, env={"TMPDIR": str(tmp)})
+    assert "step0" in first.results, first.stdout[-3000:] + first.stderr[-3000:]
     r = [first.results[f"step{i}"] for i in range(len(book))]
     ok(r[0])
     assert sorted(o.split(" ")[0] for o in ok(r[1])["created"]) == [
