@@ -17,7 +17,7 @@ import shutil
 import tempfile
 
 from ansible_collections.gitops.core.plugins.module_utils import (
-    decrypted, encrypted, gitsource, helm, manifests, render, sanitize, signatures, sops)
+    decrypted, encrypted, gitsource, helm, manifests, render, sanitize, signatures, sops, vault)
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 
 
@@ -102,6 +102,28 @@ def _decrypted_documents(documents, text, name, path, decryption):
     return plain_documents, exact
 
 
+def _unvaulted(text, name, decryption):
+    """(text, encrypted whole): a file encrypted whole with Ansible Vault, decrypted."""
+    if not encrypted.is_vault(text):
+        return text, False
+    if not decryption.enabled:
+        raise GitOpsError("%s is encrypted with Ansible Vault; %s" % (name, encrypted.NOT_DECRYPTED))
+    return decryption.vault.decrypt(text, name), True
+
+
+def _vault_documents(documents, name, whole, decryption):
+    """The documents with their `!vault` values decrypted, and the index paths of each document's
+    decrypted fields (every field but the identity of a file encrypted whole)."""
+    out, exact = [], {}
+    for index, data in documents:
+        data, paths = vault.decrypt_values(data, decryption.vault, "%s, document %d" % (name, index))
+        paths = list(vault.leaf_paths(data)) if whole else paths
+        if paths:
+            exact[index] = paths
+        out.append((index, data))
+    return out, exact
+
+
 def _rendered_documents(runner, dest, src, params, max_bytes, decryption):
     """The parsed documents of a file (plain or Jinja) or of a kustomization folder's build, SOPS
     documents decrypted, and the index paths of each document's decrypted fields."""
@@ -111,14 +133,17 @@ def _rendered_documents(runner, dest, src, params, max_bytes, decryption):
         if len(text.encode("utf-8")) > max_bytes * 16:
             raise GitOpsError("%s output is over %d bytes" % (name, max_bytes * 16))
     else:
-        text = manifests.read_text(dest, src.path, max_bytes)
+        text, whole = _unvaulted(manifests.read_text(dest, src.path, max_bytes), src.path, decryption)
         name = src.path
         if src.renderer == "jinja":
             text = render.render_jinja(text, src.path, params.get("template_vars"), root=dest, max_bytes=max_bytes)
             name = src.path[:-3] if src.path.endswith(".j2") else src.path
-        documents = manifests.parse_documents(text, name)
-        path = manifests.inside(dest, src.path) if src.renderer != "jinja" else None
-        return _decrypted_documents(documents, text, name, path, decryption)
+        documents, exact = _vault_documents(manifests.parse_documents(text, name, keep_vault=decryption.enabled),
+                                            name, whole, decryption)
+        path = manifests.inside(dest, src.path) if src.renderer != "jinja" and not whole else None
+        documents, sops_exact = _decrypted_documents(documents, text, name, path, decryption)
+        exact.update(sops_exact)
+        return documents, exact
     return manifests.parse_documents(text, name), {}
 
 

@@ -19,7 +19,7 @@ import shutil
 import tarfile
 import tempfile
 
-from ansible_collections.gitops.core.plugins.module_utils import decrypted, encrypted, sanitize
+from ansible_collections.gitops.core.plugins.module_utils import decrypted, encrypted, sanitize, vault
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.manifests import (
     CHART_FILE, MAX_FILE_BYTES, digest, inside, load_mapping, objects_from_documents, read_text, walk)
@@ -206,6 +206,30 @@ def scrub(message, values):
     return sanitize.mask(_SCHEMA_VALUE.sub(r"\1" + HIDDEN, message), values)
 
 
+def _vault_values(text, rel, name, decryption):
+    """(documents, plain text for helm or None) of a values file: encrypted whole with Ansible Vault,
+    or holding `!vault` values, decrypted with the play's vault secrets (their values recorded for
+    the masking); None when nothing was encrypted."""
+    whole = encrypted.is_vault(text)
+    if whole:
+        if not decryption.enabled:
+            raise GitOpsError("%s is encrypted with Ansible Vault; %s" % (name, encrypted.NOT_DECRYPTED))
+        text = decryption.vault.decrypt(text, name)
+    documents = load_all(text, rel, keep_vault=decryption.enabled)
+    found = []
+    for position, (index, line, data) in enumerate(documents):
+        data, paths = vault.decrypt_values(data, decryption.vault, "%s, document %d" % (name, index))
+        documents[position] = (index, line, data)
+        found += paths
+    if not (whole or found):
+        return documents, None
+    decryption.record(value for _i, _l, data in documents for value in value_strings(data))
+    if found:  # !vault values: helm reads the values as decrypted here
+        import yaml
+        text = yaml.safe_dump_all([data for _i, _l, data in documents], sort_keys=False)
+    return documents, text
+
+
 def _values_paths(root, chart_rel, settings, tmpdir, max_bytes, decryption):
     """The --values files (inline values last, written to `tmpdir`) and the strings they hold.  A
     SOPS-encrypted values file is decrypted (with `decryption`) into its private folder."""
@@ -223,9 +247,11 @@ def _values_paths(root, chart_rel, settings, tmpdir, max_bytes, decryption):
         text = read_text(root, rel, max_bytes)
         if calls_lookup(text):
             raise GitOpsError("chart %s: values file '%s' holds a lookup call (for tpl); refused" % (chart_rel, rel))
-        documents = load_all(text, rel)
+        name = "chart %s: values file %s" % (chart_rel, rel)
+        documents, unvaulted = _vault_values(text, rel, name, decryption)
+        if unvaulted is not None:
+            real = decryption.write_private(unvaulted, ".yaml")
         if any(encrypted.is_sops(data) for _index, _line, data in documents):
-            name = "chart %s: values file %s" % (chart_rel, rel)
             plain, real = decryption.decrypt_to_file(name, inside(root, rel), "yaml")
             documents = load_all(plain, rel)
         for index, _line, data in documents:

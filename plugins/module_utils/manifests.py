@@ -183,14 +183,15 @@ def _no_duplicate_pairs(name):
     return hook
 
 
-def parse_documents(text, name):
-    """(document index, data) of a YAML or JSON file or of rendered output."""
+def parse_documents(text, name, keep_vault=False):
+    """(document index, data) of a YAML or JSON file or of rendered output (`keep_vault`: see
+    yamlsafe.load_all)."""
     if name.endswith(".json"):
         try:
             return [(1, json.loads(text, object_pairs_hook=_no_duplicate_pairs(name)))]
         except ValueError as exc:
             raise GitOpsError("%s: JSON syntax error: %s" % (name, exc))
-    return [(index, data) for index, _line, data in load_all(text, name)]
+    return [(index, data) for index, _line, data in load_all(text, name, keep_vault=keep_vault)]
 
 
 def _require_str(value, field, where):

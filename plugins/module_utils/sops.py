@@ -18,6 +18,7 @@ import tempfile
 
 from ansible_collections.gitops.core.plugins.module_utils import sanitize, yamlsafe
 from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.vault import Vault
 
 SOPS_TIMEOUT = 120
 _GNUPG_HOME_MAX = 80  # longer, and gpg-agent's socket path passes the 108 bytes a Unix socket may have
@@ -88,6 +89,7 @@ class Decryption(object):
         self.enabled = options is not None
         self.folder = None
         self._calls = []  # the plain values of each decryption, in order
+        self.vault = Vault(self.options.get("vault_secrets") if self.enabled else None)
         self._env = {}
         self._old_term = None
         self._short_home = None
@@ -169,6 +171,17 @@ class Decryption(object):
         if not self.enabled:
             raise GitOpsError("%s is SOPS-encrypted; give `decryption` (with the keys) to decrypt it, or it is "
                               "refused rather than applied as ciphertext" % name)
+
+    def record(self, values):
+        """Record plain values decrypted elsewhere (Ansible Vault) for the masking."""
+        self._calls.append({str(v) for v in values})
+
+    def write_private(self, text, suffix):
+        """A new file in the private folder holding `text` (plain text a renderer reads); its path."""
+        handle, out = tempfile.mkstemp(dir=self.folder, suffix=suffix)
+        with os.fdopen(handle, "w") as fh:
+            fh.write(text)
+        return out
 
     def decrypt_to_file(self, name, path, fmt=None):
         """(plain text, path of a new file holding it in the private folder) of one encrypted file,

@@ -81,10 +81,12 @@ def _expanded_size(node, limit):
     return size(node)
 
 
-def load_all(text, name, max_nodes=MAX_EXPANDED_NODES):
+def load_all(text, name, max_nodes=MAX_EXPANDED_NODES, keep_vault=False):
     """Return the documents of a YAML stream as (index, line, data); empty documents are skipped.
-    Raises GitOpsError naming `name`, the document and the line."""
+    Raises GitOpsError naming `name`, the document and the line.  A `!vault` value is refused, or
+    with `keep_vault` loaded as an encrypted.VaultValue for the caller to decrypt."""
     loader = _Loader(text)
+    loader.keep_vault = keep_vault
     docs = []
     index = 0
     # Only an anchor (&name) lets an alias share a node, so a stream without "&" cannot expand beyond

@@ -41,6 +41,11 @@ attributes:
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
+    support: full
+    details:
+      - The action plugin hands the play's vault secrets to the module (O(decryption.vault_secrets)).
 options:
   repo:
     description:
@@ -278,7 +283,10 @@ options:
     description:
       - Decrypt SOPS-encrypted content of the verified commit with these keys. Off when not given, and
         an encrypted file is then refused, naming it, never applied as ciphertext.
-      - What is decrypted - manifests (plain YAML/JSON and Jinja templates' output) whose documents carry
+      - Ansible Vault content (files encrypted whole, C(!vault) values) in manifests and Helm values files
+        is decrypted with the play's own vault secrets, which the action plugin passes in; no password
+        is written into the task.
+      - What is decrypted with SOPS - manifests (plain YAML/JSON and Jinja templates' output) whose documents carry
         SOPS metadata (the whole document, or the values an C(encrypted_regex) chose, as in a Secret's
         C(data)); the files a kustomization reads (secretGenerator and configMapGenerator C(files) and
         C(envs), patches, resources; dotenv, YAML, JSON, INI or binary), decrypted into a private copy of
@@ -312,6 +320,21 @@ options:
             run in its private folder and removed with it. Keys with a passphrase cannot be used.
         type: list
         elements: str
+      vault_secrets:
+        description:
+          - Set by the module's action plugin, not by the task - the vault secrets of the play
+            (C(--vault-id), C(--vault-password-file), an AWX Vault credential), used to decrypt files
+            encrypted whole with Ansible Vault (C($ANSIBLE_VAULT;1.1) and C(1.2) with a vault id) and
+            C(!vault) values in manifests and Helm values files. Never shown (no_log).
+        type: list
+        elements: dict
+        suboptions:
+          id:
+            description: The vault id.
+            type: str
+          secret:
+            description: The vault password.
+            type: str
   max_file_bytes:
     description: Refuse a file larger than this. Kustomize and Helm output may be up to 16 times this.
     type: int
@@ -589,6 +612,8 @@ def argument_spec():
             age_keys=dict(type="list", elements="str", no_log=True),
             age_key_file=dict(type="path", no_log=False),
             pgp_keys=dict(type="list", elements="str", no_log=True),
+            vault_secrets=dict(type="list", elements="dict", no_log=True, options=dict(
+                id=dict(type="str"), secret=dict(type="str", no_log=True))),
         )),
     )
 

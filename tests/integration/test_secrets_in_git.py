@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -173,3 +175,71 @@ def _no_log_first(tasks: list) -> str:
     if os.environ.get("SHOW_PULL"):
         return tasks_book(tasks)
     return tasks_book(tasks).replace("      register: step0\n", "      register: step0\n      no_log: true\n")
+
+
+VAULTED = {"whole file": "PLAIN-vault-whole-3e1f", "vault value": "PLAIN-vault-value-a802",
+           "helm vault value": "PLAIN-vault-helm-6c4d", "vault password 1": "vault-pass-prod-91b7",
+           "vault password 2": "vault-pass-default-27e5"}
+
+
+def vault(*args: str, input: str) -> str:
+    binary = Path(sys.executable).parent / "ansible-vault"
+    return subprocess.run([str(binary), *args], input=input, capture_output=True, text=True, check=True).stdout
+
+
+def test_ansible_vault_files_and_values_decrypted_with_the_plays_vault_secrets(
+        tmp_path, ansible_playbook, kubectl, namespace):
+    """A file encrypted whole (1.2, vault id `prod`), a `!vault` value in a manifest and one in a Helm
+    values file (1.1), decrypted with the vault secrets ansible-playbook was started with: no password in
+    the task, none in any output at -vvv, the values hidden like SOPS ones."""
+    pw1, pw2 = tmp_path / "pw-prod", tmp_path / "pw-default"
+    pw1.write_text(VAULTED["vault password 1"] + "\n")
+    pw2.write_text(VAULTED["vault password 2"] + "\n")
+    whole = vault("encrypt", "--vault-id", f"prod@{pw1}", "--output", "-", "-",
+                  input=doc("ConfigMap", "vaulted", data={"k": VAULTED["whole file"]}))
+    value = vault("encrypt_string", "--vault-password-file", str(pw2), "--stdin-name", "password",
+                  input=VAULTED["vault value"])
+    helm_value = vault("encrypt_string", "--vault-password-file", str(pw2), "--stdin-name", "apiToken",
+                       input=VAULTED["helm vault value"])
+    assert whole.startswith("$ANSIBLE_VAULT;1.2;AES256;prod") and "$ANSIBLE_VAULT;1.1;AES256" in value
+    repo = Repo(tmp_path / "git")
+    repo.commit({"vault/whole.yaml": whole,
+                 "vault/secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: vaulted\nstringData:\n  "
+                                      + value.replace("\n", "\n  ").rstrip() + "\n",
+                 "values/vault.yaml": helm_value, **CHART})
+    release = unique_name("vlt", 6)
+    pull = {"repo": repo.url, "dest": str(tmp_path / "cache"), "path": ["vault", "chart"], "decryption": {},
+            "helm": {"release_namespace": namespace, "charts": [
+                {"path": "chart", "release_name": release, "values_files": ["values/vault.yaml"]}]}}
+    base = {"set_name": release, "kubeconfig": "{{ kubeconfig }}", "namespace": namespace,
+            "objects": "{{ step0.objects }}", "sources": "{{ step0.sources }}"}
+    run = ansible_playbook(_no_log_first([
+        ("git_desired_state", pull),
+        ("k8s_reconcile", base),
+        ("git_desired_state", {k: v for k, v in pull.items() if k != "decryption"} | {"dest": str(tmp_path / "c2")}),
+        # not hidden: its invocation is shown at -vvv, the vault secrets the action plugin added masked
+        ("git_desired_state", dict(pull, path=["absent"], dest=str(tmp_path / "c3"))),
+    ]), args=("-vvv", "--vault-id", f"prod@{pw1}", "--vault-password-file", str(pw2)),
+        env={"ANSIBLE_INJECT_INVOCATION": "1"})  # ansible-core 2.21 shows invocations only when asked
+    r = [run.results[f"step{i}"] for i in range(4)]
+    assert not r[0].get("failed"), (r[0].get("msg"), run.stdout[-4000:])
+    assert r[3].get("failed") and "invocation" in r[3], r[3]
+    shown = r[3]["invocation"]["module_args"]["decryption"]["vault_secrets"]
+    assert len(shown) == 2 and {v for entry in shown for v in entry.values()} == {"VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"}
+    assert sorted(ok(r[1])["created"]) == [f"ConfigMap {namespace}/vaulted", f"Secret {namespace}/vaulted",
+                                           f"apps/Deployment {namespace}/{release}"]
+    assert r[2]["failed"] and "values/vault.yaml, document 1: a !vault value (Ansible Vault) at line 1; give " \
+                              "`decryption`" in r[2]["msg"]  # the chart renders first (sources in path order)
+    secret = kubectl.json("-n", namespace, "get", "secret", "vaulted")
+    assert base64.b64decode(secret["data"]["password"]).decode() == VAULTED["vault value"]
+    cm = kubectl.json("-n", namespace, "get", "configmap", "vaulted")
+    assert cm["data"] == {"k": VAULTED["whole file"]}
+    assert json.loads(cm["metadata"]["annotations"]["gitops.core/decrypted-fields"]) == ["data.k"]
+    deploy = kubectl.json("-n", namespace, "get", "deployment", release)
+    assert deploy["spec"]["template"]["spec"]["containers"][0]["env"][1]["value"] == VAULTED["helm vault value"]
+    assert "gitops.core/decrypted-fields" in deploy["metadata"]["annotations"]
+    texts = {"stdout": run.stdout, "stderr": run.stderr,
+             **{name: json.dumps({k: v for k, v in res.items() if k != "objects"}) for name, res in run.results.items()}}
+    found = [f"{what} in {where}" for where, text in texts.items() for what, value in VAULTED.items()
+             if any(form in text for form in forms(value))]
+    assert not found, found

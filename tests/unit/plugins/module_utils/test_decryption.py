@@ -107,3 +107,39 @@ def test_the_private_folder_is_removed_on_sigterm(tmp_path):
     child.send_signal(signal.SIGTERM)
     assert child.wait(timeout=30) != 0
     assert not os.path.exists(folder) and not list(tmp_path.iterdir())
+
+
+def _vault_encrypt(plain: str, password: str, vault_id: str | None = None) -> str:
+    """ansible-core's own VaultLib (the controller side, the reference) encrypts."""
+    from ansible.parsing.vault import VaultLib, VaultSecret
+    secret = VaultSecret(password.encode())
+    return VaultLib([(vault_id or "default", secret)]).encrypt(plain, secret, vault_id=vault_id).decode()
+
+
+def test_vault_envelopes_made_by_ansible_core_open_with_the_right_secret_only():
+    from ansible_collections.gitops.core.plugins.module_utils import vault
+    v11 = _vault_encrypt("kind: Secret\n", "pw-one")
+    v12 = _vault_encrypt("token-9c1e", "pw-prod", vault_id="prod")
+    assert v11.startswith("$ANSIBLE_VAULT;1.1;AES256") and v12.startswith("$ANSIBLE_VAULT;1.2;AES256;prod")
+    secrets = vault.Vault([{"id": "prod", "secret": "pw-prod"}, {"id": "default", "secret": "pw-one"}])
+    assert secrets.decrypt(v11, "a.yaml") == "kind: Secret\n"
+    assert secrets.decrypt(v12, "b.yaml") == "token-9c1e"
+    with pytest.raises(GitOpsError) as err:
+        vault.Vault([{"id": "default", "secret": "pw-one"}]).decrypt(v12, "b.yaml")
+    assert err.value.message == "b.yaml: no vault secret of the play opens it (vault id 'prod')"
+    with pytest.raises(GitOpsError) as err:
+        vault.Vault([]).decrypt(v11, "a.yaml")
+    assert "the play has no vault secret" in err.value.message
+    with pytest.raises(GitOpsError) as err:
+        secrets.decrypt(v11.replace("AES256", "AES128"), "c.yaml")
+    assert "not a valid Ansible Vault envelope" in err.value.message
+
+
+def test_vault_values_are_replaced_and_their_paths_named():
+    from ansible_collections.gitops.core.plugins.module_utils import encrypted, vault
+    secrets = vault.Vault([{"id": "default", "secret": "pw"}])
+    doc = {"kind": "Secret", "stringData": {"a": encrypted.VaultValue(_vault_encrypt("s3cret-a", "pw"), 5), "b": "x"}}
+    data, paths = vault.decrypt_values(doc, secrets, "s.yaml, document 1")
+    assert data["stringData"] == {"a": "s3cret-a", "b": "x"} and paths == [("stringData", "a")]
+    assert list(vault.leaf_paths({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
+                                  "data": {"k": "v", "l": ["x"]}})) == [("data", "k"), ("data", "l", 0)]
