@@ -1,7 +1,9 @@
-"""`make demo` (hack/demo) tells the whole story and exits 0: sync a signed commit, refuse an
-unsigned one, preview a branch, prune on merge, drift named with who changed it, heal, roll back."""
+"""`make demo` (hack/demo) tells the whole story and exits 0: sync a signed commit (a Secret in it
+encrypted with SOPS, its value never printed), refuse an unsigned one, preview a branch, prune on
+merge, drift named with who changed it, heal, roll back."""
 from __future__ import annotations
 
+import base64
 import subprocess
 from pathlib import Path
 
@@ -17,7 +19,12 @@ def test_make_demo_tells_the_whole_story():
                           timeout=600, check=False)
     out = done.stdout
     assert done.returncode == 0, out[-3000:] + done.stderr[-2000:]
-    assert "created 4, updated 0" in out
+    assert "created 5, updated 0" in out
+    assert "live Secret web-credentials has keys: password username (values not shown)" in out
+    plain = "demo-password-4f1c9e"  # examples/demo-secret.yaml, in Git only encrypted
+    log = (ROOT / ".cache" / "demo" / "last-run.log").read_text()
+    for text in (out, done.stderr, log, (ROOT / ".cache" / "demo" / "preview.md").read_text()):
+        assert plain not in text and base64.b64encode(plain.encode()).decode() not in text
     assert "it is not signed" in out and "live greeting: hello from git" in out
     assert "### Prune" in out and "`Service gitops-demo/web`" in out
     assert "pruned 1" in out and "service/web is gone" in out

@@ -4,9 +4,9 @@ remediate and failure paths at -vvv, and scans for each planted value and its ba
 and stderr of every run, every registered result, the drift reports, every file of the Git cache
 (its .git/config included) and every file Ansible left in its temporary folders.
 
-A further Secret and a ConfigMap value are kept in Git encrypted with SOPS (age) and decrypted with
-`decryption` (the sync role's `sync_decryption`): their plain values are planted too, and with them
-the repository, the checkout and the cache hold ciphertext only.
+A further Secret and a ConfigMap value are kept in Git encrypted with SOPS (age), and a ConfigMap value
+with Ansible Vault (`!vault`, the runs given --vault-password-file), decrypted with `decryption` (the
+sync role's `sync_decryption`): their plain values and the vault password are planted too.
 
 One exception, by design: git_desired_state's registered `objects` carry the desired Secrets to
 k8s_reconcile, so its task runs with `no_log: true` (as the sync role's does), and the scan skips
@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -30,6 +32,7 @@ pytestmark = pytest.mark.integration
 
 GIT_TOKEN = "gitTok-PLANTED-7f3a9c21"
 SECRET_VALUES = ("SECRET-PLANTED-pw-4821xq", "SECRET-PLANTED-key-9917zr", "SECRET-PLANTED-drifted-55qa")
+VAULT_VALUE, VAULT_PASSWORD = "VAULT-PLANTED-value-81d3f0", "VAULT-PLANTED-password-c72e"
 SOPS_VALUES = ("SOPS-PLANTED-secret-3c8e1a", "SOPS-PLANTED-config-7b2f9d", "SOPS-PLANTED-drifted-e40c55")
 
 
@@ -43,6 +46,11 @@ def planted(tmp_path, kubectl, namespace):
     """The repository (served over HTTP with the token), the credentials and every planted value."""
     repo = Repo(tmp_path / "git")
     keys = SopsKeys(tmp_path / "sops-keys")
+    vault_file = tmp_path / "vault-password"
+    vault_file.write_text(VAULT_PASSWORD + "\n")
+    vaulted = subprocess.run([str(Path(sys.executable).parent / "ansible-vault"), "encrypt_string", "--vault-password-file",
+                              str(vault_file), "--stdin-name", "dsn"], input=VAULT_VALUE, capture_output=True, text=True,
+                             check=True).stdout
     encrypted = [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sops-creds", "namespace": namespace},
                   "stringData": {"token": SOPS_VALUES[0]}},
                  {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "sops-config", "namespace": namespace},
@@ -54,7 +62,9 @@ def planted(tmp_path, kubectl, namespace):
                  "app/cm.yaml": yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap",
                                                 "metadata": {"name": "plain", "namespace": namespace},
                                                 "data": {"k": "v"}}),
-                 "app/encrypted.sops.yaml": keys.encrypt(yaml.safe_dump_all(encrypted))})
+                 "app/encrypted.sops.yaml": keys.encrypt(yaml.safe_dump_all(encrypted)),
+                 "app/vaulted.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: vaulted\n  namespace: %s\n"
+                                     "data:\n  %s" % (namespace, vaulted.replace("\n", "\n  ").rstrip() + "\n")})
     server = GitHttpServer(repo.bare.parent, "deploy-bot", GIT_TOKEN)
     sa = "leak-" + uuid.uuid4().hex[:6]
     kubectl.run("-n", namespace, "create", "serviceaccount", sa)
@@ -74,10 +84,12 @@ def planted(tmp_path, kubectl, namespace):
     values = {"git token": GIT_TOKEN, "bearer token": bearer, "client key": key_body,
               **{"secret value %d" % i: v for i, v in enumerate(SECRET_VALUES)},
               **{"SOPS-encrypted value %d" % i: v for i, v in enumerate(SOPS_VALUES)},
+              "Vault-encrypted value": VAULT_VALUE, "vault password": VAULT_PASSWORD,
               "age private key": [line for line in keys.age.splitlines() if line.startswith("AGE-SECRET-KEY-")][0]}
     yield {"url": f"http://deploy-bot:{GIT_TOKEN}@127.0.0.1:{server.httpd.server_address[1]}/{repo.bare.name}",
            "auth_token": {"host": server_url, "api_key": bearer, "ca_cert": str(pki / "ca.crt")},
-           "kubeconfig": kubeconfig, "values": values, "namespace": namespace, "age_key": keys.age}
+           "kubeconfig": kubeconfig, "values": values, "namespace": namespace, "age_key": keys.age,
+           "vault_args": ("--vault-password-file", str(vault_file))}
     server.close()
     kubectl.run("delete", "clusterrolebinding", sa, check=False)
 
@@ -117,10 +129,12 @@ def test_no_credential_or_secret_value_in_any_output_on_any_path(planted, ansibl
         task("k8s_reconcile", dict(common, kubeconfig="{{ kc }}"), "applied", diff=True),
         task("drift_check", dict(common, **token_auth), "clean"),
     ])
-    runs = [ansible_playbook(first, extra_vars=play_vars, args=("-vvv",), env=env)]
+    runs = [ansible_playbook(first, extra_vars=play_vars, args=("-vvv", *planted["vault_args"]), env=env)]
     assert runs[0].results["applied"].get("failed") is not True, runs[0].results["applied"].get("msg")
     assert kubectl.json("-n", ns, "get", "secret", "creds")["data"]["password"] == \
         base64.b64encode(SECRET_VALUES[0].encode()).decode()
+    assert kubectl.json("-n", ns, "get", "configmap", "vaulted")["data"]["dsn"] == VAULT_VALUE
+    assert kubectl.json("-n", ns, "get", "configmap", "sops-config")["data"]["dsn"] == "postgres://app:%s@db/app" % SOPS_VALUES[1]
 
     # drift a Secret value by hand, then report it, heal it, and fail on a Secret the API server refuses
     kubectl.run("-n", ns, "patch", "secret", "creds", "-p", json.dumps({"stringData": {"password": SECRET_VALUES[2]}}))
@@ -134,7 +148,7 @@ def test_no_credential_or_secret_value_in_any_output_on_any_path(planted, ansibl
         task("k8s_reconcile", {"set_name": set_name + "-bad", "namespace": ns, "objects": [bad_secret],
                                **token_auth}, "refused"),
     ])
-    runs.append(ansible_playbook(second, extra_vars=play_vars, args=("-vvv",), env=env))
+    runs.append(ansible_playbook(second, extra_vars=play_vars, args=("-vvv", *planted["vault_args"]), env=env))
     results = runs[1].results
     assert results["drifted"]["failed"] and results["drifted"]["summary"]["modified"] == 2
     assert sorted(results["healed"]["healed"]["applied"]) == ["ConfigMap %s/sops-config" % ns, "Secret %s/creds" % ns]
@@ -150,7 +164,7 @@ def test_no_credential_or_secret_value_in_any_output_on_any_path(planted, ansibl
                     "sync_namespace": ns, "sync_kubeconfig": str(kubeconfig_file), "sync_report_dir": str(reports),
                     # as docs/awx/sops-age-credential.yml injects it: a JSON string naming the key's file
                     "sync_decryption": json.dumps({"age_key_file": str(tmp_path / "sops-keys" / "age.txt")})},
-        args=("-vvv",), env=dict(env, HOME=str(home))))  # the role's Git cache goes under this HOME
+        args=("-vvv", *planted["vault_args"]), env=dict(env, HOME=str(home))))  # the role's Git cache goes under this HOME
     assert runs[2].rc == 0, runs[2].stdout[-3000:]
 
     texts = {}

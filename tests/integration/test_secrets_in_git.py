@@ -139,6 +139,7 @@ def test_sops_manifests_kustomize_and_helm_values_decrypted_applied_and_hidden(t
     # a decrypted field changed by hand: reported (path named, value hidden) and healed, with a diff shown
     kubectl.run("-n", namespace, "patch", "configmap", "settings", "-p", json.dumps({"data": {"token": PLAIN["hand edit"]}}))
     kubectl.run("-n", namespace, "set", "env", f"deployment/{release}", f"API_TOKEN={PLAIN['hand edit']}")
+    kubectl.run("-n", namespace, "patch", "secret", "db", "-p", json.dumps({"stringData": {"password": PLAIN["hand edit"]}}))
     second = ansible_playbook(_no_log_first([
         ("git_desired_state", pull),
         ("drift_check", dict(base, report_dir=str(tmp_path / "reports"), fail_on_drift=False)),
@@ -147,12 +148,16 @@ def test_sops_manifests_kustomize_and_helm_values_decrypted_applied_and_hidden(t
     ]), extra_vars=variables, env={"TMPDIR": str(tmp)}, args=("-vvv",))
     r = [second.results[f"step{i}"] for i in range(4)]
     drifted = {o["ref"]: o for o in ok(r[1])["objects"] if o["status"] != "in_sync"}
-    assert sorted(drifted) == [f"ConfigMap {namespace}/settings", f"apps/Deployment {namespace}/{release}"]
+    assert sorted(drifted) == [f"ConfigMap {namespace}/settings", f"Secret {namespace}/db",
+                               f"apps/Deployment {namespace}/{release}"]
+    assert [(d["path"], d["desired"], d["live"]) for d in drifted[f"Secret {namespace}/db"]["diffs"]] == [
+        ("data.password", "(hidden)", "(hidden)")]
     diffs = drifted[f"ConfigMap {namespace}/settings"]["diffs"]
     assert [(d["path"], d["desired"], d["live"]) for d in diffs] == [("data.token", "(hidden)", "(hidden)")]
-    assert ok(r[2])["healed"]["applied"] == [f"ConfigMap {namespace}/settings", f"apps/Deployment {namespace}/{release}"]
+    assert sorted(ok(r[2])["healed"]["applied"]) == sorted(drifted)
     assert ok(r[3])["changed"] is False
     assert kubectl.json("-n", namespace, "get", "configmap", "settings")["data"]["token"] == PLAIN["cm token"]
+    assert secret_value("db", "password") == PLAIN["db password"]
 
     # no plain value anywhere but in the cluster and the pull's registered objects (no_log)
     texts = {"first stdout": first.stdout, "first stderr": first.stderr,

@@ -89,6 +89,17 @@ def test_without_decryption_an_encrypted_file_is_refused_naming_it():
     assert "apps/db.yaml is SOPS-encrypted; give `decryption`" in err.value.message
 
 
+def test_a_missing_sops_binary_is_an_error_only_when_a_file_needs_it():
+    def runner(args, **_kwargs):  # ModuleRunner's answer when the command is not on PATH
+        raise GitOpsError("'%s' is not installed (not found on PATH)" % args[0])
+    with sops.Decryption(runner, {}) as decryption:  # nothing encrypted: no sops call, no error
+        assert decryption.masked_values() == set()
+        with pytest.raises(GitOpsError) as err:
+            decryption.decrypt("apps/db.yaml", text="ciphertext")
+    assert err.value.message == ("apps/db.yaml is SOPS-encrypted and decrypting it needs sops: 'sops' is not "
+                                 "installed (not found on PATH)")
+
+
 CHILD = """
 import sys, time
 from ansible_collections.gitops.core.plugins.module_utils import sops
