@@ -9,7 +9,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help venv venv-compat collection cluster-build cluster-up cluster-down cluster-status \
-	    unit sanity lint integration compat test demo build changelog clean
+	    unit sanity lint integration compat test demo build changelog clean java
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -19,6 +19,9 @@ venv: ## .venv on Python 3.13 with the runtime and pinned test requirements
 
 venv-compat: ## .venv-compat on Python 3.11 with the oldest supported ansible-core
 	@hack/mkvenv $(COMPAT_VENV) 3.11 tests/compat-requirements.txt
+
+java: ## a Java 17 runtime for ansible-rulebook (installs Debian's openjdk-17-jre-headless when missing)
+	@hack/ensure-java
 
 collection: ## make the checkout importable as ansible_collections.gitops.core
 	@mkdir -p .collections/ansible_collections/gitops
@@ -67,6 +70,7 @@ bench: venv collection cluster-up ## benchmarks beside kubectl and kubernetes.co
 	$(VENV)/bin/python bench/bench_reconcile.py $${BENCH_N:-}
 	$(VENV)/bin/python bench/bench_tenant.py
 	$(VENV)/bin/python bench/bench_sops.py
+	$(VENV)/bin/python bench/bench_eda.py
 
 build: venv ## build the collection tarball
 	$(VENV)/bin/ansible-galaxy collection build --force --output-path .build/

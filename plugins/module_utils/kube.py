@@ -207,6 +207,65 @@ class Client(object):
             if not token:
                 return items
 
+    def list_for_watch(self, res, namespace=None, label_selector=None):
+        """(items, resourceVersion) of one resource: the list a watch starts from."""
+        items, token, version = [], None, None
+        while True:
+            query = {"limit": LIST_PAGE}
+            if label_selector:
+                query["labelSelector"] = label_selector
+            if token:
+                query["continue"] = token
+            _s, doc = self.request("GET", self.path(res, namespace), query=query, verb="list",
+                                   what="list %s" % res.plural)
+            for item in doc.get("items") or []:
+                item.setdefault("apiVersion", res.version if not res.group else "%s/%s" % (res.group, res.version))
+                item.setdefault("kind", res.kind)
+                items.append(item)
+            version = version or (doc.get("metadata") or {}).get("resourceVersion")
+            token = (doc.get("metadata") or {}).get("continue")
+            if not token:
+                return items, version
+
+    def watch_collection(self, res, namespace, label_selector, resource_version, seconds, stopping=None):
+        """Yield (type, object) of one resource's watch from `resource_version`, renewing the watch
+        from the last resourceVersion seen (bookmarks included) until `stopping` is set.  A
+        resourceVersion too old raises ApiError 410 (the caller relists); a lost connection raises."""
+        while stopping is None or not stopping.is_set():
+            query = {"watch": "1", "resourceVersion": resource_version, "allowWatchBookmarks": "true",
+                     "timeoutSeconds": str(int(seconds))}
+            if label_selector:
+                query["labelSelector"] = label_selector
+            url = self.server + self.path(res, namespace) + "?" + urlencode(query)
+            self.count("watch")
+            resp = self.pool.request("GET", url, headers=self._headers(None, None), retries=False, redirect=False,
+                                     timeout=urllib3.Timeout(connect=10, read=seconds + 30), preload_content=False)
+            try:
+                if resp.status != 200:
+                    raise ApiError(resp.status, json.loads(resp.read().decode("utf-8") or "{}"),
+                                   "watch %s" % res.plural)
+                buffered = b""
+                for chunk in resp.stream(65536):
+                    buffered += chunk
+                    while b"\n" in buffered:
+                        line, buffered = buffered.split(b"\n", 1)
+                        if not line.strip():
+                            continue
+                        event = json.loads(line.decode("utf-8"))
+                        kind, obj = event.get("type"), event.get("object") or {}
+                        if kind == "ERROR":
+                            raise ApiError(obj.get("code") or 500, obj, "watch %s" % res.plural)
+                        resource_version = (obj.get("metadata") or {}).get("resourceVersion") or resource_version
+                        if kind == "BOOKMARK":
+                            continue
+                        obj.setdefault("apiVersion", res.version if not res.group else "%s/%s" % (res.group, res.version))
+                        obj.setdefault("kind", res.kind)
+                        yield kind, obj
+                    if stopping is not None and stopping.is_set():
+                        return
+            finally:
+                resp.release_conn()
+
     def get(self, res, namespace, name):
         """One object, or None when it does not exist."""
         status, doc = self.request("GET", self.path(res, namespace, name), verb="get", ok=(200, 404),

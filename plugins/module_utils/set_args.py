@@ -16,6 +16,7 @@ from ansible_collections.gitops.core.plugins.module_utils.auth_args import auth_
 from ansible_collections.gitops.core.plugins.module_utils.kube import connect
 from ansible_collections.gitops.core.plugins.module_utils.lifecycle import DEPLOY_TOOLS
 from ansible_collections.gitops.core.plugins.module_utils.yamlsafe import HAS_YAML, YAML_IMPORT_ERROR
+from ansible_collections.gitops.core.plugins.module_utils.vocab import FIELD_MANAGER
 
 MODULE_OPTIONS = dict(mutually_exclusive=[("objects", "src")], required_one_of=[("objects", "src")],
                       supports_check_mode=True)
@@ -32,7 +33,7 @@ def set_argument_spec(**extra):
         revision=dict(type="str"),
         namespace=dict(type="str", default="default"),
         inventory_namespace=dict(type="str", default="gitops-system"),
-        field_manager=dict(type="str", default="gitops-core"),
+        field_manager=dict(type="str", default=FIELD_MANAGER),
         prune_propagation=dict(type="str", default="Background", choices=["Background", "Foreground", "Orphan"]),
         parallelism=dict(type="int", default=8),
         allow_empty=dict(type="bool", default=False),

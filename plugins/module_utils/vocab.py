@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 # ------------------------------------------------------------------ on objects
+FIELD_MANAGER = "gitops-core"                 # the server-side-apply field manager (option field_manager)
 SET_LABEL = "gitops.core/set"                 # the set an object belongs to
 INVENTORY_LABEL = "gitops.core/inventory"     # on a set's inventory ConfigMap: the set's name
 REVISION_ANNOTATION = "gitops.core/revision"  # the commit an object was last applied from
