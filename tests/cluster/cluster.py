@@ -308,11 +308,14 @@ def jwk(private_key: Path) -> dict:
             "e": _b64url((65537).to_bytes(3, "big"))}
 
 
-def authentication_config(path: Path, issuer: str, ca: Path) -> None:
+def authentication_config(path: Path, issuer: str, ca: Path, version: str) -> None:
     """Structured authentication configuration: a JWT authenticator trusting the local issuer
-    (usernames and groups prefixed `oidc:`), beside client certificates and service accounts."""
+    (usernames and groups prefixed `oidc:`), beside client certificates and service accounts.
+    Its API is v1 from Kubernetes 1.34 (GA), v1beta1 from 1.30 (beta, on by default)."""
+    minor = int(version.lstrip("v").split(".")[1])
     path.write_text(json.dumps({
-        "apiVersion": "apiserver.config.k8s.io/v1", "kind": "AuthenticationConfiguration",
+        "apiVersion": "apiserver.config.k8s.io/%s" % ("v1" if minor >= 34 else "v1beta1"),
+        "kind": "AuthenticationConfiguration",
         "jwt": [{"issuer": {"url": issuer, "audiences": [OIDC_AUDIENCE], "certificateAuthority": ca.read_text()},
                  "claimMappings": {"username": {"claim": "sub", "prefix": "oidc:"},
                                    "groups": {"claim": "groups", "prefix": "oidc:"}}}]}, indent=2))
@@ -480,7 +483,7 @@ def up() -> None:
     ports = {name: free_port() for name in ("etcd", "etcd_peer", "apiserver", "oidc")}
     server = f"https://127.0.0.1:{ports['apiserver']}"
     issuer = f"https://127.0.0.1:{ports['oidc']}"
-    authentication_config(cdir / "authentication-config.json", issuer, pki / "ca.crt")
+    authentication_config(cdir / "authentication-config.json", issuer, pki / "ca.crt", version)
     for user in ("admin", "controller-manager", "scheduler", "kwok"):
         kubeconfig(cdir / ("kubeconfig" if user == "admin" else f"{user}.kubeconfig"), server, pki, user)
     kcp = str(bindir / "kcp")
