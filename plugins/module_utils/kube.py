@@ -185,47 +185,39 @@ class Client(object):
             base += "/" + quote(name, safe="")
         return base
 
+    def _pages(self, res, namespace, label_selector):
+        """Each page (the decoded list) of one resource's list, following `continue` tokens; its items
+        carry apiVersion and kind."""
+        token = None
+        while True:
+            query = {"limit": LIST_PAGE}
+            if label_selector:
+                query["labelSelector"] = label_selector
+            if token:
+                query["continue"] = token
+            _s, doc = self.request("GET", self.path(res, namespace), query=query, verb="list",
+                                   what="list %s" % res.plural)
+            for item in doc.get("items") or []:
+                item.setdefault("apiVersion", res.version if not res.group else "%s/%s" % (res.group, res.version))
+                item.setdefault("kind", res.kind)
+            yield doc
+            token = (doc.get("metadata") or {}).get("continue")
+            if not token:
+                return
+
     def list(self, res, namespace=None, label_selector=None, keep=None):
         """Every object of one resource (cluster-wide unless `namespace`), following pages; with
         `keep`, only the objects it accepts (the others are dropped page by page)."""
-        items, token = [], None
-        while True:
-            query = {"limit": LIST_PAGE}
-            if label_selector:
-                query["labelSelector"] = label_selector
-            if token:
-                query["continue"] = token
-            _s, doc = self.request("GET", self.path(res, namespace), query=query, verb="list",
-                                   what="list %s" % res.plural)
-            for item in doc.get("items") or []:
-                if keep is not None and not keep(item):
-                    continue
-                item.setdefault("apiVersion", res.version if not res.group else "%s/%s" % (res.group, res.version))
-                item.setdefault("kind", res.kind)
-                items.append(item)
-            token = (doc.get("metadata") or {}).get("continue")
-            if not token:
-                return items
+        return [item for doc in self._pages(res, namespace, label_selector) for item in doc.get("items") or []
+                if keep is None or keep(item)]
 
     def list_for_watch(self, res, namespace=None, label_selector=None):
         """(items, resourceVersion) of one resource: the list a watch starts from."""
-        items, token, version = [], None, None
-        while True:
-            query = {"limit": LIST_PAGE}
-            if label_selector:
-                query["labelSelector"] = label_selector
-            if token:
-                query["continue"] = token
-            _s, doc = self.request("GET", self.path(res, namespace), query=query, verb="list",
-                                   what="list %s" % res.plural)
-            for item in doc.get("items") or []:
-                item.setdefault("apiVersion", res.version if not res.group else "%s/%s" % (res.group, res.version))
-                item.setdefault("kind", res.kind)
-                items.append(item)
+        items, version = [], None
+        for doc in self._pages(res, namespace, label_selector):
+            items.extend(doc.get("items") or [])
             version = version or (doc.get("metadata") or {}).get("resourceVersion")
-            token = (doc.get("metadata") or {}).get("continue")
-            if not token:
-                return items, version
+        return items, version
 
     def watch_collection(self, res, namespace, label_selector, resource_version, seconds, stopping=None):
         """Yield (type, object) of one resource's watch from `resource_version`, renewing the watch
