@@ -127,8 +127,9 @@ def auth_params(args: dict[str, Any]) -> dict[str, Any]:
     for name, spec in auth_args.auth_argument_spec().items():
         value = args.get(name)
         for alias in spec.get("aliases") or []:
-            value = args.get(alias) if value is None else value
-        if value is None:
+            value = args.get(alias) if value in (None, "") else value
+        if value in (None, ""):  # a rulebook's `{{ var | default('') }}` leaves the option to K8S_AUTH_*
+            value = None
             for env in auth_args.AUTH_ENV.get(name, []):
                 if os.environ.get(env):
                     value = os.environ[env]
