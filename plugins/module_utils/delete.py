@@ -72,11 +72,15 @@ def _recheck(engine, e):
 
 def _delete_checked(engine, e, propagation, dry_run=False):
     """The re-check, then a DELETE carrying the uid and resourceVersion just read.  Returns the object
-    deleted, or None when it was already gone."""
+    deleted, or None when it was already gone.  An object already being deleted (a deletionTimestamp:
+    an earlier attempt's graceful phase went through, or someone else deleted it) is not deleted again:
+    Kubernetes 1.30 answers such a DELETE with a resourceVersion precondition by a 409 every time."""
     now = _recheck(engine, e)
     if now is None:
         return None
     meta = now["metadata"]
+    if meta.get("deletionTimestamp") and not dry_run:
+        return now
     deleted = engine.client.delete(e.resource, e.ref.namespace or None, e.ref.name, propagation, dry_run=dry_run,
                                    preconditions={"uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion")})
     return now if deleted else None
