@@ -9,7 +9,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help venv venv-compat collection cluster-build cluster-up cluster-down cluster-status \
-	    unit sanity lint integration compat test demo build changelog clean java
+	    unit sanity lint integration compat test demo build changelog clean java docs
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -19,6 +19,9 @@ venv: ## .venv on Python 3.13 with the runtime and pinned test requirements
 
 venv-compat: ## .venv-compat on Python 3.11 with the oldest supported ansible-core
 	@hack/mkvenv $(COMPAT_VENV) 3.11 tests/compat-requirements.txt
+
+docs: collection ## the documentation site (antsibull-docs + Sphinx) in .build/docs/build/html
+	@hack/docs
 
 java: ## a Java 17 runtime for ansible-rulebook (installs Debian's openjdk-17-jre-headless when missing)
 	@hack/ensure-java
