@@ -104,7 +104,7 @@ class Tracker(object):
     def __init__(self, sets, manager):
         self.sets = set(sets)
         self.manager = manager
-        self.owned = {}      # object key -> snapshot() as last seen
+        self.owned = {}      # object key -> (its set, snapshot() as last seen)
         self.recorded = {}   # set name -> {object key}
 
     def record_inventory(self, set_name, refs):
@@ -119,25 +119,32 @@ class Tracker(object):
         if set_name not in self.sets:
             return None
         ref = ObjectRef.from_object(obj)
-        before = self.owned.get(ref.key)
+        before = self.owned.get(ref.key, (None, None))[1]
         if event_type == "DELETED":
             self.owned.pop(ref.key, None)
             if before is not None or self.is_recorded(set_name, ref):
                 return Change(set_name, ref, DELETED, [], [])
             return None
-        self.owned[ref.key] = snapshot(obj, self.manager)
+        now = snapshot(obj, self.manager)
+        self.owned[ref.key] = (set_name, now)
         if before is None:
-            if listed or self.owned[ref.key][0] or self.is_recorded(set_name, ref):
+            if listed or now[0] or self.is_recorded(set_name, ref):
                 return None  # first sight of an object the set applied (or a listing at start)
             writers = sorted(set(e.get("manager") for e in managedfields.entries(obj) if e.get("manager")))
             return Change(set_name, ref, UNRECORDED, writers, [])
         fields, managers = drifted_fields(before, obj, self.manager)
         return Change(set_name, ref, MODIFIED, managers, fields) if fields else None
 
-    def missing_after_relist(self, keys_listed, resource_keys):
-        """The objects known from before a relist of one resource (`resource_keys`: their keys) that
-        the relist no longer shows: deleted while the watch was away."""
-        return [key for key in resource_keys if key not in keys_listed and key in self.owned]
+    def relisted(self, res, namespace, listed):
+        """The deletions a relist of resource `res` (in `namespace`, or everywhere) shows: the objects
+        seen before that it no longer lists (`listed`: the keys it did), gone while the watch was away."""
+        changes = []
+        for key, (set_name, _snapshot) in list(self.owned.items()):
+            group, kind, obj_namespace, name = key
+            if (group, kind) == (res.group, res.kind) and namespace in (None, obj_namespace) and key not in listed:
+                del self.owned[key]
+                changes.append(Change(set_name, ObjectRef(group, res.version, kind, obj_namespace, name), DELETED, [], []))
+        return changes
 
 
 def merge(first, second):

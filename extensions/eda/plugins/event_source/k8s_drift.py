@@ -202,13 +202,13 @@ class Agent:
         refs = [] if event_type == "DELETED" else inventory.parse(cm).refs
         with self.lock:
             self.tracker.record_inventory(set_name, refs)
-        for gvk in sorted(set((r.group, r.version, r.kind) for r in refs)):
-            self._watch_kind(client, gvk)
+        kinds = sorted(set((r.group, r.version, r.kind) for r in refs) - set(self.watched))
+        discovery = Discovery(client) if kinds else None  # one discovery for the kinds this inventory adds
+        for gvk in kinds:
+            self._watch_kind(discovery, gvk)
 
-    def _watch_kind(self, client: kube.Client, gvk) -> None:
-        if gvk in self.watched:
-            return
-        res = Discovery(client).resource(*gvk)
+    def _watch_kind(self, discovery: Discovery, gvk) -> None:
+        res = discovery.resource(*gvk)
         if res is None:
             LOG.warning("gitops.core.k8s_drift: the cluster does not serve %s/%s %s", *gvk)
             return
@@ -231,15 +231,8 @@ class Agent:
                 change = self.tracker.observe("MODIFIED", obj, listed=True)
             self._emit(change)
         with self.lock:
-            gone = [key for key in list(self.tracker.owned)
-                    if key not in listed and key[0] == res.group and key[1] == res.kind
-                    and (namespace is None or key[2] == namespace)]
-        for key in gone:  # deleted while the watch was away
-            ref = ObjectRef(res.group, res.version, res.kind, key[2], key[3])
-            obj = {"apiVersion": ref.api_version, "kind": ref.kind,
-                   "metadata": {"name": ref.name, "namespace": ref.namespace, "labels": {SET_LABEL: self._set_of(ref)}}}
-            with self.lock:
-                change = self.tracker.observe("DELETED", obj)
+            gone = self.tracker.relisted(res, namespace if res.namespaced else None, listed)
+        for change in gone:  # deleted while the watch was away
             self._emit(change)
         self.ready[(res.group, res.version, res.kind)].set()
         for event_type, obj in client.watch_collection(res, namespace if res.namespaced else None, selector, version,
@@ -247,12 +240,6 @@ class Agent:
             with self.lock:
                 change = self.tracker.observe(event_type, obj)
             self._emit(change)
-
-    def _set_of(self, ref) -> str | None:
-        for set_name in self.sets:
-            if self.tracker.is_recorded(set_name, ref):
-                return set_name
-        return None
 
     # ------------------------------------------------------------------ debounce and checks (event loop)
     def _emit(self, change) -> None:

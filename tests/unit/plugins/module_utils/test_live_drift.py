@@ -91,6 +91,19 @@ def test_deleted_and_unrecorded_objects_and_other_sets():
     assert t.observe("DELETED", other) is None
 
 
+def test_a_relist_reports_what_was_deleted_while_the_watch_was_away():
+    from ansible_collections.gitops.core.plugins.module_utils.kube import Resource
+    t = tracker(deployment(OURS))
+    other = deployment(OURS)
+    other["metadata"]["namespace"] = "elsewhere"
+    t.observe("MODIFIED", other, listed=True)
+    deployments = Resource("apps", "v1", "Deployment", "deployments", True, ())
+    assert t.relisted(deployments, "elsewhere", {("apps", "Deployment", "elsewhere", "web")}) == []
+    gone = t.relisted(deployments, None, {("apps", "Deployment", "elsewhere", "web")})
+    assert [(c.set, str(c.ref), c.change) for c in gone] == [("prod", "apps/Deployment app/web", "deleted")]
+    assert t.relisted(deployments, None, set()) != [] and t.relisted(deployments, None, set()) == []
+
+
 def test_a_burst_merges_into_one_change():
     ref = ObjectRef("apps", "v1", "Deployment", "app", "web")
     first = live_drift.Change("prod", ref, "modified", ["kubectl"], ["spec.replicas"])
