@@ -223,34 +223,20 @@ class Client(object):
         """Yield (type, object) of one resource's watch from `resource_version`, renewing the watch
         from the last resourceVersion seen (bookmarks included) until `stopping` is set.  A
         resourceVersion too old raises ApiError 410 (the caller relists); a lost connection raises."""
+        api_version = res.version if not res.group else "%s/%s" % (res.group, res.version)
         while stopping is None or not stopping.is_set():
             query = {"watch": "1", "resourceVersion": resource_version, "allowWatchBookmarks": "true",
                      "timeoutSeconds": str(int(seconds))}
             if label_selector:
                 query["labelSelector"] = label_selector
-            url = self.server + self.path(res, namespace) + "?" + urlencode(query)
-            self.count("watch")
-            resp = self.pool.request("GET", url, headers=self._headers(None, None), retries=False, redirect=False,
-                                     timeout=urllib3.Timeout(connect=10, read=seconds + 30), preload_content=False)
+            resp = self._watch_response(res, namespace, query, seconds + 20, "watch %s" % res.plural)
             try:
-                if resp.status != 200:
-                    raise ApiError(resp.status, json.loads(resp.read().decode("utf-8") or "{}"),
-                                   "watch %s" % res.plural)
-                buffered = b""
-                for chunk in resp.stream(65536):
-                    buffered += chunk
-                    while b"\n" in buffered:
-                        line, buffered = buffered.split(b"\n", 1)
-                        if not line.strip():
-                            continue
-                        event = json.loads(line.decode("utf-8"))
-                        kind, obj = event.get("type"), event.get("object") or {}
-                        if kind == "ERROR":
-                            raise ApiError(obj.get("code") or 500, obj, "watch %s" % res.plural)
-                        resource_version = (obj.get("metadata") or {}).get("resourceVersion") or resource_version
-                        if kind == "BOOKMARK":
-                            continue
-                        obj.setdefault("apiVersion", res.version if not res.group else "%s/%s" % (res.group, res.version))
+                for kind, obj in self._watch_events(resp):
+                    if kind == "ERROR":
+                        raise ApiError(obj.get("code") or 500, obj, "watch %s" % res.plural)
+                    resource_version = (obj.get("metadata") or {}).get("resourceVersion") or resource_version
+                    if kind != "BOOKMARK":
+                        obj.setdefault("apiVersion", api_version)
                         obj.setdefault("kind", res.kind)
                         yield kind, obj
                     if stopping is not None and stopping.is_set():
@@ -275,35 +261,48 @@ class Client(object):
                                what="apply %s" % meta["name"])
         return doc
 
-    def watch(self, res, namespace, name, resource_version, seconds, until=None):
-        """The events (type, object) of one object after `resource_version`, for at most `seconds`
-        (the server ends the watch then), or until `until(type, object)` says so.  A resourceVersion
-        too old answers one ERROR event (410)."""
-        query = {"watch": "1", "fieldSelector": "metadata.name=%s" % name, "resourceVersion": resource_version,
-                 "timeoutSeconds": str(int(seconds)), "allowWatchBookmarks": "false"}
+    def _watch_response(self, res, namespace, query, seconds, what):
+        """The open response of one watch request (status 200), or ApiError/GitOpsError."""
         url = self.server + self.path(res, namespace) + "?" + urlencode(query)
         self.count("watch")
         try:
             resp = self.pool.request("GET", url, headers=self._headers(None, None), retries=False, redirect=False,
                                      timeout=urllib3.Timeout(connect=10, read=seconds + 10), preload_content=False)
         except urllib3.exceptions.HTTPError as exc:
-            raise GitOpsError("watch %s %s/%s: %s" % (res.kind, namespace or "", name, exc))
+            raise GitOpsError("%s: %s" % (what, exc))
+        if resp.status != 200:
+            try:
+                raise ApiError(resp.status, json.loads(resp.read().decode("utf-8") or "{}"), what)
+            finally:
+                resp.release_conn()
+        return resp
+
+    @staticmethod
+    def _watch_events(resp):
+        """Yield each event (type, object) of a watch response as its line arrives."""
+        buffered = b""
+        for chunk in resp.stream(65536):
+            buffered += chunk
+            while b"\n" in buffered:
+                line, buffered = buffered.split(b"\n", 1)
+                if line.strip():
+                    event = json.loads(line.decode("utf-8"))
+                    yield event.get("type"), event.get("object") or {}
+
+    def watch(self, res, namespace, name, resource_version, seconds, until=None):
+        """The events (type, object) of one object after `resource_version`, for at most `seconds`
+        (the server ends the watch then), or until `until(type, object)` says so.  A resourceVersion
+        too old answers one ERROR event (410)."""
+        query = {"watch": "1", "fieldSelector": "metadata.name=%s" % name, "resourceVersion": resource_version,
+                 "timeoutSeconds": str(int(seconds)), "allowWatchBookmarks": "false"}
+        resp = self._watch_response(res, namespace, query, seconds, "watch %s %s/%s" % (res.kind, namespace or "", name))
         try:
-            if resp.status != 200:
-                raw = resp.read()
-                raise ApiError(resp.status, json.loads(raw.decode("utf-8") or "{}"),
-                               "watch %s %s/%s" % (res.kind, namespace or "", name))
-            events, buffered = [], b""
-            for chunk in resp.stream(4096):
-                buffered += chunk
-                while b"\n" in buffered:
-                    line, buffered = buffered.split(b"\n", 1)
-                    if line.strip():
-                        event = json.loads(line.decode("utf-8"))
-                        events.append((event.get("type"), event.get("object") or {}))
-                        if until is not None and until(*events[-1]):
-                            resp.close()  # the rest of this watch is not wanted: drop its connection
-                            return events
+            events = []
+            for event in self._watch_events(resp):
+                events.append(event)
+                if until is not None and until(*event):
+                    resp.close()  # the rest of this watch is not wanted: drop its connection
+                    break
             return events
         finally:
             resp.release_conn()
