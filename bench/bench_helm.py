@@ -26,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / ".collections"), str(ROOT / "tests" / "integration"), str(ROOT / "bench")]
 os.environ["PATH"] = "%s%s%s" % (ROOT / ".cluster" / "bin", os.pathsep, os.environ.get("PATH", ""))
-from ansible_collections.gitops.core.plugins.module_utils import helm  # noqa: E402
-from ansible_collections.gitops.core.plugins.module_utils.desired_state import fetch_desired_state  # noqa: E402
+from ansible_collections.gitops.core.plugins.module_utils.source import helm  # noqa: E402
+from ansible_collections.gitops.core.plugins.module_utils.source.desired_state import fetch_desired_state  # noqa: E402
 from bench_reconcile import ansible_env, kubernetes_core_collection, playbook  # noqa: E402
 from local_runner import local_runner  # noqa: E402
 

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / ".collections"), str(ROOT / "tests" / "integration")]
 os.environ["PATH"] = "%s%s%s" % (ROOT / ".cluster" / "bin", os.pathsep, os.environ.get("PATH", ""))
-from ansible_collections.gitops.core.plugins.module_utils.desired_state import fetch_desired_state  # noqa: E402
+from ansible_collections.gitops.core.plugins.module_utils.source.desired_state import fetch_desired_state  # noqa: E402
 from local_runner import local_runner  # noqa: E402
 
 REPEAT = int(os.environ.get("BENCH_REPEAT", "5"))

@@ -552,11 +552,11 @@ from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.gitops.core.plugins.module_utils.desired_state import fetch_desired_state
-from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
-from ansible_collections.gitops.core.plugins.module_utils.gitsource import RepoUrl
-from ansible_collections.gitops.core.plugins.module_utils.runner import ModuleRunner
-from ansible_collections.gitops.core.plugins.module_utils.yamlsafe import HAS_YAML, YAML_IMPORT_ERROR
+from ansible_collections.gitops.core.plugins.module_utils.source.desired_state import fetch_desired_state
+from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.source.gitsource import RepoUrl
+from ansible_collections.gitops.core.plugins.module_utils.common.runner import ModuleRunner
+from ansible_collections.gitops.core.plugins.module_utils.common.yamlsafe import HAS_YAML, YAML_IMPORT_ERROR
 
 
 def helm_argument_spec():

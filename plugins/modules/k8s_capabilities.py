@@ -71,12 +71,12 @@ api_versions:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.gitops.core.plugins.module_utils import kubeconfig
-from ansible_collections.gitops.core.plugins.module_utils.auth_args import auth_argument_spec
-from ansible_collections.gitops.core.plugins.module_utils.capabilities import capabilities
-from ansible_collections.gitops.core.plugins.module_utils.discovery import Discovery
-from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
-from ansible_collections.gitops.core.plugins.module_utils.kube import connect
+from ansible_collections.gitops.core.plugins.module_utils.cluster import kubeconfig
+from ansible_collections.gitops.core.plugins.module_utils.cluster.auth_args import auth_argument_spec
+from ansible_collections.gitops.core.plugins.module_utils.cluster.capabilities import capabilities
+from ansible_collections.gitops.core.plugins.module_utils.cluster.discovery import Discovery
+from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.cluster.kube import connect
 
 
 def main():

@@ -269,9 +269,9 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
-from ansible_collections.gitops.core.plugins.module_utils import reconcile
-from ansible_collections.gitops.core.plugins.module_utils.set_args import MODULE_OPTIONS, load, protect, set_argument_spec
+from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.jobs import reconcile
+from ansible_collections.gitops.core.plugins.module_utils.cluster.set_args import MODULE_OPTIONS, load, protect, set_argument_spec
 
 
 def argument_spec():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
 
 
 def local_runner(args, cwd=None, env=None, data=None, timeout=None):

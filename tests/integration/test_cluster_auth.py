@@ -24,8 +24,8 @@ pytestmark = pytest.mark.integration
 def whoami(params):
     """(username, groups) the API server sees for these auth options: a real SelfSubjectReview
     through the collection's own client."""
-    from ansible_collections.gitops.core.plugins.module_utils import kubeconfig
-    from ansible_collections.gitops.core.plugins.module_utils.kube import Client
+    from ansible_collections.gitops.core.plugins.module_utils.cluster import kubeconfig
+    from ansible_collections.gitops.core.plugins.module_utils.cluster.kube import Client
     client = Client(kubeconfig.load(params), 1)
     try:
         _status, doc = client.request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
@@ -342,10 +342,10 @@ def test_a_kubeconfig_dict_with_a_private_key_is_never_echoed(ansible_playbook, 
 
 
 def test_a_rejected_token_is_one_clear_error_without_retries(server, pki):
-    from ansible_collections.gitops.core.plugins.module_utils import kubeconfig
-    from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
-    from ansible_collections.gitops.core.plugins.module_utils.discovery import Discovery
-    from ansible_collections.gitops.core.plugins.module_utils.kube import Client
+    from ansible_collections.gitops.core.plugins.module_utils.cluster import kubeconfig
+    from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
+    from ansible_collections.gitops.core.plugins.module_utils.cluster.discovery import Discovery
+    from ansible_collections.gitops.core.plugins.module_utils.cluster.kube import Client
     client = Client(kubeconfig.load({"host": server, "api_key": "expired-or-wrong", "ca_cert": str(pki / "ca.crt")}), 1)
     with pytest.raises(GitOpsError) as err:
         Discovery(client).discover()

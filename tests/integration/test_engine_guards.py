@@ -288,9 +288,9 @@ def test_statefulset_with_on_delete_counts_as_healthy(module, namespace, sets):
 
 def test_one_connection_pool_per_run(kubeconfig, namespace, sets):
     """Before: every phase made a new thread pool, so each phase opened new TLS connections."""
-    from ansible_collections.gitops.core.plugins.module_utils import kubeconfig as kubeconfig_loader
-    from ansible_collections.gitops.core.plugins.module_utils import reconcile
-    from ansible_collections.gitops.core.plugins.module_utils.kube import Client
+    from ansible_collections.gitops.core.plugins.module_utils.cluster import kubeconfig as kubeconfig_loader
+    from ansible_collections.gitops.core.plugins.module_utils.jobs import reconcile
+    from ansible_collections.gitops.core.plugins.module_utils.cluster.kube import Client
     set_a = sets[0]
     params = module_params("k8s_reconcile", kubeconfig=str(kubeconfig), set_name=set_a, parallelism=4, wait=True,
                            wait_timeout=60)

@@ -37,8 +37,8 @@ def live_owned(kc, set_name):
 
 def applied_counter(cdir, ns):
     """count(kc, ns) without a kubectl process per call: the collection's own client, one LIST."""
-    from ansible_collections.gitops.core.plugins.module_utils import kubeconfig
-    from ansible_collections.gitops.core.plugins.module_utils.kube import CONFIG_MAPS, Client
+    from ansible_collections.gitops.core.plugins.module_utils.cluster import kubeconfig
+    from ansible_collections.gitops.core.plugins.module_utils.cluster.kube import CONFIG_MAPS, Client
     client = Client(kubeconfig.load({"kubeconfig": str(cdir / "kubeconfig")}), 1)
     return lambda: len(client.list(CONFIG_MAPS, namespace=ns, label_selector="gitops.core/set"))
 

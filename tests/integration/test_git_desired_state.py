@@ -321,7 +321,7 @@ def test_cache_left_by_an_interrupted_run_is_repaired(repo, gds, tmp_path):
 
 def test_concurrent_runs_on_one_cache_both_succeed(repo, tmp_path):
     repo.commit({"a.yaml": CM % ("a", "1")})
-    code = ("import json,sys; from ansible_collections.gitops.core.plugins.module_utils.desired_state "
+    code = ("import json,sys; from ansible_collections.gitops.core.plugins.module_utils.source.desired_state "
             "import fetch_desired_state as f; from local_runner import local_runner; "
             "print(f(json.loads(sys.argv[1]), local_runner)['commit'])")
     params = json.dumps({"repo": repo.url, "dest": str(tmp_path / "cache")})

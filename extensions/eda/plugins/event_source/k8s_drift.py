@@ -97,7 +97,7 @@ _HERE = os.path.abspath(__file__)
 def _importable() -> None:
     """Make the collection importable: ansible-rulebook runs this file by path, not as a package."""
     try:
-        import ansible_collections.gitops.core.plugins.module_utils.live_drift  # noqa: F401
+        import ansible_collections.gitops.core.plugins.module_utils.observe.live_drift  # noqa: F401
     except ImportError:
         root = _HERE
         for _level in range(8):  # <root>/ansible_collections/gitops/core/extensions/eda/plugins/event_source/x.py
@@ -107,12 +107,13 @@ def _importable() -> None:
 
 _importable()
 
-from ansible_collections.gitops.core.plugins.module_utils import (  # noqa: E402
-    auth_args, inventory, kube, kubeconfig, live_drift, managedfields)
-from ansible_collections.gitops.core.plugins.module_utils.discovery import Discovery  # noqa: E402
-from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError  # noqa: E402
-from ansible_collections.gitops.core.plugins.module_utils.objref import ObjectRef  # noqa: E402
-from ansible_collections.gitops.core.plugins.module_utils.vocab import (  # noqa: E402
+from ansible_collections.gitops.core.plugins.module_utils.cluster import auth_args, kube, kubeconfig  # noqa: E402
+from ansible_collections.gitops.core.plugins.module_utils.engine import inventory  # noqa: E402
+from ansible_collections.gitops.core.plugins.module_utils.observe import live_drift, managedfields  # noqa: E402
+from ansible_collections.gitops.core.plugins.module_utils.cluster.discovery import Discovery  # noqa: E402
+from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError  # noqa: E402
+from ansible_collections.gitops.core.plugins.module_utils.common.objref import ObjectRef  # noqa: E402
+from ansible_collections.gitops.core.plugins.module_utils.common.vocab import (  # noqa: E402
     FIELD_MANAGER, INVENTORY_LABEL, SET_LABEL, set_object_name)
 
 LOG = logging.getLogger("gitops.core.k8s_drift")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import yaml
 from ansible_collections.gitops.core.plugins.doc_fragments.k8s_auth_options import ModuleDocFragment
-from ansible_collections.gitops.core.plugins.module_utils.auth_args import AUTH_ENV, auth_argument_spec
+from ansible_collections.gitops.core.plugins.module_utils.cluster.auth_args import AUTH_ENV, auth_argument_spec
 
 
 def test_spec_and_doc_fragment_declare_the_same_options_types_and_aliases():

@@ -2,7 +2,7 @@
 (plain data; the module runs against the real control plane in tests/integration/test_helm.py)."""
 from __future__ import annotations
 
-from ansible_collections.gitops.core.plugins.module_utils.capabilities import capabilities
+from ansible_collections.gitops.core.plugins.module_utils.cluster.capabilities import capabilities
 
 
 class Served:

@@ -9,8 +9,10 @@ import subprocess
 import sys
 
 import pytest
-from ansible_collections.gitops.core.plugins.module_utils import compare, decrypted, sanitize, sops
-from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.common import decrypted, sanitize
+from ansible_collections.gitops.core.plugins.module_utils.observe import compare
+from ansible_collections.gitops.core.plugins.module_utils.source.secrets import sops
+from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
 
 ANNOTATION = "gitops.core/decrypted-fields"
 TOKEN = "tok-5a9c1e77d2"
@@ -102,7 +104,7 @@ def test_a_missing_sops_binary_is_an_error_only_when_a_file_needs_it():
 
 CHILD = """
 import sys, time
-from ansible_collections.gitops.core.plugins.module_utils import sops
+from ansible_collections.gitops.core.plugins.module_utils.source.secrets import sops
 with sops.Decryption(None, {"age_keys": ["AGE-SECRET-KEY-1TEST"]}) as d:
     print(d.folder, flush=True)
     time.sleep(60)
@@ -128,7 +130,7 @@ def _vault_encrypt(plain: str, password: str, vault_id: str | None = None) -> st
 
 
 def test_vault_envelopes_made_by_ansible_core_open_with_the_right_secret_only():
-    from ansible_collections.gitops.core.plugins.module_utils import vault
+    from ansible_collections.gitops.core.plugins.module_utils.source.secrets import vault
     v11 = _vault_encrypt("kind: Secret\n", "pw-one")
     v12 = _vault_encrypt("token-9c1e", "pw-prod", vault_id="prod")
     assert v11.startswith("$ANSIBLE_VAULT;1.1;AES256") and v12.startswith("$ANSIBLE_VAULT;1.2;AES256;prod")
@@ -147,7 +149,7 @@ def test_vault_envelopes_made_by_ansible_core_open_with_the_right_secret_only():
 
 
 def test_vault_values_are_replaced_and_their_paths_named():
-    from ansible_collections.gitops.core.plugins.module_utils import encrypted, vault
+    from ansible_collections.gitops.core.plugins.module_utils.source.secrets import encrypted, vault
     secrets = vault.Vault([{"id": "default", "secret": "pw"}])
     doc = {"kind": "Secret", "stringData": {"a": encrypted.VaultValue(_vault_encrypt("s3cret-a", "pw"), 5), "b": "x"}}
     data, paths = vault.decrypt_values(doc, secrets, "s.yaml, document 1")

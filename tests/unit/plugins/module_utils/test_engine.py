@@ -5,13 +5,14 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from ansible_collections.gitops.core.plugins.module_utils import changeset, inventory, order, ownership, result
-from ansible_collections.gitops.core.plugins.module_utils import plan as planner
-from ansible_collections.gitops.core.plugins.module_utils.changeset import ChangeSet
-from ansible_collections.gitops.core.plugins.module_utils.delete import check_guards
-from ansible_collections.gitops.core.plugins.module_utils.engine import Options
-from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
-from ansible_collections.gitops.core.plugins.module_utils.objref import ObjectRef
+from ansible_collections.gitops.core.plugins.module_utils.engine import changeset, inventory, order, ownership
+from ansible_collections.gitops.core.plugins.module_utils.report import result
+from ansible_collections.gitops.core.plugins.module_utils.engine import plan as planner
+from ansible_collections.gitops.core.plugins.module_utils.engine.changeset import ChangeSet
+from ansible_collections.gitops.core.plugins.module_utils.engine.delete import check_guards
+from ansible_collections.gitops.core.plugins.module_utils.engine.engine import Options
+from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.common.objref import ObjectRef
 from ansible_collections.gitops.core.plugins.modules.k8s_reconcile import argument_spec
 
 DEFAULTS = {name: spec.get("default") for name, spec in argument_spec().items()}
@@ -162,7 +163,7 @@ def test_an_object_already_gone_at_prune_is_neither_pruned_nor_kept_in_the_inven
 
 
 def test_drift_counts_an_update_only_by_its_differences_after_the_ignore_rules():
-    from ansible_collections.gitops.core.plugins.module_utils.ignore import Rules
+    from ansible_collections.gitops.core.plugins.module_utils.observe.ignore import Rules
     ours = {"gitops.core/set": "a"}
     live = cm("x", dict(ours))
     live["data"] = {"k": "hand-edited"}

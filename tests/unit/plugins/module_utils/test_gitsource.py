@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
-from ansible_collections.gitops.core.plugins.module_utils.gitsource import RepoUrl, check_version, explain, resolve, scrub
+from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.source.gitsource import RepoUrl, check_version, explain, resolve, scrub
 
 
 def test_https_credentials_are_split_off_the_url():

@@ -1,9 +1,9 @@
 """Health rules and apply order on recorded objects."""
 from __future__ import annotations
 
-from ansible_collections.gitops.core.plugins.module_utils import health, order
-from ansible_collections.gitops.core.plugins.module_utils.managedfields import Key, managers_of, owned_paths
-from ansible_collections.gitops.core.plugins.module_utils.objref import ObjectRef
+from ansible_collections.gitops.core.plugins.module_utils.engine import health, order
+from ansible_collections.gitops.core.plugins.module_utils.observe.managedfields import Key, managers_of, owned_paths
+from ansible_collections.gitops.core.plugins.module_utils.common.objref import ObjectRef
 
 
 def deployment(replicas=3, updated=3, available=3, total=3, generation=2, observed=2, **conditions):
@@ -124,7 +124,7 @@ def test_stalled_and_reconciling_conditions_count_for_every_kind():
 
 
 def test_pod_selector_of_a_workload():
-    from ansible_collections.gitops.core.plugins.module_utils.wait import pod_selector
+    from ansible_collections.gitops.core.plugins.module_utils.engine.wait import pod_selector
     assert pod_selector({"spec": {"selector": {"matchLabels": {"b": "2", "a": "1"}, "matchExpressions": [
         {"key": "tier", "operator": "In", "values": ["web", "api"]}, {"key": "canary", "operator": "DoesNotExist"}]}}}) \
         == "a=1,b=2,tier in (web,api),!canary"

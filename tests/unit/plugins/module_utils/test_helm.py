@@ -7,8 +7,8 @@ import os
 import tarfile
 
 import pytest
-from ansible_collections.gitops.core.plugins.module_utils import helm, manifests
-from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.source import helm, manifests
+from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
 from files import write
 
 CHART = "apiVersion: v2\nname: %s\nversion: 0.1.0\n"

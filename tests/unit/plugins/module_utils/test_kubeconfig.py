@@ -6,8 +6,8 @@ import base64
 
 import pytest
 import yaml
-from ansible_collections.gitops.core.plugins.module_utils import kubeconfig
-from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.cluster import kubeconfig
+from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
 
 
 def config(user, cluster=None, name="c"):

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.gitops.core.plugins.module_utils import lifecycle
-from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
-from ansible_collections.gitops.core.plugins.module_utils.objref import ObjectRef
+from ansible_collections.gitops.core.plugins.module_utils.engine import lifecycle
+from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.common.objref import ObjectRef
 
 
 def job(name="migrate", annotations=None, ttl=None):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import copy
 import json
 
-from ansible_collections.gitops.core.plugins.module_utils import live_drift
-from ansible_collections.gitops.core.plugins.module_utils.objref import ObjectRef
+from ansible_collections.gitops.core.plugins.module_utils.observe import live_drift
+from ansible_collections.gitops.core.plugins.module_utils.common.objref import ObjectRef
 
 MANAGER = "gitops-core"
 
@@ -92,7 +92,7 @@ def test_deleted_and_unrecorded_objects_and_other_sets():
 
 
 def test_a_relist_reports_what_was_deleted_while_the_watch_was_away():
-    from ansible_collections.gitops.core.plugins.module_utils.kube import Resource
+    from ansible_collections.gitops.core.plugins.module_utils.cluster.kube import Resource
     t = tracker(deployment(OURS))
     other = deployment(OURS)
     other["metadata"]["namespace"] = "elsewhere"

@@ -4,8 +4,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from ansible_collections.gitops.core.plugins.module_utils import manifests
-from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.source import manifests
+from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
 from files import write
 
 CM = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: %s, namespace: default}\n"

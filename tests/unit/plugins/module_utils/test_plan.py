@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
-from ansible_collections.gitops.core.plugins.module_utils.plan import resolve_desired
+from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.engine.plan import resolve_desired
 
 
 @pytest.mark.parametrize("objects", [["not an object"], [{"kind": "ConfigMap", "metadata": {"name": "x"}}],

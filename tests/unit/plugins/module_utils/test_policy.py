@@ -4,11 +4,11 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from ansible_collections.gitops.core.plugins.module_utils import plan as planner
-from ansible_collections.gitops.core.plugins.module_utils import policy
-from ansible_collections.gitops.core.plugins.module_utils.changeset import ABANDON, PRUNE
-from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError
-from ansible_collections.gitops.core.plugins.module_utils.objref import ObjectRef
+from ansible_collections.gitops.core.plugins.module_utils.engine import plan as planner
+from ansible_collections.gitops.core.plugins.module_utils.engine import policy
+from ansible_collections.gitops.core.plugins.module_utils.engine.changeset import ABANDON, PRUNE
+from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.common.objref import ObjectRef
 
 TEAM = policy.parse({"namespaces": ["team-a", "team-a-*"], "cluster_kinds": ["Namespace"],
                      "denied_kinds": ["rbac.authorization.k8s.io/RoleBinding"]})

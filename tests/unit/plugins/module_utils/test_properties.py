@@ -15,8 +15,9 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from ansible_collections.gitops.core.plugins.module_utils import compare, manifests  # noqa: E402
-from ansible_collections.gitops.core.plugins.module_utils.errors import GitOpsError  # noqa: E402
+from ansible_collections.gitops.core.plugins.module_utils.observe import compare  # noqa: E402
+from ansible_collections.gitops.core.plugins.module_utils.source import manifests  # noqa: E402
+from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError  # noqa: E402
 
 # 150 examples per property in the main run; the compatibility run (hack/compat) asks for fewer through
 # PROPERTY_EXAMPLES: there the point is that the same properties hold on the oldest ansible-core and Python.

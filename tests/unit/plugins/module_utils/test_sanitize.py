@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import base64
 
-from ansible_collections.gitops.core.plugins.module_utils.sanitize import scrub
+from ansible_collections.gitops.core.plugins.module_utils.common.sanitize import scrub
 
 
 def secret(**fields):

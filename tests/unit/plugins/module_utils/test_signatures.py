@@ -1,7 +1,7 @@
 """Reading git's verification output: only a good signature by a trusted key passes."""
 from __future__ import annotations
 
-from ansible_collections.gitops.core.plugins.module_utils.signatures import _reason, parse_verification
+from ansible_collections.gitops.core.plugins.module_utils.source.signatures import _reason, parse_verification
 
 GPG_GOOD = """[GNUPG:] NEWSIG alice@example.com
 [GNUPG:] GOODSIG 50B19B8BEEF882FB Alice <alice@example.com>

@@ -14,8 +14,10 @@ COLLECTIONS = Path(__file__).resolve().parents[4] / ".collections"
 UTILS = "ansible_collections.gitops.core.plugins.module_utils."
 PROBE = ("import json, sys; sys.path.insert(0, %r); import ansible_collections.gitops.core.plugins.modules.%s; "
          "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'kubernetes' or m.startswith(%r))))")
-SOURCE_SIDE = {"gitsource", "signatures", "render", "helm", "desired_state", "runner"}
-ENGINE = {"engine", "plan", "apply", "delete", "wait", "converge", "compare", "managedfields", "result"}
+SOURCE_SIDE = {"source.gitsource", "source.signatures", "source.render", "source.helm", "source.desired_state",
+               "common.runner"}
+ENGINE = {"engine.engine", "engine.plan", "engine.apply", "engine.delete", "engine.wait", "engine.converge",
+          "observe.compare", "observe.managedfields", "report.result"}
 
 
 def loaded(module):
@@ -27,10 +29,10 @@ def loaded(module):
 
 
 @pytest.mark.parametrize("module, must_not_load", [
-    ("git_desired_state", {"kubernetes", "kube", "kubeconfig", "discovery"} | ENGINE),
-    ("k8s_capabilities", SOURCE_SIDE | ENGINE | {"manifests", "set_args"}),
-    ("k8s_reconcile", SOURCE_SIDE | {"drift", "report", "ignore"}),
-    ("drift_check", SOURCE_SIDE | {"reconcile"}),
+    ("git_desired_state", {"kubernetes", "cluster.kube", "cluster.kubeconfig", "cluster.discovery"} | ENGINE),
+    ("k8s_capabilities", SOURCE_SIDE | ENGINE | {"source.manifests", "cluster.set_args"}),
+    ("k8s_reconcile", SOURCE_SIDE | {"jobs.drift", "report.report", "observe.ignore"}),
+    ("drift_check", SOURCE_SIDE | {"jobs.reconcile"}),
 ])
 def test_each_module_loads_only_what_it_uses(module, must_not_load):
     assert loaded(module) & must_not_load == set()
@@ -38,4 +40,4 @@ def test_each_module_loads_only_what_it_uses(module, must_not_load):
 
 def test_the_probe_can_fail():
     """A cluster module does load the kubernetes package and the engine."""
-    assert {"kubernetes", "engine", "compare"} <= loaded("k8s_reconcile")
+    assert {"kubernetes", "engine.engine", "observe.compare"} <= loaded("k8s_reconcile")

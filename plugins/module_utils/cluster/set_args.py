@@ -1,0 +1,80 @@
+# -*- coding: utf-8 -*-
+# Copyright: gitops.core contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The argument spec matching doc fragment gitops.core.set_options (plus the auth options), and
+the start-up both cluster modules share: hide what must not be echoed, load the desired objects,
+make the client.  The values are checked where they are typed (engine.Options, kube.connect)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.module_utils.basic import missing_required_lib
+
+from ansible_collections.gitops.core.plugins.module_utils.cluster import kubeconfig
+from ansible_collections.gitops.core.plugins.module_utils.common import sanitize
+from ansible_collections.gitops.core.plugins.module_utils.source import manifests
+from ansible_collections.gitops.core.plugins.module_utils.cluster.auth_args import auth_argument_spec
+from ansible_collections.gitops.core.plugins.module_utils.cluster.kube import connect
+from ansible_collections.gitops.core.plugins.module_utils.engine.lifecycle import DEPLOY_TOOLS
+from ansible_collections.gitops.core.plugins.module_utils.common.yamlsafe import HAS_YAML, YAML_IMPORT_ERROR
+from ansible_collections.gitops.core.plugins.module_utils.common.vocab import FIELD_MANAGER
+
+MODULE_OPTIONS = dict(mutually_exclusive=[("objects", "src")], required_one_of=[("objects", "src")],
+                      supports_check_mode=True)
+
+
+def set_argument_spec(**extra):
+    """The options every cluster module shares, with their defaults (the only place they live)."""
+    spec = auth_argument_spec()
+    spec.update(
+        objects=dict(type="list", elements="dict"),
+        sources=dict(type="list", elements="raw"),
+        src=dict(type="path"),
+        set_name=dict(type="str", required=True),
+        revision=dict(type="str"),
+        namespace=dict(type="str", default="default"),
+        inventory_namespace=dict(type="str", default="gitops-system"),
+        field_manager=dict(type="str", default=FIELD_MANAGER),
+        prune_propagation=dict(type="str", default="Background", choices=["Background", "Foreground", "Orphan"]),
+        parallelism=dict(type="int", default=8),
+        allow_empty=dict(type="bool", default=False),
+        max_deletions=dict(type="int"),
+        adopt=dict(type="bool", default=False),
+        api_retries=dict(type="int", default=5),
+        recreate=dict(type="bool", default=False),
+        policy=dict(type="dict", options=dict(namespaces=dict(type="list", elements="str"),
+                                              cluster_kinds=dict(type="list", elements="str"),
+                                              denied_kinds=dict(type="list", elements="str"))),
+        takeover_managers=dict(type="list", elements="str", default=list(DEPLOY_TOOLS)),
+        lock=dict(type="bool", default=True),
+        lock_timeout=dict(type="int", default=300),
+        lock_duration=dict(type="int", default=60),
+    )
+    spec.update(extra)
+    return spec
+
+
+def protect(module):
+    """The params as given (a copy, for the run), before anything can fail: the kubeconfig and
+    the Secret values of inline `objects` are then hidden from the invocation that every
+    fail_json/exit_json echoes (and -vvv shows)."""
+    if not HAS_YAML:
+        module.fail_json(msg=missing_required_lib("PyYAML"), exception=YAML_IMPORT_ERROR)
+    params = dict(module.params)
+    kubeconfig.hide_kubeconfig(module)
+    objects = module.params.get("objects")
+    if isinstance(objects, list):
+        module.params["objects"] = [sanitize.mask_secret(obj) for obj in objects]
+    return params
+
+
+def load(module, params):
+    """(objects, sources, client) of a cluster module.  Raises GitOpsError for bad `src` files
+    or credentials."""
+    if params["src"]:
+        objects, sources = manifests.load_path(params["src"])
+    else:
+        objects, sources = params["objects"], params["sources"]
+    kubeconfig.require(module)
+    return objects, sources, connect(params, params["parallelism"])

@@ -1,0 +1,76 @@
+# -*- coding: utf-8 -*-
+# Copyright: gitops.core contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""drift_check as an orchestration of the engine's verbs: the plan (same engine, same requests
+as k8s_reconcile, with the ignore rules applied as it decides), confirmation of each candidate by
+a server-side-apply dry-run, the result and reports (result.py, report.py), and optional healing
+through the reconcile path itself (converge.py), with every guard."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+from ansible_collections.gitops.core.plugins.module_utils.report import report, result
+from ansible_collections.gitops.core.plugins.module_utils.engine.changeset import ADOPT, PRUNE, UPDATE
+from ansible_collections.gitops.core.plugins.module_utils.engine.converge import converge, record_inventory
+from ansible_collections.gitops.core.plugins.module_utils.engine.engine import Engine
+from ansible_collections.gitops.core.plugins.module_utils.engine.engine import Options as EngineOptions
+from ansible_collections.gitops.core.plugins.module_utils.observe.ignore import Rules
+
+
+@dataclass(frozen=True)
+class Options:
+    """drift_check's options, typed: the engine's, and what only this module does."""
+    engine: EngineOptions
+    check_orphans: bool
+    server_side_confirm: bool
+    list_in_sync: bool
+    remediate: bool
+    fail_on_drift: bool
+    report_dir: Optional[str]
+
+    @classmethod
+    def from_params(cls, params, check_mode):
+        # Healing takes over conflicting fields; it prunes only orphans that are reported.  An
+        # object counts as drifted only by its differences (after the ignore rules), not because
+        # our field manager never applied it.
+        engine = EngineOptions.from_params(params, check_mode=check_mode, force_conflicts=True,
+                                           prune=params["prune"] and params["check_orphans"],
+                                           ignore=Rules(params["ignore"]), count_unowned=False)
+        return cls(engine, params["check_orphans"], params["server_side_confirm"], params["list_in_sync"],
+                   params["remediate"], params["fail_on_drift"], params["report_dir"])
+
+
+def check(client, options, objects, sources=None):
+    started = time.monotonic()
+    opts = options.engine
+    with Engine(client, opts) as engine:
+        if options.remediate:
+            engine.take_lock()  # a read-only check takes no lock
+        cs = engine.plan(objects, sources)
+        candidates = cs.by_action(UPDATE, ADOPT)
+        if options.server_side_confirm and candidates:
+            cs = cs.replaced(engine.dry_run(candidates))  # an update the server would not change is no drift
+        reported = [(e, s) for e, s in ((e, result.status_of(e)) for e in cs.entries)
+                    if s is not None and (s != result.ORPHANED or options.check_orphans)]
+        out, every = result.drift_result(reported, opts.field_manager, options.list_in_sync, opts.revision)
+        out["skipped_objects"] = result.skipped(cs)
+        out["hooks"] = result.hooks(cs)
+        if options.remediate and out["drift"]:
+            healed = converge(engine, cs)
+            record_inventory(engine, healed)
+            out["healed"] = {"applied": [str(e.ref) for e in healed.writes()], "pruned": result.refs_of(healed, PRUNE)}
+        lock = engine.lock.result()
+        if lock:
+            out["lock"] = lock
+
+    out["api_requests"] = dict(sorted(client.counts.items()))
+    out["duration"] = round(time.monotonic() - started, 3)
+    if options.report_dir:  # reports list every object, in sync or not
+        out["reports"] = report.write_all(dict(out, objects=every), [e.ref for e, _s in reported],
+                                          options.report_dir, opts.set_name)
+    return out
