@@ -222,7 +222,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gitops.core.plugins.module_utils.jobs import drift
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.report.result import failure_message
-from ansible_collections.gitops.core.plugins.module_utils.cluster.set_args import MODULE_OPTIONS, load, protect, set_argument_spec
+from ansible_collections.gitops.core.plugins.module_utils.cluster.set_args import MODULE_OPTIONS, protect, set_argument_spec
+from ansible_collections.gitops.core.plugins.module_utils.jobs.inputs import load
 
 
 def argument_spec():

@@ -2,8 +2,8 @@
 # Copyright: gitops.core contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The argument spec matching doc fragment gitops.core.set_options (plus the auth options), and
-the start-up both cluster modules share: hide what must not be echoed, load the desired objects,
-make the client.  The values are checked where they are typed (engine.Options, kube.connect)."""
+what both cluster modules do first: hide what must not be echoed (jobs/inputs.py then loads the
+desired objects and makes the client).  The values are checked where they are typed (engine.Options, kube.connect)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -13,12 +13,9 @@ from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.gitops.core.plugins.module_utils.cluster import kubeconfig
 from ansible_collections.gitops.core.plugins.module_utils.common import sanitize
-from ansible_collections.gitops.core.plugins.module_utils.source import manifests
 from ansible_collections.gitops.core.plugins.module_utils.cluster.auth_args import auth_argument_spec
-from ansible_collections.gitops.core.plugins.module_utils.cluster.kube import connect
-from ansible_collections.gitops.core.plugins.module_utils.engine.lifecycle import DEPLOY_TOOLS
 from ansible_collections.gitops.core.plugins.module_utils.common.yamlsafe import HAS_YAML, YAML_IMPORT_ERROR
-from ansible_collections.gitops.core.plugins.module_utils.common.vocab import FIELD_MANAGER
+from ansible_collections.gitops.core.plugins.module_utils.common.vocab import DEPLOY_TOOLS, FIELD_MANAGER
 
 MODULE_OPTIONS = dict(mutually_exclusive=[("objects", "src")], required_one_of=[("objects", "src")],
                       supports_check_mode=True)
@@ -68,13 +65,3 @@ def protect(module):
         module.params["objects"] = [sanitize.mask_secret(obj) for obj in objects]
     return params
 
-
-def load(module, params):
-    """(objects, sources, client) of a cluster module.  Raises GitOpsError for bad `src` files
-    or credentials."""
-    if params["src"]:
-        objects, sources = manifests.load_path(params["src"])
-    else:
-        objects, sources = params["objects"], params["sources"]
-    kubeconfig.require(module)
-    return objects, sources, connect(params, params["parallelism"])

@@ -54,3 +54,9 @@ def listing(lines, limit, sep="\n"):
     shown = lines[:limit]
     tail = more(len(lines), len(shown))
     return sep.join(shown + ([tail] if tail else []))
+
+
+# The deploy tools whose managed-field entries a takeover drops (never a controller's).
+DEPLOY_TOOLS = ("kubectl", "kubectl-client-side-apply", "kubectl-create", "kubectl-edit", "kubectl-replace",
+                "kubectl-patch", "kubectl-set", "kubectl-label", "kubectl-annotate", "before-first-apply", "helm",
+                "Helm")

@@ -10,8 +10,31 @@ __metaclass__ = type
 
 import traceback
 
-from ansible_collections.gitops.core.plugins.module_utils.source.secrets import encrypted
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
+
+# Encrypted content is recognised while loading so that it is never applied as ciphertext (see
+# source/secrets/encrypted.py for whole documents and files).
+NOT_DECRYPTED = ("give `decryption` (with the play's vault secrets) to decrypt it, or it is refused rather than "
+                 "applied as ciphertext")
+
+
+class VaultValue(object):
+    """A `!vault` value as loaded, to be decrypted (vault.py) before anything else sees it."""
+
+    def __init__(self, text, line):
+        self.text, self.line = text, line
+
+    def __repr__(self):
+        return "VaultValue(line %d)" % self.line
+
+
+def vault_constructor(loader, node):
+    """The `!vault` tag: a value encrypted with Ansible Vault, refused unless the loader keeps it for
+    decryption (yamlsafe.load_all(keep_vault=True))."""
+    if getattr(loader, "keep_vault", False):
+        return VaultValue(loader.construct_scalar(node), node.start_mark.line + 1)
+    raise GitOpsError("a !vault value (Ansible Vault) at line %d; %s" % (node.start_mark.line + 1, NOT_DECRYPTED))
+
 
 try:
     import yaml
@@ -48,7 +71,7 @@ class _Loader(_BaseLoader):
 
 
 if HAS_YAML:
-    _Loader.add_constructor("!vault", encrypted.vault_constructor)
+    _Loader.add_constructor("!vault", vault_constructor)
 
 
 def _expanded_size(node, limit):
@@ -84,7 +107,7 @@ def _expanded_size(node, limit):
 def load_all(text, name, max_nodes=MAX_EXPANDED_NODES, keep_vault=False):
     """Return the documents of a YAML stream as (index, line, data); empty documents are skipped.
     Raises GitOpsError naming `name`, the document and the line.  A `!vault` value is refused, or
-    with `keep_vault` loaded as an encrypted.VaultValue for the caller to decrypt."""
+    with `keep_vault` loaded as an VaultValue for the caller to decrypt."""
     loader = _Loader(text)
     loader.keep_vault = keep_vault
     docs = []

@@ -9,8 +9,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.gitops.core.plugins.module_utils.common import sanitize, vocab
-from ansible_collections.gitops.core.plugins.module_utils.report import result
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.engine.changeset import error_entry
 from ansible_collections.gitops.core.plugins.module_utils.cluster.kube import ApiError, Unreachable
 
 LIMIT = 20
@@ -57,4 +57,4 @@ def fail(what, failures):
     message, each in the details' `failures` (ref, source, error)."""
     raise GitOpsError("%s for %d object(s):\n%s" % (what, len(failures),
                                                     vocab.listing(["%s: %s" % (e.where, m) for e, m in failures], LIMIT)),
-                      failures=[result.error_entry(e, error=m) for e, m in failures])
+                      failures=[error_entry(e, error=m) for e, m in failures])

@@ -80,3 +80,8 @@ class ChangeSet(object):
         if not new:
             return self
         return ChangeSet([new.get(e, e) for e in self.entries], self.inventory)
+
+
+def error_entry(entry, **fields):
+    """One object of an error's details (`failures`, `conflicts`, `violations`): its ref and source, plus `fields`."""
+    return dict({"ref": str(entry.ref), "source": entry.source}, **fields)

@@ -37,10 +37,6 @@ WAITED_KINDS = (("batch", "Job"), ("", "Pod"))
 # kinds that the run's recreate option never recreates: only their own annotation opts in
 RECREATE_ONLY_ANNOTATED = (("", "Namespace"), ("apiextensions.k8s.io", "CustomResourceDefinition"),
                            ("", "PersistentVolumeClaim"))  # a hook of these kinds is waited for until it completed
-# The deploy tools whose managed-field entries a takeover drops (never a controller's).
-DEPLOY_TOOLS = ("kubectl", "kubectl-client-side-apply", "kubectl-create", "kubectl-edit", "kubectl-replace",
-                "kubectl-patch", "kubectl-set", "kubectl-label", "kubectl-annotate", "before-first-apply", "helm",
-                "Helm")
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 # key: what `ran` records it under; digest: what it runs for; phases: its helm.sh/hook names;
@@ -114,7 +110,7 @@ def hook_stages(hook, ran):
     return stages, "%s hook: %s" % (", ".join("%s-%s" % (s, phase) for s in stages), why)
 
 
-def deploy_tool_entries(live, tools=DEPLOY_TOOLS):
+def deploy_tool_entries(live, tools=vocab.DEPLOY_TOOLS):
     """The managers of `live`'s managed-field entries that belong to deploy tools, sorted."""
     entries = (live.get("metadata") or {}).get("managedFields") or []
     return sorted({e.get("manager") for e in entries if e.get("manager") in tools})
@@ -128,7 +124,7 @@ def _merge_fields(into, more):
     return out
 
 
-def takeover_patch(live, manager, tools=DEPLOY_TOOLS):
+def takeover_patch(live, manager, tools=vocab.DEPLOY_TOOLS):
     """A JSON patch that hands the fields of the deploy tools' managed-field entries to `manager`
     (our server-side-apply entry), as Flux does, and drops kubectl's last-applied annotation, guarded
     by the object's resourceVersion; None when there is nothing to take over.  The fields are handed

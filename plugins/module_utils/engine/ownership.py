@@ -14,8 +14,7 @@ __metaclass__ = type
 
 from ansible_collections.gitops.core.plugins.module_utils.common import vocab
 from ansible_collections.gitops.core.plugins.module_utils.engine import inventory
-from ansible_collections.gitops.core.plugins.module_utils.report import result
-from ansible_collections.gitops.core.plugins.module_utils.engine.changeset import ADOPT, UPDATE
+from ansible_collections.gitops.core.plugins.module_utils.engine.changeset import ADOPT, UPDATE, error_entry
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.common.objref import annotation, set_label, where
 from ansible_collections.gitops.core.plugins.module_utils.common.vocab import ADOPT_ANNOTATION, SET_LABEL
@@ -62,5 +61,5 @@ def takeovers(engine, found, record):
             "To move an object between sets, remove it from the other set's Git first, or take it over "
             "explicitly with adopt: true (this run) or the annotation %s: \"true\" on the object in Git."
             % (set_name, len(conflicts), vocab.listing(lines, LIST_LIMIT), ADOPT_ANNOTATION),
-            conflicts=[result.error_entry(d, owner=owner) for d, owner, _h in conflicts])
+            conflicts=[error_entry(d, owner=owner) for d, owner, _h in conflicts])
     return out

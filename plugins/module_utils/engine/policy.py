@@ -25,8 +25,8 @@ import fnmatch
 from collections import namedtuple
 
 from ansible_collections.gitops.core.plugins.module_utils.common import vocab
-from ansible_collections.gitops.core.plugins.module_utils.report import result
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.engine.changeset import error_entry
 from ansible_collections.gitops.core.plugins.module_utils.common.objref import where
 
 Policy = namedtuple("Policy", "namespaces cluster_kinds denied_kinds")
@@ -92,4 +92,4 @@ def check_desired(policy, set_name, desired):
         lines = ["%s: %s" % (where(d.ref, d.source), why) for d, why in broken]
         raise GitOpsError("set '%s' declares %d object(s) outside its policy; nothing was changed:\n%s"
                           % (set_name, len(broken), vocab.listing(lines, LIST_LIMIT)),
-                          violations=[result.error_entry(d, rule=why) for d, why in broken])
+                          violations=[error_entry(d, rule=why) for d, why in broken])

@@ -15,13 +15,17 @@ import time
 
 from ansible_collections.gitops.core.plugins.module_utils.common import vocab
 from ansible_collections.gitops.core.plugins.module_utils.engine import health, lifecycle
-from ansible_collections.gitops.core.plugins.module_utils.report import result
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.cluster.kube import PODS
 
 POLL = 1.0
 LIST_LIMIT = 20
 _OPERATORS = {"In": "%s in (%s)", "NotIn": "%s notin (%s)"}
+
+
+def health_entry(entry, status, message):
+    """One object of the `health` result: its ref, kstatus status, whether that is Current, and why."""
+    return {"ref": str(entry.ref), "status": status, "healthy": status == health.CURRENT, "message": message}
 
 
 def pod_selector(obj):
@@ -65,7 +69,7 @@ def wait(engine, entries, timeout, what="object(s) to become healthy"):
     while True:
         results = engine.map(lambda e: (e, health_of(engine, e)), pending)
         for e, (status, msg) in results:
-            report[e.ref.key] = result.health_entry(e, status, msg)
+            report[e.ref.key] = health_entry(e, status, msg)
         listed = list(report.values())
         failed = [e for e, (status, _m) in results if status == health.FAILED]
         if failed:

@@ -19,7 +19,7 @@ __metaclass__ = type
 import json
 
 from ansible_collections.gitops.core.plugins.module_utils.common import sanitize, vocab
-from ansible_collections.gitops.core.plugins.module_utils.engine import health, lifecycle, order
+from ansible_collections.gitops.core.plugins.module_utils.engine import lifecycle, order
 from ansible_collections.gitops.core.plugins.module_utils.observe import compare, managedfields
 from ansible_collections.gitops.core.plugins.module_utils.engine.changeset import (
     ABANDON, ADOPT, CREATE, PRUNE, RECREATE, RUN, SKIP, UNCHANGED, UPDATE)
@@ -71,15 +71,6 @@ def refs_of(changeset, action):
     chosen = changeset.by_action(action)
     key = (lambda e: order.prune_key(e.order)) if action == PRUNE else (lambda e: e.order)
     return [str(e.ref) for e in sorted(chosen, key=key)]
-
-
-def error_entry(entry, **fields):
-    """One object of an error's details (`failures`, `conflicts`): its ref and source, plus `fields`."""
-    return dict({"ref": str(entry.ref), "source": entry.source}, **fields)
-
-
-def health_entry(entry, status, message):
-    return {"ref": str(entry.ref), "status": status, "healthy": status == health.CURRENT, "message": message}
 
 
 # ------------------------------------------------------------------ k8s_reconcile

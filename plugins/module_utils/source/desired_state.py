@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 
-from ansible_collections.gitops.core.plugins.module_utils.common import decrypted, sanitize
+from ansible_collections.gitops.core.plugins.module_utils.common import decrypted, sanitize, yamlsafe
 from ansible_collections.gitops.core.plugins.module_utils.source import gitsource, helm, manifests, render, signatures
 from ansible_collections.gitops.core.plugins.module_utils.source.secrets import encrypted, sops, vault
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
@@ -108,7 +108,7 @@ def _unvaulted(text, name, decryption):
     if not encrypted.is_vault(text):
         return text, False
     if not decryption.enabled:
-        raise GitOpsError("%s is encrypted with Ansible Vault; %s" % (name, encrypted.NOT_DECRYPTED))
+        raise GitOpsError("%s is encrypted with Ansible Vault; %s" % (name, yamlsafe.NOT_DECRYPTED))
     return decryption.vault.decrypt(text, name), True
 
 

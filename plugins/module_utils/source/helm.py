@@ -19,7 +19,7 @@ import shutil
 import tarfile
 import tempfile
 
-from ansible_collections.gitops.core.plugins.module_utils.common import decrypted, sanitize
+from ansible_collections.gitops.core.plugins.module_utils.common import decrypted, sanitize, yamlsafe
 from ansible_collections.gitops.core.plugins.module_utils.source.secrets import encrypted, vault
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.source.manifests import (
@@ -214,7 +214,7 @@ def _vault_values(text, rel, name, decryption):
     whole = encrypted.is_vault(text)
     if whole:
         if not decryption.enabled:
-            raise GitOpsError("%s is encrypted with Ansible Vault; %s" % (name, encrypted.NOT_DECRYPTED))
+            raise GitOpsError("%s is encrypted with Ansible Vault; %s" % (name, yamlsafe.NOT_DECRYPTED))
         text = decryption.vault.decrypt(text, name)
     documents = load_all(text, rel, keep_vault=decryption.enabled)
     found = []

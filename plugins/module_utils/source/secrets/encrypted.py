@@ -12,10 +12,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.common.yamlsafe import NOT_DECRYPTED
 
 VAULT_HEADER = "$ANSIBLE_VAULT;"
-NOT_DECRYPTED = ("give `decryption` (with the play's vault secrets) to decrypt it, or it is refused rather than "
-                 "applied as ciphertext")
 
 
 def is_sops(data):
@@ -35,21 +34,3 @@ def refuse(data, where):
                           % (where, data["sops"].get("version", "?")))
     if is_vault(data):
         raise GitOpsError("%s is encrypted with Ansible Vault; %s" % (where, NOT_DECRYPTED))
-
-
-class VaultValue(object):
-    """A `!vault` value as loaded, to be decrypted (vault.py) before anything else sees it."""
-
-    def __init__(self, text, line):
-        self.text, self.line = text, line
-
-    def __repr__(self):
-        return "VaultValue(line %d)" % self.line
-
-
-def vault_constructor(loader, node):
-    """The `!vault` tag: a value encrypted with Ansible Vault, refused unless the loader keeps it for
-    decryption (yamlsafe.load_all(keep_vault=True))."""
-    if getattr(loader, "keep_vault", False):
-        return VaultValue(loader.construct_scalar(node), node.start_mark.line + 1)
-    raise GitOpsError("a !vault value (Ansible Vault) at line %d; %s" % (node.start_mark.line + 1, NOT_DECRYPTED))

@@ -12,7 +12,7 @@ __metaclass__ = type
 
 import binascii
 
-from ansible_collections.gitops.core.plugins.module_utils.source.secrets import encrypted
+from ansible_collections.gitops.core.plugins.module_utils.common import yamlsafe
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
 
 _IDENTITY = ("apiVersion", "kind", "metadata")
@@ -88,10 +88,10 @@ class Vault(object):
 
 
 def decrypt_values(data, vault, where, path=()):
-    """`data` with each `!vault` value (encrypted.VaultValue) replaced by its plain text; returns
+    """`data` with each `!vault` value (yamlsafe.VaultValue) replaced by its plain text; returns
     (data, [index path of each])."""
     found = []
-    if isinstance(data, encrypted.VaultValue):
+    if isinstance(data, yamlsafe.VaultValue):
         return vault.decrypt(data.text, "%s, the !vault value at line %d" % (where, data.line)), [path]
     if isinstance(data, dict):
         for key in list(data):

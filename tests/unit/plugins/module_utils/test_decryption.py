@@ -149,9 +149,10 @@ def test_vault_envelopes_made_by_ansible_core_open_with_the_right_secret_only():
 
 
 def test_vault_values_are_replaced_and_their_paths_named():
-    from ansible_collections.gitops.core.plugins.module_utils.source.secrets import encrypted, vault
+    from ansible_collections.gitops.core.plugins.module_utils.source.secrets import vault
+    from ansible_collections.gitops.core.plugins.module_utils.common import yamlsafe
     secrets = vault.Vault([{"id": "default", "secret": "pw"}])
-    doc = {"kind": "Secret", "stringData": {"a": encrypted.VaultValue(_vault_encrypt("s3cret-a", "pw"), 5), "b": "x"}}
+    doc = {"kind": "Secret", "stringData": {"a": yamlsafe.VaultValue(_vault_encrypt("s3cret-a", "pw"), 5), "b": "x"}}
     data, paths = vault.decrypt_values(doc, secrets, "s.yaml, document 1")
     assert data["stringData"] == {"a": "s3cret-a", "b": "x"} and paths == [("stringData", "a")]
     assert list(vault.leaf_paths({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},

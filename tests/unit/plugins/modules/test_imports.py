@@ -21,7 +21,7 @@ ENGINE = {"engine.engine", "engine.plan", "engine.apply", "engine.delete", "engi
 
 
 def loaded(module):
-    """The kubernetes modules (as 'kubernetes') and our module_utils (by file name) that importing `module` loads."""
+    """The kubernetes modules (as 'kubernetes') and our module_utils (as layer.file) that importing `module` loads."""
     proc = subprocess.run([sys.executable, "-c", PROBE % (str(COLLECTIONS), module, UTILS)], capture_output=True,
                           text=True, check=True)
     names = json.loads(proc.stdout)
@@ -36,6 +36,12 @@ def loaded(module):
 ])
 def test_each_module_loads_only_what_it_uses(module, must_not_load):
     assert loaded(module) & must_not_load == set()
+
+
+def test_git_desired_state_loads_no_layer_that_talks_to_a_cluster():
+    """Not one file of the cluster, observe, engine, report or jobs layers: only the source side and common."""
+    layers = {name.split(".")[0] for name in loaded("git_desired_state") if "." in name}
+    assert layers == {"common", "source"}
 
 
 def test_the_probe_can_fail():
