@@ -302,17 +302,23 @@ def _show(value):
     return None if value is ABSENT else value
 
 
-def describe(diffs, kind, desired=None):
+def _decrypted_at(obj, hidden, path):
+    """Whether the diff path `path` is, or lies inside, a field that `obj` names (`hidden`) as decrypted."""
+    where = index_path(obj, path) if hidden else None
+    return where is not None and decrypted.covers(hidden, decrypted.path_str(where))
+
+
+def describe(diffs, kind, desired=None, live=None):
     """Diffs as plain data for results and reports: [{path, desired, live}] (absent = null).
-    Secret data values, and the fields `desired` names as holding decrypted values, are replaced by
-    `(hidden)`, and nothing derived from a value (no hash, no length) is shown: only that the field
-    was added, removed or changed."""
-    hidden = decrypted.fields(desired)
+    Secret data values, and the fields that `desired` or `live` names as holding decrypted values,
+    are replaced by `(hidden)`, and nothing derived from a value (no hash, no length) is shown: only
+    that the field was added, removed or changed.  Both sides count: a decrypted field that Git no
+    longer declares is named only by the live object (it was applied with the earlier annotation)."""
+    hidden = [(obj, decrypted.fields(obj)) for obj in (desired, live)]
     out = []
     for d in diffs:
         entry = {"path": path_str(d.path), "desired": _show(d.desired), "live": _show(d.live)}
-        where = index_path(desired, d.path) if hidden else None
-        if _secret_value(kind, d.path) or (where is not None and decrypted.covers(hidden, decrypted.path_str(where))):
+        if _secret_value(kind, d.path) or any(_decrypted_at(obj, fields, d.path) for obj, fields in hidden):
             entry["desired"] = None if d.desired is ABSENT else HIDDEN
             entry["live"] = None if d.live is ABSENT else HIDDEN
             entry["note"] = HIDDEN_CHANGE

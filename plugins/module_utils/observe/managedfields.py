@@ -110,13 +110,21 @@ def managers_of(obj, path):
     return out
 
 
-def changed_by(live, path, our_manager):
-    """Who owns a drifted field now.  When nobody does (the field was removed, and Kubernetes
-    keeps no record of who removed it), the most recent writer other than us that could have
-    changed it (status-subresource writers cannot touch spec or metadata), marked as a guess."""
-    owners = [m for m in managers_of(live, path) if m["manager"] != our_manager]
+LEFT_OVER = "written by gitops.core and no longer declared in Git; the next sync removes it"
+
+
+def changed_by(live, path, our_manager, declared=True):
+    """Who owns a drifted field now.  A field Git no longer declares (`declared` false) that only
+    our manager owns was written by us and is left over: said so.  When nobody owns it (the field
+    was removed, and Kubernetes keeps no record of who removed it), the most recent writer other
+    than us that could have changed it (status-subresource writers cannot touch spec or metadata),
+    marked as a guess."""
+    managers = managers_of(live, path)
+    owners = [m for m in managers if m["manager"] != our_manager]
     if owners:
         return owners
+    if not declared and managers:
+        return [dict(managers[0], note=LEFT_OVER)]
     could = [e for e in entries(live)
              if e.get("manager") != our_manager and e.get("time")
              and (e.get("subresource") != "status" or path[:1] == ("status",))]

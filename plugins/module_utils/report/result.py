@@ -48,7 +48,7 @@ def status_of(entry):
 def entry_result(entry):
     """The plain-data form of one entry, the same in every module's `objects`."""
     return {"ref": str(entry.ref), "action": entry.action, "source": entry.source, "reason": entry.reason,
-            "diffs": compare.describe(entry.diffs, entry.ref.kind, entry.body) if entry.action in (UPDATE, ADOPT, RECREATE) else []}
+            "diffs": compare.describe(entry.diffs, entry.ref.kind, entry.body, entry.live) if entry.action in (UPDATE, ADOPT, RECREATE) else []}
 
 
 def skipped(changeset):
@@ -119,7 +119,8 @@ def drift_object(entry, status, our_manager):
         return out
     seen = set()
     for d, shown in zip(entry.diffs, out["diffs"]):
-        shown["changed_by"] = managedfields.changed_by(entry.live, d.path, our_manager)
+        shown["changed_by"] = managedfields.changed_by(entry.live, d.path, our_manager,
+                                                       declared=d.desired is not compare.ABSENT)
         for c in shown["changed_by"]:
             key = (c["manager"], c["operation"], c.get("subresource"), c.get("time"))
             if key not in seen:
