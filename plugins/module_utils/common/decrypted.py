@@ -18,10 +18,8 @@ import copy
 import json
 
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
-from ansible_collections.gitops.core.plugins.module_utils.common.vocab import DECRYPTED_FIELDS_ANNOTATION, HIDDEN
+from ansible_collections.gitops.core.plugins.module_utils.common.vocab import DECRYPTED_FIELDS_ANNOTATION, HIDDEN, MASK_MIN_LENGTH
 
-# A decrypted value this short is matched only as a whole field value, never inside a longer one.
-_MIN_CONTAINED = 8
 _IDENTITY = ("apiVersion", "kind", "metadata.name", "metadata.namespace")
 
 
@@ -44,7 +42,7 @@ def _leaves(node, path=()):
 
 
 def _holds(text, forms):
-    return text in forms or any(len(f) >= _MIN_CONTAINED and f in text for f in forms)
+    return text in forms or any(len(f) >= MASK_MIN_LENGTH and f in text for f in forms)
 
 
 def mark(obj, forms, where, exact=()):

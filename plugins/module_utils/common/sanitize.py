@@ -18,9 +18,8 @@ import binascii
 import re
 
 from ansible_collections.gitops.core.plugins.module_utils.common import decrypted
-from ansible_collections.gitops.core.plugins.module_utils.common.vocab import HIDDEN
+from ansible_collections.gitops.core.plugins.module_utils.common.vocab import HIDDEN, MASK_MIN_LENGTH
 
-MIN_LENGTH = 3  # shorter values would blank out ordinary words of the message
 _GO_VALUE = re.compile(r"\{Value:[^}]*\}")
 _DIGEST = re.compile(r"[0-9A-Fa-f]{32,}")
 
@@ -41,7 +40,7 @@ def forms_of(values):
     out = set()
     for value in values:
         out |= _forms(value)
-    return {v for v in out if len(v) >= MIN_LENGTH}
+    return {v for v in out if len(v) >= MASK_MIN_LENGTH}
 
 
 def without_digests(text):
@@ -61,7 +60,7 @@ def secret_values(obj):
         for value in (obj.get(field) or {}).values() if isinstance(obj.get(field), dict) else ():
             if value is not None:
                 values |= _forms(value)
-    return {v for v in values if len(v) >= MIN_LENGTH}
+    return {v for v in values if len(v) >= MASK_MIN_LENGTH}
 
 
 def mask(text, values):

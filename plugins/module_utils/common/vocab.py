@@ -39,6 +39,10 @@ def set_object_name(set_name):
 
 
 # ------------------------------------------------------------------ in outputs
+# A Secret or decrypted value this long or longer is hidden wherever it appears: inside a message, or inside
+# another field of the object (which is then hidden whole).  Shorter ones are hidden only as whole values:
+# searching for them would blank out ordinary words.  The one threshold every masking path uses.
+MASK_MIN_LENGTH = 3
 HIDDEN = "(hidden)"                    # stands for a Secret (or secret-derived) value anywhere
 HIDDEN_CHANGE = "changed (values hidden)"  # the note of a diff of a Secret value
 

@@ -11,7 +11,7 @@ __metaclass__ = type
 import os
 import shutil
 
-from ansible_collections.gitops.core.plugins.module_utils.common import sanitize
+from ansible_collections.gitops.core.plugins.module_utils.common import sanitize, vocab
 from ansible_collections.gitops.core.plugins.module_utils.source.secrets import sops
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.source.manifests import (
@@ -87,7 +87,7 @@ def _secret_literals(spec):
         for literal in (generator.get("literals") or []) if isinstance(generator, dict) else []:
             if isinstance(literal, str):
                 out |= {literal, literal.split("=", 1)[-1]}
-    return {text for text in out if len(text) >= sanitize.MIN_LENGTH}
+    return {text for text in out if len(text) >= vocab.MASK_MIN_LENGTH}
 
 
 def _generator_files(spec):

@@ -51,9 +51,20 @@ def test_an_encrypted_name_is_refused_naming_the_field_and_an_equal_one_is_not()
 
 
 def test_short_values_are_matched_whole_only():
-    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "admin", "b": "administrator"}}
-    decrypted.mark(obj, {"admin"}, "c.yaml")
+    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "ab", "b": "abc"}}
+    decrypted.mark(obj, {"ab"}, "c.yaml")
     assert decrypted.fields(obj) == {"data.a"}
+
+
+def test_one_threshold_a_short_password_inside_a_url_is_hidden():
+    """A value as long as the message masking's threshold is hidden inside another field too (it was 8 there:
+    a 5-character password inside a connection string was shown)."""
+    url = "postgres://app:pw5ch@db/app"
+    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"url": url, "mode": "x"}}
+    decrypted.mark(obj, sanitize.forms_of({"pw5ch"}), "c.yaml")
+    assert decrypted.fields(obj) == {"data.url"}
+    message = sanitize.scrub(obj, "bad value %r" % url)
+    assert "pw5ch" not in message and "(hidden)" in message
 
 
 def test_every_output_hides_the_fields():
