@@ -6,7 +6,8 @@
 git_desired_state decrypts (SOPS, Ansible Vault) and knows which values were secret; k8s_reconcile,
 drift_check and the event source see only objects.  So the object carries the names of its fields
 that hold a decrypted value (never a value) in the annotation `gitops.core/decrypted-fields`: a JSON
-list of paths with list indexes (`spec.template.spec.containers[0].env[1].value`).  A Secret's
+list of paths written in the one grammar (common/paths.py) with list indexes
+(`spec.template.spec.containers[0].env[1].value`, `data[config.yaml]`).  A Secret's
 data/stringData are hidden anyway and are not listed.  Every output hides these fields as it hides
 Secret data: diffs, before/after, reports, API error text."""
 
@@ -17,28 +18,11 @@ __metaclass__ = type
 import copy
 import json
 
+from ansible_collections.gitops.core.plugins.module_utils.common import paths
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.common.vocab import DECRYPTED_FIELDS_ANNOTATION, HIDDEN, MASK_MIN_LENGTH
 
 _IDENTITY = ("apiVersion", "kind", "metadata.name", "metadata.namespace")
-
-
-def path_str(path):
-    out = ""
-    for step in path:
-        out += "[%d]" % step if isinstance(step, int) else ("." if out else "") + str(step)
-    return out
-
-
-def _leaves(node, path=()):
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from _leaves(value, path + (key,))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from _leaves(value, path + (index,))
-    elif isinstance(node, str):
-        yield path, node
 
 
 def _holds(text, forms):
@@ -52,12 +36,12 @@ def mark(obj, forms, where, exact=()):
     file).  An encrypted identity field (`exact`) is refused: names are shown everywhere.  A name that
     merely equals a decrypted value (a user name that is also the object's name) is left as it is."""
     secret = obj.get("kind") == "Secret"
-    found = set(path_str(p) for p in exact)
+    found = set(paths.dotted(p) for p in exact)
     for field in found & set(_IDENTITY):
         raise GitOpsError("%s: %s was encrypted; names are shown in every result, so a secret may not be one "
                           "(encrypt only the values: --encrypted-regex '^(data|stringData)$')" % (where, field))
-    for path, text in _leaves(obj) if forms else ():
-        field = path_str(path)
+    for path, text in paths.leaves(obj) if forms else ():
+        field = paths.dotted(path)
         if field in _IDENTITY or (path[:2] == ("metadata", "annotations") and len(path) > 2
                                   and path[2] == DECRYPTED_FIELDS_ANNOTATION):
             continue
@@ -89,21 +73,10 @@ def fields(obj):
     return frozenset(p for p in listed if isinstance(p, str)) if isinstance(listed, list) else frozenset()
 
 
-def covers(hidden, field):
-    """Whether the field path `field` (index form) is, holds or lies inside a hidden field."""
-    if not hidden:
-        return False
-    for path in hidden:
-        if field == path or path.startswith(field + ".") or path.startswith(field + "[") \
-                or field.startswith(path + ".") or field.startswith(path + "["):
-            return True
-    return not field  # the whole object
-
-
 def values(obj):
     """The values at an object's decrypted fields (for masking messages about it)."""
     hidden = fields(obj)
-    return {text for path, text in _leaves(obj) if path_str(path) in hidden} if hidden else set()
+    return {text for path, text in paths.leaves(obj) if paths.dotted(path) in hidden} if hidden else set()
 
 
 def hide(obj):
@@ -117,7 +90,7 @@ def hide(obj):
         items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
         for key, value in list(items):
             here = path + (key,)
-            if path_str(here) in hidden:
+            if paths.dotted(here) in hidden:
                 node[key] = HIDDEN
             else:
                 walk(value, here)

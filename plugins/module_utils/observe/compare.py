@@ -25,9 +25,9 @@ import re
 from collections import namedtuple
 from decimal import Decimal, InvalidOperation
 
-from ansible_collections.gitops.core.plugins.module_utils.common import decrypted
+from ansible_collections.gitops.core.plugins.module_utils.common import decrypted, paths
 from ansible_collections.gitops.core.plugins.module_utils.observe import managedfields
-from ansible_collections.gitops.core.plugins.module_utils.observe.managedfields import Key, Value, path_str
+from ansible_collections.gitops.core.plugins.module_utils.common.paths import Key, Value
 from ansible_collections.gitops.core.plugins.module_utils.common.vocab import HIDDEN, HIDDEN_CHANGE, REVISION_ANNOTATION
 
 
@@ -305,7 +305,7 @@ def _show(value):
 def _decrypted_at(obj, hidden, path):
     """Whether the diff path `path` is, or lies inside, a field that `obj` names (`hidden`) as decrypted."""
     where = index_path(obj, path) if hidden else None
-    return where is not None and decrypted.covers(hidden, decrypted.path_str(where))
+    return where is not None and paths.covers(hidden, paths.dotted(where))
 
 
 def describe(diffs, kind, desired=None, live=None):
@@ -317,7 +317,7 @@ def describe(diffs, kind, desired=None, live=None):
     hidden = [(obj, decrypted.fields(obj)) for obj in (desired, live)]
     out = []
     for d in diffs:
-        entry = {"path": path_str(d.path), "desired": _show(d.desired), "live": _show(d.live)}
+        entry = {"path": paths.dotted(d.path), "desired": _show(d.desired), "live": _show(d.live)}
         if _secret_value(kind, d.path) or any(_decrypted_at(obj, fields, d.path) for obj, fields in hidden):
             entry["desired"] = None if d.desired is ABSENT else HIDDEN
             entry["live"] = None if d.live is ABSENT else HIDDEN

@@ -17,6 +17,7 @@ __metaclass__ = type
 
 from collections import namedtuple
 
+from ansible_collections.gitops.core.plugins.module_utils.common.paths import dotted
 from ansible_collections.gitops.core.plugins.module_utils.observe import managedfields
 from ansible_collections.gitops.core.plugins.module_utils.common.objref import ObjectRef
 from ansible_collections.gitops.core.plugins.module_utils.common.vocab import SET_LABEL
@@ -70,14 +71,14 @@ def drifted_fields(before, obj, manager):
             continue
         owners = [m["manager"] for m in managedfields.managers_of(obj, path) if m["manager"] != manager]
         if owners or someone_else_last:
-            fields.add(managedfields.path_str(path))
+            fields.add(dotted(path))
             managers |= set(owners) or {_last_writer(obj)}
     declared = _declared(ours_before | ours, obj)
     for key, (when, paths) in others.items():
         if others_before.get(key, (None,))[0] == when:
             continue  # this entry did not write since
         for path in paths & declared:
-            fields.add(managedfields.path_str(path))
+            fields.add(dotted(path))
             managers.add(key[0])
     return sorted(fields), sorted(m for m in managers if m)
 

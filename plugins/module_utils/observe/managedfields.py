@@ -4,50 +4,15 @@
 """metadata.managedFields (FieldsV1) read as paths: which fields a manager owns, and which
 managers own a given path.
 
-A path is a tuple of steps: a map key (str), a keyed list item (Key: the item's key fields), a
-set member (Value) or a list index (int).  compare.py produces paths of the same shape."""
+Paths are those of common/paths.py (the one grammar); compare.py produces paths of the same shape."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
 import json
-from collections import namedtuple
 
-
-class Key(namedtuple("Key", "fields")):
-    """A list item chosen by its key fields, e.g. containers[name=app]; `fields` is sorted (k, v) pairs."""
-
-    __slots__ = ()
-
-    @classmethod
-    def of(cls, mapping):
-        return cls(tuple(sorted(mapping.items())))
-
-    def __str__(self):
-        return "[%s]" % ",".join("%s=%s" % (k, v) for k, v in self.fields)
-
-
-class Value(namedtuple("Value", "value")):
-    """A member of a set-like list (e.g. finalizers)."""
-
-    __slots__ = ()
-
-    def __str__(self):
-        return "[%s]" % json.dumps(self.value)
-
-
-def path_str(path):
-    """spec.template.spec.containers[name=app].image"""
-    out = ""
-    for step in path:
-        if isinstance(step, (Key, Value)):
-            out += str(step)
-        elif isinstance(step, int):
-            out += "[%d]" % step
-        else:
-            out += ("." if out else "") + step
-    return out
+from ansible_collections.gitops.core.plugins.module_utils.common.paths import Key, Value
 
 
 def _step(token):

@@ -109,6 +109,7 @@ _importable()
 
 from ansible_collections.gitops.core.plugins.module_utils.cluster import auth_args, kube, kubeconfig  # noqa: E402
 from ansible_collections.gitops.core.plugins.module_utils.engine import inventory  # noqa: E402
+from ansible_collections.gitops.core.plugins.module_utils.common import paths  # noqa: E402
 from ansible_collections.gitops.core.plugins.module_utils.observe import live_drift, managedfields  # noqa: E402
 from ansible_collections.gitops.core.plugins.module_utils.cluster.discovery import Discovery  # noqa: E402
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError  # noqa: E402
@@ -289,7 +290,7 @@ class Agent:
             live = client.get(res, change.ref.namespace, change.ref.name) if res else None
             if live is None:
                 return change
-            ours = set(managedfields.path_str(p) for p in live_drift.declared_now(live, self.manager))
+            ours = set(paths.dotted(p) for p in live_drift.declared_now(live, self.manager))
             fields = [f for f in change.fields if f not in ours]
             return change._replace(fields=fields) if fields else None
         return change

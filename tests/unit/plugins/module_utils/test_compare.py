@@ -7,7 +7,7 @@ import pytest
 from ansible_collections.gitops.core.plugins.module_utils.observe.compare import (
     ABSENT, describe, diff, quantity, same_result)
 from ansible_collections.gitops.core.plugins.module_utils.common.sanitize import mask_secret
-from ansible_collections.gitops.core.plugins.module_utils.observe.managedfields import path_str
+from ansible_collections.gitops.core.plugins.module_utils.common.paths import dotted as path_str
 
 
 def dep(containers=None, replicas=2, labels=None, **template_spec):

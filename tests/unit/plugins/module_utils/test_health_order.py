@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from ansible_collections.gitops.core.plugins.module_utils.engine import health, order
-from ansible_collections.gitops.core.plugins.module_utils.observe.managedfields import Key, managers_of, owned_paths
+from ansible_collections.gitops.core.plugins.module_utils.common.paths import Key
+from ansible_collections.gitops.core.plugins.module_utils.observe.managedfields import managers_of, owned_paths
 from ansible_collections.gitops.core.plugins.module_utils.common.objref import ObjectRef
 
 
