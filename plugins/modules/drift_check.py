@@ -64,7 +64,9 @@ options:
         description:
           - Dotted paths with V(*) wildcards and list selectors, such as
             V(spec.template.spec.containers[name=app].image) or V(metadata.annotations[example.com/owner]),
-            or JSON pointers such as V(/spec/replicas). A path also covers every field below it.
+            or JSON pointers such as V(/spec/replicas). A path also covers every field below it. This is the
+            grammar of every path the modules print (diffs, O(ignore), the event source's events); a key that
+            would read as an index or selector is quoted, V(data["8080"]).
         type: list
         elements: str
       managers:
