@@ -9,7 +9,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help venv venv-compat collection cluster-build cluster-up cluster-down cluster-status \
-	    unit sanity lint integration compat test demo build changelog clean java docs
+	    unit sanity lint integration compat test demo build changelog clean java docs bench-soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -74,6 +74,10 @@ bench: venv collection cluster-up ## benchmarks beside kubectl and kubernetes.co
 	$(VENV)/bin/python bench/bench_tenant.py
 	$(VENV)/bin/python bench/bench_sops.py
 	$(VENV)/bin/python bench/bench_eda.py
+	@[ -n "$$BENCH_SHORT" ] || $(VENV)/bin/python bench/bench_eda_soak.py
+
+bench-soak: venv collection cluster-up ## the agent's soak: 10,000 watched objects, API server killed every 2 min for 10 min
+	$(VENV)/bin/python bench/bench_eda_soak.py
 
 build: venv ## build the collection tarball
 	$(VENV)/bin/ansible-galaxy collection build --force --output-path .build/
