@@ -300,8 +300,11 @@ options:
         C(gitops.core/decrypted-fields) (names, never values), and every module hides them as it hides
         Secret data.
       - Needs the C(sops) binary (3.9 or later; tested with 3.13) on PATH, only when a file is encrypted.
-        With neither O(decryption.age_keys) nor O(decryption.age_key_file), sops reads age keys as it
-        always does (E(SOPS_AGE_KEY_FILE), E(SOPS_AGE_KEY), C(~/.config/sops/age/keys.txt)).
+        When O(decryption) names any key (O(decryption.age_keys), O(decryption.age_key_file),
+        O(decryption.pgp_keys)), sops uses those keys only - never the machine's own (E(SOPS_AGE_KEY_FILE),
+        E(SOPS_AGE_KEY), C(~/.config/sops/age/keys.txt), C(~/.ssh), C(~/.gnupg)); cloud KMS credentials still
+        reach it from environment variables, not from files in the home. With no key named, sops finds keys
+        as it always does.
     type: dict
     suboptions:
       age_keys:
@@ -316,8 +319,9 @@ options:
         type: path
       pgp_keys:
         description:
-          - ASCII-armored OpenPGP private keys (text or paths), imported into a GnuPG home made for this
-            run in its private folder and removed with it. Keys with a passphrase cannot be used.
+          - ASCII-armored OpenPGP private keys (text or paths), imported into a private GnuPG home made for
+            this run (mode 0700, its agent stopped and the home removed at the end). Keys with a passphrase
+            cannot be used.
         type: list
         elements: str
       vault_secrets:

@@ -139,6 +139,19 @@ def matches(pattern, path):
     return len(pattern) <= len(path) and all(step_matches(p, s) for p, s in zip(pattern, path))
 
 
+SCALARS = (str, int, float, bool)  # every leaf a manifest or values file can hold, but null
+
+
+def lookup(node, path, default=None):
+    """The value at `path` (str and int steps) of a plain tree, or `default` when it has none."""
+    for step in path:
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            return default
+    return node
+
+
 def leaves(node, path=(), types=(str,)):
     """(path, value) of every leaf of a plain tree whose value is one of `types`, lists by index."""
     if isinstance(node, dict):

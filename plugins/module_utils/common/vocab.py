@@ -64,3 +64,16 @@ def listing(lines, limit, sep="\n"):
 DEPLOY_TOOLS = ("kubectl", "kubectl-client-side-apply", "kubectl-create", "kubectl-edit", "kubectl-replace",
                 "kubectl-patch", "kubectl-set", "kubectl-label", "kubectl-annotate", "before-first-apply", "helm",
                 "Helm")
+
+
+# ------------------------------------------------------------------ Helm hooks
+# The helm.sh/hook phases gitops.core runs: before the release's other objects, and after them.  Helm's
+# others (pre/post-delete, pre/post-rollback, test) have no phase here.
+HELM_PRE_HOOKS = ("pre-install", "pre-upgrade")
+HELM_POST_HOOKS = ("post-install", "post-upgrade")
+
+
+def helm_hook_phases(value):
+    """The phases a `helm.sh/hook` annotation names ("pre-install, pre-upgrade"), in order; empty
+    when it names none.  The one reading of it: git_desired_state and k8s_reconcile must agree."""
+    return tuple(name.strip() for name in str(value or "").split(",") if name.strip())

@@ -30,7 +30,6 @@ from ansible_collections.gitops.core.plugins.module_utils.common.errors import G
 from ansible_collections.gitops.core.plugins.module_utils.common.objref import annotation
 
 PRE, POST = "pre", "post"
-RUN_HOOKS = ("pre-install", "pre-upgrade", "post-install", "post-upgrade")
 BEFORE_CREATION, SUCCEEDED, FAILED = "before-hook-creation", "hook-succeeded", "hook-failed"
 DELETE_POLICIES = (BEFORE_CREATION, SUCCEEDED, FAILED)
 WAITED_KINDS = (("batch", "Job"), ("", "Pod"))
@@ -61,7 +60,7 @@ def content_digest(body):
 def hook_of(body, ref, where):
     """The Hook of a desired object carrying `helm.sh/hook`, or None.  Refuses a hook weight that is
     not an integer and a delete policy Helm does not know, naming the object."""
-    names = [h.strip() for h in str(annotation(body, vocab.HELM_HOOK) or "").split(",") if h.strip()]
+    names = vocab.helm_hook_phases(annotation(body, vocab.HELM_HOOK))
     if not names:
         return None
     weight = annotation(body, vocab.HELM_HOOK_WEIGHT)
@@ -77,7 +76,7 @@ def hook_of(body, ref, where):
     release = annotation(body, vocab.RELEASE_ANNOTATION)
     digest = annotation(body, vocab.RELEASE_DIGEST_ANNOTATION)
     key = "release %s" % release if release else "hook %s" % (ref,)
-    return Hook(key, digest or content_digest(body), tuple(names), weight,
+    return Hook(key, digest or content_digest(body), names, weight,
                 tuple(policies) or (BEFORE_CREATION,))  # Helm's default policy
 
 

@@ -19,21 +19,19 @@ import shutil
 import tarfile
 import tempfile
 
-from ansible_collections.gitops.core.plugins.module_utils.common import decrypted, sanitize, yamlsafe
+from ansible_collections.gitops.core.plugins.module_utils.common import decrypted, paths, sanitize, yamlsafe
 from ansible_collections.gitops.core.plugins.module_utils.source.secrets import encrypted, vault
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.source.manifests import (
     CHART_FILE, MAX_FILE_BYTES, digest, inside, load_mapping, objects_from_documents, read_text, walk)
 from ansible_collections.gitops.core.plugins.module_utils.common.objref import ObjectRef
 from ansible_collections.gitops.core.plugins.module_utils.common.vocab import (
-    DISABLED, HELM_HOOK, HELM_RESOURCE_POLICY, HIDDEN, PRUNE_ANNOTATION, RELEASE_ANNOTATION, RELEASE_DIGEST_ANNOTATION,
-    WAVE_ANNOTATION)
+    DISABLED, HELM_HOOK, HELM_POST_HOOKS, HELM_PRE_HOOKS, HELM_RESOURCE_POLICY, HIDDEN, PRUNE_ANNOTATION,
+    MASK_MIN_LENGTH, RELEASE_ANNOTATION, RELEASE_DIGEST_ANNOTATION, WAVE_ANNOTATION, helm_hook_phases)
 from ansible_collections.gitops.core.plugins.module_utils.common.yamlsafe import load_all
 
 HELM_TIMEOUT = 300
 HOOK_ANNOTATION, KEEP_ANNOTATION = HELM_HOOK, HELM_RESOURCE_POLICY
-PRE_HOOKS = ("pre-install", "pre-upgrade")
-POST_HOOKS = ("post-install", "post-upgrade")
 HOOK_MODES = ("helm", "refuse", "waves")
 # Settings a chart entry (helm.charts) may set over the shared ones.
 CHART_SETTINGS = ("release_name", "release_namespace", "values_files", "release_values", "include_crds", "hooks")
@@ -64,7 +62,6 @@ CLUSTER_SCOPED = frozenset([
 _SOURCE = re.compile(r"^# Source: (.+?)\s*$", re.M)
 # Helm's values-schema errors quote the offending value: "- at '/password': 'the value' does not match ...".
 _SCHEMA_VALUE = re.compile(r"(at '[^']*': )'(?:[^'\\]|\\.)*'")
-MASKED_MIN_LENGTH = 6  # shorter strings of the values (true, web, 80) would only garble the message
 _TEMPLATE_SUFFIXES = (".yaml", ".yml", ".tpl", ".txt", ".json")
 
 
@@ -193,39 +190,45 @@ def helm_env(home):
 
 
 def value_strings(value):
-    """The strings of MASKED_MIN_LENGTH or more characters anywhere in a values tree."""
-    if isinstance(value, (dict, list)):
-        for item in value.values() if isinstance(value, dict) else value:
-            yield from value_strings(item)
-    elif isinstance(value, str) and len(value) >= MASKED_MIN_LENGTH:
-        yield value
+    """The strings of a values tree long enough to mask (vocab.MASK_MIN_LENGTH)."""
+    return [text for _path, text in paths.leaves(value) if len(text) >= MASK_MIN_LENGTH]
 
 
 def scrub(message, values):
     """Helm's error text without the values it was given: a value quoted by a schema error, and every
-    string (of MASKED_MIN_LENGTH or more characters) of the values files and inline values."""
+    string (long enough to mask) of the values files and inline values."""
     return sanitize.mask(_SCHEMA_VALUE.sub(r"\1" + HIDDEN, message), values)
+
+
+def _leaf_values(data, only=None):
+    """The values (as text) of a values tree's leaves, or of those at the index paths `only`."""
+    chosen = set(map(tuple, only)) if only is not None else None
+    return [v if isinstance(v, str) else str(v) for p, v in paths.leaves(data, types=paths.SCALARS)
+            if chosen is None or p in chosen]
 
 
 def _vault_values(text, rel, name, decryption):
     """(documents, plain text for helm or None) of a values file: encrypted whole with Ansible Vault,
-    or holding `!vault` values, decrypted with the play's vault secrets (their values recorded for
-    the masking); None when nothing was encrypted."""
+    or holding `!vault` values, decrypted with the play's vault secrets; None when nothing was
+    encrypted.  What was decrypted is recorded for the masking, and only that, as for SOPS: every
+    value of a file encrypted whole, the `!vault` values alone otherwise (an image tag beside a
+    vaulted password is no secret, and recording it would hide every field that holds it)."""
     whole = encrypted.is_vault(text)
     if whole:
         if not decryption.enabled:
             raise GitOpsError("%s is encrypted with Ansible Vault; %s" % (name, yamlsafe.NOT_DECRYPTED))
         text = decryption.vault.decrypt(text, name)
     documents = load_all(text, rel, keep_vault=decryption.enabled)
-    found = []
+    revealed, vaulted = [], False
     for position, (index, line, data) in enumerate(documents):
-        data, paths = vault.decrypt_values(data, decryption.vault, "%s, document %d" % (name, index))
+        data, found = vault.decrypt_values(data, decryption.vault, "%s, document %d" % (name, index))
         documents[position] = (index, line, data)
-        found += paths
-    if not (whole or found):
+        revealed += _leaf_values(data, None if whole else found)
+        vaulted = vaulted or bool(found)
+    if not (whole or vaulted):
         return documents, None
-    decryption.record(value for _i, _l, data in documents for value in value_strings(data))
-    if found:  # !vault values: helm reads the values as decrypted here
+    decryption.record(revealed)
+    if not whole:  # !vault values: helm reads the values as decrypted here
         import yaml
         text = yaml.safe_dump_all([data for _i, _l, data in documents], sort_keys=False)
     return documents, text
@@ -234,7 +237,7 @@ def _vault_values(text, rel, name, decryption):
 def _values_paths(root, chart_rel, settings, tmpdir, max_bytes, decryption):
     """The --values files (inline values last, written to `tmpdir`) and the strings they hold.  A
     SOPS-encrypted values file is decrypted (with `decryption`) into its private folder."""
-    paths = []
+    files = []
     strings = list(value_strings(settings.get("release_values")))
     for rel in settings.get("values_files") or []:
         try:
@@ -258,33 +261,33 @@ def _values_paths(root, chart_rel, settings, tmpdir, max_bytes, decryption):
         for index, _line, data in documents:
             encrypted.refuse(data, "chart %s: values file %s, document %d" % (chart_rel, rel, index))
             strings.extend(value_strings(data))
-        paths.append(real)
+        files.append(real)
     if settings.get("release_values"):
         inline = os.path.join(tmpdir, "release-values.json")
         with open(inline, "w") as fh:
             json.dump(settings["release_values"], fh)
-        paths.append(inline)  # last: inline values win over values files
-    return paths, strings
+        files.append(inline)  # last: inline values win over values files
+    return files, strings
 
 
-def _hook(item, hooks, mode, chart_rel, release):
+def _hook(item, names, mode, chart_rel, release):
     """The hook object as the mode says: marked with its release (helm: k8s_reconcile runs it when
     the release changes), mapped onto a wave (waves, deprecated); None to leave it out (a hook that
-    only runs on delete or rollback), or an error (refuse)."""
-    names = [h.strip() for h in hooks.split(",") if h.strip()]
+    only runs on delete or rollback), or an error (refuse).  `names`: its phases
+    (vocab.helm_hook_phases, as k8s_reconcile reads them)."""
     if mode == "refuse":
         raise GitOpsError(
             "chart %s: %s (%s) is a Helm hook (%s=%s) and helm.hooks is refuse; helm.hooks=helm (the default) "
-            "runs hooks as helm upgrade does" % (chart_rel, item.ref, item.file, HOOK_ANNOTATION, hooks))
+            "runs hooks as helm upgrade does" % (chart_rel, item.ref, item.file, HOOK_ANNOTATION, ",".join(names)))
     if mode == "helm":
-        if not any(n in PRE_HOOKS + POST_HOOKS for n in names):
+        if not any(n in HELM_PRE_HOOKS + HELM_POST_HOOKS for n in names):
             return None  # delete, rollback and test hooks: gitops.core has no such phase
         annotations = item.obj["metadata"].setdefault("annotations", {})
         annotations[RELEASE_ANNOTATION], annotations[RELEASE_DIGEST_ANNOTATION] = release
         return item
-    if any(n in PRE_HOOKS for n in names):
+    if any(n in HELM_PRE_HOOKS for n in names):
         wave = "-1"
-    elif any(n in POST_HOOKS for n in names):
+    elif any(n in HELM_POST_HOOKS for n in names):
         wave = "1"
     else:
         return None  # delete, rollback and test hooks: gitops.core has no such phase
@@ -389,8 +392,9 @@ def render_chart(runner, root, chart_rel, helm, max_bytes, decryption):
                digest([sanitize.mask_secret(item.obj) for item in rendered]))
     for item in with_release_namespace(rendered, settings["release_namespace"]):
         annotations = item.obj["metadata"].get("annotations") or {}
-        if annotations.get(HOOK_ANNOTATION):
-            if _hook(item, annotations[HOOK_ANNOTATION], mode, chart_rel, release) is None:
+        phases = helm_hook_phases(annotations.get(HOOK_ANNOTATION))
+        if phases:
+            if _hook(item, phases, mode, chart_rel, release) is None:
                 left_out.append({"ref": str(item.ref), "file": item.file, "hook": annotations[HOOK_ANNOTATION]})
                 continue
             if mode == "helm":  # a hook's lifecycle is its own (not pruned by a keep policy's annotation)

@@ -17,6 +17,7 @@ import re
 import shutil
 import tempfile
 
+from ansible_collections.gitops.core.plugins.module_utils.common import gnupg
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
 
 VERIFY_MODES = ("none", "head", "tag", "all")
@@ -39,46 +40,40 @@ def _content_or_file(value, what):
 
 
 class Keyring(object):
-    """The trusted keys of one run, in a temporary folder removed on exit."""
+    """The trusted keys of one run: GPG keys in a private GnuPG home (gnupg.GnupgHome: the only keys
+    git's gpg sees, even when gpg_keys is empty) and an allowed_signers file in a temporary folder;
+    both removed on exit, on failure and on SIGTERM."""
 
     def __init__(self, runner, gpg_keys=None, allowed_signers=None):
         self.runner = runner
         self.gpg_keys = list(gpg_keys or [])
         self.allowed_signers = allowed_signers
         self.tmp = None
+        self.home = gnupg.GnupgHome(runner)
 
     def __enter__(self):
-        self.tmp = tempfile.mkdtemp(prefix="gitops-core-keys-")
-        self.gnupghome = os.path.join(self.tmp, "gnupg")
-        os.mkdir(self.gnupghome, 0o700)
-        self.signers_file = os.path.join(self.tmp, "allowed_signers")
-        with open(self.signers_file, "w") as fh:
-            if self.allowed_signers:
-                fh.write(_content_or_file(self.allowed_signers, "allowed_signers").rstrip("\n") + "\n")
-        for index, key in enumerate(self.gpg_keys):
-            self._import(_content_or_file(key, "gpg_keys"), index)
+        self.home.__enter__()
+        try:
+            self.tmp = tempfile.mkdtemp(prefix="gitops-core-keys-")
+            self.signers_file = os.path.join(self.tmp, "allowed_signers")
+            with open(self.signers_file, "w") as fh:
+                if self.allowed_signers:
+                    fh.write(_content_or_file(self.allowed_signers, "allowed_signers").rstrip("\n") + "\n")
+            for index, key in enumerate(self.gpg_keys):
+                self.home.import_key(_content_or_file(key, "gpg_keys"), "gpg_keys[%d]" % index)
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
-    def _import(self, armored, index):
-        try:
-            code, _out, err = self.runner(["gpg", "--batch", "--no-tty", "--import"], env=self.env(),
-                                          data=armored.encode("utf-8"), timeout=60)
-        except GitOpsError as exc:
-            raise GitOpsError("gpg_keys need gnupg: %s" % exc.message)
-        if code != 0 or (b"imported" not in err and b"unchanged" not in err):
-            raise GitOpsError("gpg_keys[%d] is not a usable OpenPGP public key: %s"
-                              % (index, err.decode("utf-8", "replace").strip()[-300:]))
-
     def __exit__(self, *exc):
-        if self.gpg_keys:
-            try:
-                self.runner(["gpgconf", "--homedir", self.gnupghome, "--kill", "all"], env=self.env(), timeout=30)
-            except GitOpsError:
-                pass  # no gpgconf: no agent was started either
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        if self.tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
+        self.home.__exit__(*exc)
 
     def env(self):
-        return {"GNUPGHOME": self.gnupghome}
+        return self.home.env()
 
     def git_config(self):
         return ["gpg.ssh.allowedSignersFile=%s" % self.signers_file, "gpg.program=gpg",

@@ -2,10 +2,11 @@
 # Copyright: gitops.core contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Decryption of SOPS-encrypted content with the `sops` binary (the reference implementation), for
-one run: the keys of the `decryption` option in a private folder (0700) with a GnuPG home for PGP
-keys, every plain text kept in memory or in that folder, the folder removed at the end (on failure
-and on SIGTERM too).  sops verifies each file's MAC (never `--ignore-mac`); its own error text is
-not passed on (a MAC mismatch prints digests of the plain values), only what failed and why."""
+one run: the keys of the `decryption` option in a private folder (0700) and a private GnuPG home
+(common/gnupg.py), and when it names keys sops uses those only, never the machine's own; every plain
+text kept in memory or in that folder, the folder removed at the end (on failure and on SIGTERM
+too).  sops verifies each file's MAC (never `--ignore-mac`); its own error text is not passed on (a
+MAC mismatch prints digests of the plain values), only what failed and why."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -16,18 +17,21 @@ import shutil
 import signal
 import tempfile
 
-from ansible_collections.gitops.core.plugins.module_utils.common import sanitize, yamlsafe
+from ansible_collections.gitops.core.plugins.module_utils.common import gnupg, paths, sanitize, yamlsafe
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.source.secrets.vault import Vault
 
 SOPS_TIMEOUT = 120
-_GNUPG_HOME_MAX = 80  # longer, and gpg-agent's socket path passes the 108 bytes a Unix socket may have
 # sops' exit codes (github.com/getsops/sops/v3/cmd/sops/codes) that have a message of ours.
 _MAC_MISMATCH, _MAC_NOT_FOUND, _NO_KEY = 51, 52, 128
 # The markers of a SOPS-encrypted file in each of sops' formats: an encrypted value, and its metadata.
 ENCRYPTED_VALUE = "ENC[AES256_GCM,"
 _METADATA = ("sops:", '"sops":', "sops_mac=", "[sops]")
 _FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".env": "dotenv", ".ini": "ini"}
+# sops' other age key sources (github.com/getsops/sops/v3/age/keysource.go), each with a value under
+# which it yields no key: an empty key list, a command that prints nothing, an empty file.
+_AGE_SOURCES = (("SOPS_AGE_KEY", ""), ("SOPS_AGE_KEY_CMD", "true"), ("SOPS_AGE_SSH_PRIVATE_KEY_FILE", os.devnull),
+                ("SOPS_AGE_SSH_PRIVATE_KEY_CMD", "true"))
 
 
 def looks_encrypted(text):
@@ -49,20 +53,27 @@ def recipients(meta):
     return ", ".join(found) or "no key"
 
 
-def encrypted_leaves(cipher, plain, path=()):
+def encrypted_leaves(cipher, plain):
     """(path, plain value as text) of each leaf that is an encrypted value (ENC[...]) in `cipher`,
-    walking the encrypted and the decrypted document side by side; the `sops` metadata is skipped."""
-    if isinstance(cipher, dict) and isinstance(plain, dict):
-        for key, value in cipher.items():
-            if not path and key == "sops":
-                continue
-            if key in plain:
-                yield from encrypted_leaves(value, plain[key], path + (key,))
-    elif isinstance(cipher, list) and isinstance(plain, list):
-        for index, (value, other) in enumerate(zip(cipher, plain)):
-            yield from encrypted_leaves(value, other, path + (index,))
-    elif isinstance(cipher, str) and cipher.startswith(ENCRYPTED_VALUE) and plain is not None:
-        yield path, plain if isinstance(plain, str) else str(plain)
+    read at the same path of the decrypted document; the `sops` metadata is skipped."""
+    for path, value in paths.leaves(cipher):
+        if value.startswith(ENCRYPTED_VALUE) and path[:1] != ("sops",):
+            text = paths.lookup(plain, path)
+            if text is not None:
+                yield path, text if isinstance(text, str) else str(text)
+
+
+def only_these_keys(folder, age_file, gnupghome):
+    """sops' environment when `decryption` names keys: the age keys of `age_file` (none: os.devnull)
+    and the GnuPG home `gnupghome`, and no key of the machine.  sops would also read SOPS_AGE_KEY,
+    ~/.config/sops/age/keys.txt ($XDG_CONFIG_HOME), ~/.ssh/id_ed25519 and id_rsa, a key command, and
+    ~/.gnupg (from the passwd entry when GNUPGHOME is unset); so HOME and XDG_CONFIG_HOME point into
+    the private folder, GNUPGHOME is always set, and each inherited key variable is overridden (the
+    runner adds to the module's environment, it cannot remove a variable)."""
+    env = {name: value for name, value in _AGE_SOURCES if name in os.environ}
+    env.update(HOME=folder, XDG_CONFIG_HOME=os.path.join(folder, "config"), GNUPGHOME=gnupghome,
+               SOPS_AGE_KEY_FILE=age_file or os.devnull)
+    return env
 
 
 def _read(path):
@@ -92,7 +103,7 @@ class Decryption(object):
         self.vault = Vault(self.options.get("vault_secrets") if self.enabled else None)
         self._env = {}
         self._old_term = None
-        self._short_home = None
+        self._gnupg = None
 
     # ------------------------------------------------------------------ lifetime
     def __enter__(self):
@@ -117,20 +128,16 @@ class Decryption(object):
     def __exit__(self, *exc):
         if not self.folder:
             return
-        if "GNUPGHOME" in self._env:
-            try:
-                self.runner(["gpgconf", "--homedir", self._env["GNUPGHOME"], "--kill", "all"], env=self._env,
-                            timeout=30)
-            except GitOpsError:
-                pass
+        if self._gnupg is not None:
+            self._gnupg.__exit__(*exc)
+            self._gnupg = None
         shutil.rmtree(self.folder, ignore_errors=True)
-        if self._short_home:
-            shutil.rmtree(self._short_home, ignore_errors=True)
-        self.folder = self._short_home = None
+        self.folder = None
         if self._old_term is not None:
             signal.signal(signal.SIGTERM, self._old_term)
 
     def _keys(self):
+        """Check and place the named keys; with any named, sops is given only them (only_these_keys)."""
         age = [_content_or_file(k, "age_keys", i) for i, k in enumerate(self.options.get("age_keys") or [])]
         if self.options.get("age_key_file"):
             path = os.path.expanduser(self.options["age_key_file"])
@@ -138,33 +145,21 @@ class Decryption(object):
                 raise GitOpsError("decryption.age_key_file '%s' does not exist" % self.options["age_key_file"])
             with open(path) as fh:
                 age.append(fh.read())
-        if age:
-            for index, text in enumerate(age):
-                if "AGE-SECRET-KEY-" not in text:
-                    raise GitOpsError("decryption age key %d holds no AGE-SECRET-KEY- line" % index)
-            keys = os.path.join(self.folder, "age-keys.txt")
-            with os.fdopen(os.open(keys, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:
-                fh.write("\n".join(text.strip() for text in age) + "\n")
-            self._env["SOPS_AGE_KEY_FILE"] = keys
-            self._env["SOPS_AGE_KEY"] = ""  # the given keys, not one inherited from the environment
         pgp = [_content_or_file(k, "pgp_keys", i) for i, k in enumerate(self.options.get("pgp_keys") or [])]
-        if pgp:
-            home = os.path.join(self.folder, "gnupg")
-            if len(home) > _GNUPG_HOME_MAX:  # gpg-agent's socket lives there: a Unix socket path is short
-                self._short_home = home = tempfile.mkdtemp(prefix="gitops-core-gpg-", dir="/tmp")
-            else:
-                os.mkdir(home, 0o700)
-            self._env["GNUPGHOME"] = home
-            for index, armored in enumerate(pgp):
-                try:
-                    code, _out, err = self.runner(["gpg", "--batch", "--no-tty", "--import"], env=self._env,
-                                                  data=armored.encode("utf-8"), timeout=60)
-                except GitOpsError as exc:
-                    raise GitOpsError("decryption.pgp_keys need gnupg: %s" % exc.message)
-                if code != 0 or b"secret key imported" not in err and b"secret keys read" not in err:
-                    lines = err.decode("utf-8", "replace").strip().splitlines()
-                    raise GitOpsError("decryption.pgp_keys[%d] is not an OpenPGP secret key gpg can import: %s"
-                                      % (index, lines[-1] if lines else "exit %d" % code))
+        if not (age or pgp):
+            return  # no key named: sops finds the machine's keys as it always does (cloud KMS, say)
+        for index, text in enumerate(age):
+            if "AGE-SECRET-KEY-" not in text:
+                raise GitOpsError("decryption age key %d holds no AGE-SECRET-KEY- line" % index)
+        age_file = None
+        if age:
+            age_file = os.path.join(self.folder, "age-keys.txt")
+            with os.fdopen(os.open(age_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:
+                fh.write("\n".join(text.strip() for text in age) + "\n")
+        self._gnupg = gnupg.GnupgHome(self.runner).__enter__()  # empty without pgp_keys: ~/.gnupg is not read
+        for index, armored in enumerate(pgp):
+            self._gnupg.import_key(armored, "decryption.pgp_keys[%d]" % index, secret=True)
+        self._env = only_these_keys(self.folder, age_file, self._gnupg.path)
 
     # ------------------------------------------------------------------ decrypting
     def refuse_unless_enabled(self, name):
@@ -270,11 +265,6 @@ class Decryption(object):
             for enc, dec in zip(ciphers, plains):
                 found |= {value for _path, value in encrypted_leaves(enc, dec)}
         self._calls.append(found)
-
-    @property
-    def revealed(self):
-        """Every plain value decrypted so far."""
-        return set().union(*self._calls)
 
     def checkpoint(self):
         """A mark for masked_values(since=...): the values of the decryptions after it only."""

@@ -12,7 +12,7 @@ __metaclass__ = type
 
 import binascii
 
-from ansible_collections.gitops.core.plugins.module_utils.common import yamlsafe
+from ansible_collections.gitops.core.plugins.module_utils.common import paths, yamlsafe
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
 
 _IDENTITY = ("apiVersion", "kind", "metadata")
@@ -104,16 +104,7 @@ def decrypt_values(data, vault, where, path=()):
     return data, found
 
 
-def leaf_paths(data, path=()):
+def leaf_paths(data):
     """Every leaf's index path except the identity (apiVersion, kind, metadata): the fields of a
     document that was encrypted whole."""
-    if isinstance(data, dict):
-        for key, value in data.items():
-            if not path and key in _IDENTITY:
-                continue
-            yield from leaf_paths(value, path + (key,))
-    elif isinstance(data, list):
-        for index, value in enumerate(data):
-            yield from leaf_paths(value, path + (index,))
-    elif data is not None:
-        yield path
+    return [path for path, _value in paths.leaves(data, types=paths.SCALARS) if path[0] not in _IDENTITY]

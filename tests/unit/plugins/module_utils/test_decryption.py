@@ -2,11 +2,15 @@
 fields are named, how every output hides them, the private folder's lifetime (a real SIGTERM)."""
 from __future__ import annotations
 
+import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 from ansible_collections.gitops.core.plugins.module_utils.common import decrypted, sanitize
@@ -168,3 +172,120 @@ def test_vault_values_are_replaced_and_their_paths_named():
     assert data["stringData"] == {"a": "s3cret-a", "b": "x"} and paths == [("stringData", "a")]
     assert list(vault.leaf_paths({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
                                   "data": {"k": "v", "l": ["x"]}})) == [("data", "k"), ("data", "l", 0)]
+
+
+# ------------------------------------------------------------------ with the real sops and age-keygen
+def _tool(name):
+    """`name` on PATH, else as tests/cluster/cluster.py builds it into its cache; None when neither."""
+    found = shutil.which(name)
+    cache = Path(os.environ.get("GITOPS_CORE_CACHE") or Path.home() / ".cache" / "gitops-core")
+    built = sorted(glob.glob(str(cache / name / "*" / name)))
+    return found or (built[-1] if built else None)
+
+
+SOPS, AGE_KEYGEN = _tool("sops"), _tool("age-keygen")
+needs_sops = pytest.mark.skipif(not (SOPS and AGE_KEYGEN and shutil.which("gpg")),
+                                reason="needs sops and age-keygen (python3 tests/cluster/cluster.py sops age-keygen)")
+
+
+def run(args, cwd=None, env=None, data=None, timeout=None):
+    """runner.ModuleRunner's contract with subprocess: `env` is added to this process's environment."""
+    executable = {"sops": SOPS}.get(args[0]) or shutil.which(args[0])
+    if not executable:
+        raise GitOpsError("'%s' is not installed (not found on PATH)" % args[0])
+    proc = subprocess.run([executable] + list(args[1:]), cwd=cwd, env={**os.environ, **(env or {})}, input=data,
+                          capture_output=True, timeout=timeout)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+SECRET = "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\nstringData: {password: hunter2-plain}\n"
+
+
+@pytest.fixture(scope="module")
+def machine(tmp_path_factory):
+    """Two age keys (`ours`: the one `decryption` names; `machine`: one the machine has) and files
+    encrypted for each, encrypted with an environment of its own."""
+    root = tmp_path_factory.mktemp("sops")
+    keys = {}
+    for name in ("ours", "machine"):
+        subprocess.run([AGE_KEYGEN, "-o", str(root / name)], check=True, capture_output=True)
+        text = (root / name).read_text()
+        recipient = next(line.split(": ")[1] for line in text.splitlines() if line.startswith("# public key: "))
+        encrypted = subprocess.run([SOPS, "encrypt", "--age", recipient, "--input-type", "yaml", "--output-type", "yaml",
+                                    "--encrypted-regex", "^stringData$", "/dev/stdin"], input=SECRET.encode(), cwd=root,
+                                   env={"PATH": os.environ["PATH"], "HOME": str(root)}, capture_output=True, check=True)
+        (root / ("%s.sops.yaml" % name)).write_bytes(encrypted.stdout)
+        keys[name] = {"key": text, "file": str(root / ("%s.sops.yaml" % name)), "recipient": recipient}
+    return keys
+
+
+def _place(where, key, home, monkeypatch):
+    """Give the machine `key` the way `where` says, in a fake HOME: sops' own places to look."""
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("XDG_CONFIG_HOME", "SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD"):
+        monkeypatch.delenv(name, raising=False)
+    config = home / ("xdg" if where == "XDG_CONFIG_HOME" else ".config")
+    (config / "sops" / "age").mkdir(parents=True)
+    (config / "sops" / "age" / "keys.txt").write_text(key)
+    if where == "XDG_CONFIG_HOME":
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    elif where == "SOPS_AGE_KEY":
+        monkeypatch.setenv("SOPS_AGE_KEY", key)
+    elif where in ("SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD"):
+        (home / ".config" / "sops" / "age" / "keys.txt").unlink()
+        (home / "elsewhere.txt").write_text(key)
+        monkeypatch.setenv(where, str(home / "elsewhere.txt") if where == "SOPS_AGE_KEY_FILE"
+                           else "cat %s" % (home / "elsewhere.txt"))
+
+
+@needs_sops
+@pytest.mark.parametrize("where", ["~/.config/sops/age/keys.txt", "XDG_CONFIG_HOME", "SOPS_AGE_KEY_FILE",
+                                   "SOPS_AGE_KEY", "SOPS_AGE_KEY_CMD"])
+def test_named_keys_are_the_only_keys_sops_uses(machine, where, tmp_path, monkeypatch):
+    """Before: sops also found the machine's own age keys, so a file no key of `decryption` opens was decrypted."""
+    _place(where, machine["machine"]["key"], tmp_path / "home", monkeypatch)
+    with sops.Decryption(run, {}) as decryption:  # no key named: the machine's key is found (the fake HOME works)
+        assert "hunter2-plain" in decryption.decrypt("machine.sops.yaml", path=machine["machine"]["file"])
+    with sops.Decryption(run, {"age_keys": [machine["ours"]["key"]]}) as decryption:
+        assert "hunter2-plain" in decryption.decrypt("ours.sops.yaml", path=machine["ours"]["file"])
+        with pytest.raises(GitOpsError) as err:
+            decryption.decrypt("machine.sops.yaml", path=machine["machine"]["file"])
+    assert err.value.message == ("machine.sops.yaml: no key of `decryption` fits; it is encrypted for age %s"
+                                 % machine["machine"]["recipient"])
+
+
+@pytest.fixture(scope="module")
+def pgp_key():
+    """(fingerprint, armored secret key, GnuPG home holding it) of a key made for the test."""
+    home = tempfile.mkdtemp(prefix="gpg-", dir="/tmp")
+    env = {"GNUPGHOME": home}
+    try:
+        run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", "Ops <ops@example.com>", "default", "default",
+             "never"], env=env)
+        out = run(["gpg", "--with-colons", "--fingerprint", "ops@example.com"], env=env)[1].decode()
+        fingerprint = next(line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:"))
+        secret = run(["gpg", "--batch", "--armor", "--export-secret-keys", fingerprint], env=env)[1].decode()
+        yield fingerprint, secret, home
+    finally:
+        run(["gpgconf", "--homedir", home, "--kill", "all"], env=env)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@needs_sops
+def test_pgp_keys_decrypt_in_their_own_home_and_the_machines_gnupg_home_is_not_used(machine, pgp_key, tmp_path,
+                                                                                     monkeypatch):
+    fingerprint, secret, machine_home = pgp_key
+    pgp_file = tmp_path / "pgp.sops.yaml"
+    out = run(["sops", "encrypt", "--pgp", fingerprint, "--input-type", "yaml", "--output-type", "yaml",
+               "--encrypted-regex", "^stringData$", "/dev/stdin"], env={"GNUPGHOME": machine_home},
+              data=SECRET.encode(), cwd=str(tmp_path))
+    pgp_file.write_bytes(out[1])
+    monkeypatch.setenv("GNUPGHOME", machine_home)  # the machine has the PGP key
+    _place("~/.config/sops/age/keys.txt", machine["machine"]["key"], tmp_path / "home", monkeypatch)
+    with sops.Decryption(run, {"pgp_keys": [secret]}) as decryption:
+        assert "hunter2-plain" in decryption.decrypt("pgp.sops.yaml", path=str(pgp_file))
+        with pytest.raises(GitOpsError, match="no key of `decryption` fits; it is encrypted for age "):
+            decryption.decrypt("machine.sops.yaml", path=machine["machine"]["file"])
+    with sops.Decryption(run, {"age_keys": [machine["ours"]["key"]]}) as decryption:
+        with pytest.raises(GitOpsError, match="no key of `decryption` fits; it is encrypted for PGP %s" % fingerprint):
+            decryption.decrypt("pgp.sops.yaml", path=str(pgp_file))

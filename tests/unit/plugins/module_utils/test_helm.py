@@ -5,9 +5,13 @@ from __future__ import annotations
 import io
 import os
 import tarfile
+import textwrap
 
 import pytest
+import yaml
+from ansible_collections.gitops.core.plugins.module_utils.common import decrypted
 from ansible_collections.gitops.core.plugins.module_utils.source import helm, manifests
+from ansible_collections.gitops.core.plugins.module_utils.source.secrets import sops
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
 from files import write
 
@@ -174,8 +178,89 @@ def test_helm_errors_lose_the_values_they_quote():
                "- at '/password': 'hunter2-from-the-chart' does not match pattern '^[0-9]+$'\n"
                "- at '/db/user': 'it\\'s me' does not match pattern '^x$'\n"
                "template: c/templates/s.yaml:3:9: executing: error calling fail: token s3cr3t-token-value is wrong, "
-               "web is fine")
-    got = helm.scrub(message, list(helm.value_strings({"token": "s3cr3t-token-value", "name": ["web"]})))
+               "db is fine, web is not")
+    got = helm.scrub(message, list(helm.value_strings({"token": "s3cr3t-token-value", "name": ["db", "web"]})))
     assert "hunter2-from-the-chart" not in got and "s3cr3t-token-value" not in got and "it\\'s me" not in got
     assert "- at '/password': (hidden) does not match pattern '^[0-9]+$'" in got
-    assert "token (hidden) is wrong, web is fine" in got  # a short value is left alone
+    # the one masking threshold (vocab.MASK_MIN_LENGTH): a value shorter is left alone
+    assert "token (hidden) is wrong, db is fine, (hidden) is not" in got
+
+
+def _vault(plain, password="pw"):
+    """ansible-core's own VaultLib (the controller side, the reference) encrypts."""
+    from ansible.parsing.vault import VaultLib, VaultSecret
+    secret = VaultSecret(password.encode())
+    return VaultLib([("default", secret)]).encrypt(plain, secret).decode()
+
+
+def _fake_helm(args, cwd=None, env=None, data=None, timeout=None):
+    """helm template for a chart with one Deployment: the image and the database password from its values."""
+    values = {}
+    for flag, path in zip(args, args[1:]):
+        if flag == "--values":
+            with open(path) as fh:
+                values.update(yaml.safe_load(fh))
+    container = {"name": "web", "image": values["image"], "env": [{"name": "DB_PASSWORD", "value": values["db"]["password"]}]}
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+                  "spec": {"template": {"spec": {"containers": [container]}}}}
+    return 0, ("---\n# Source: web/templates/deploy.yaml\n" + yaml.safe_dump(deployment)).encode(), b""
+
+
+def _render_with_values(tmp_path, values_text):
+    write(tmp_path, "charts/web/Chart.yaml", CHART % "web")
+    write(tmp_path, "charts/web/templates/deploy.yaml", "# rendered by _fake_helm\n")
+    write(tmp_path, "values-prod.yaml", values_text)
+    with sops.Decryption(None, {"vault_secrets": [{"id": "default", "secret": "pw"}]}) as decryption:
+        loaded, _left_out = helm.render_chart(_fake_helm, str(tmp_path), "charts/web", {"values_files": ["values-prod.yaml"]},
+                                              manifests.MAX_FILE_BYTES, decryption)
+    [deployment] = [item.obj for item in loaded]
+    return deployment
+
+
+def test_only_the_vault_values_of_a_values_file_are_named_as_decrypted(tmp_path):
+    """Before: every string of six characters or more in a values file holding a !vault value was taken for
+    a decrypted one, so the plain image was hidden too ("changed (values hidden)")."""
+    values = "image: nginx:1.27.3\ndb:\n  password: !vault |\n%s" % textwrap.indent(_vault("s3cret-db-pw"), "    ")
+    deployment = _render_with_values(tmp_path, values)
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["env"][0]["value"] == "s3cret-db-pw" and container["image"] == "nginx:1.27.3"  # helm got plain values
+    assert decrypted.fields(deployment) == {"spec.template.spec.containers[0].env[0].value"}
+    assert decrypted.hide(deployment)["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27.3"
+
+
+def test_every_value_of_a_values_file_encrypted_whole_is_named_as_decrypted(tmp_path):
+    deployment = _render_with_values(tmp_path, _vault("image: nginx:1.27.3\ndb:\n  password: s3cret-db-pw\n"))
+    assert decrypted.fields(deployment) == {"spec.template.spec.containers[0].env[0].value",
+                                            "spec.template.spec.containers[0].image"}
+
+
+HOOKS = """---
+# Source: web/templates/hooks.yaml
+{kind: Job, apiVersion: batch/v1, metadata: {name: migrate, annotations: {helm.sh/hook: " pre-upgrade , pre-install"}}}
+---
+# Source: web/templates/hooks.yaml
+{kind: Job, apiVersion: batch/v1, metadata: {name: cleanup, annotations: {helm.sh/hook: pre-delete}}}
+---
+# Source: web/templates/hooks.yaml
+{kind: ConfigMap, apiVersion: v1, metadata: {name: blank, annotations: {helm.sh/hook: " , "}}}
+"""
+
+
+@pytest.mark.parametrize("mode, kept", [
+    ("helm", {"migrate": ("gitops.core/release", "apps/web"), "blank": None}),
+    ("waves", {"migrate": ("gitops.core/wave", "-1"), "blank": None}),
+])
+def test_hooks_are_read_with_the_engines_parser(tmp_path, mode, kept):
+    """A hook is what vocab.helm_hook_phases reads as one (as k8s_reconcile does): an annotation naming no
+    phase is no hook; a delete hook is left out."""
+    write(tmp_path, "charts/web/Chart.yaml", CHART % "web")
+    with sops.Decryption(None, None) as decryption:
+        loaded, left_out = helm.render_chart(lambda *a, **k: (0, HOOKS.encode(), b""), str(tmp_path), "charts/web",
+                                             {"release_namespace": "apps", "hooks": mode}, manifests.MAX_FILE_BYTES,
+                                             decryption)
+    annotations = {item.obj["metadata"]["name"]: item.obj["metadata"]["annotations"] for item in loaded}
+    assert set(annotations) == set(kept)
+    for name, pair in kept.items():
+        if pair:
+            assert annotations[name][pair[0]] == pair[1]
+    assert [entry["ref"] for entry in left_out] == ["batch/Job apps/cleanup"]

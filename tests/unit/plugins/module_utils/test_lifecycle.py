@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from ansible_collections.gitops.core.plugins.module_utils.common import vocab
 from ansible_collections.gitops.core.plugins.module_utils.engine import lifecycle
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.common.objref import ObjectRef
@@ -43,6 +44,14 @@ def test_a_hook_in_plain_yaml_is_its_own_release_with_its_own_content():
     plain = hook({"helm.sh/hook": "post-install"})
     assert plain.key == "hook batch/Job shop/migrate" and len(plain.digest) == 64
     assert lifecycle.hook_stages(plain, {})[0] == ("post",)
+
+
+def test_helm_sh_hook_is_read_one_way_for_the_chart_renderer_and_the_engine():
+    """git_desired_state (source/helm.py) and k8s_reconcile (here) read the annotation with vocab's one parser."""
+    assert vocab.helm_hook_phases(" pre-install , post-upgrade,,") == ("pre-install", "post-upgrade")
+    assert hook({"helm.sh/hook": " pre-install , post-upgrade,,"}).phases == ("pre-install", "post-upgrade")
+    assert vocab.helm_hook_phases(" , ") == () and hook({"helm.sh/hook": " , "}) is None
+    assert vocab.HELM_PRE_HOOKS + vocab.HELM_POST_HOOKS == ("pre-install", "pre-upgrade", "post-install", "post-upgrade")
 
 
 @pytest.mark.parametrize("annotations, message", [

@@ -1,7 +1,15 @@
 """Reading git's verification output: only a good signature by a trusted key passes."""
 from __future__ import annotations
 
-from ansible_collections.gitops.core.plugins.module_utils.source.signatures import _reason, parse_verification
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+from ansible_collections.gitops.core.plugins.module_utils.common import gnupg
+from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.source.signatures import Keyring, _reason, parse_verification
 
 GPG_GOOD = """[GNUPG:] NEWSIG alice@example.com
 [GNUPG:] GOODSIG 50B19B8BEEF882FB Alice <alice@example.com>
@@ -43,3 +51,28 @@ def test_ssh_signature_without_a_matching_principal_is_not_good():
 def test_no_output_means_unsigned():
     assert parse_verification("") is None
     assert _reason("") == "it is not signed"
+
+
+def run(args, cwd=None, env=None, data=None, timeout=None):
+    proc = subprocess.run(args, cwd=cwd, env={**os.environ, **(env or {})}, input=data, capture_output=True)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.mark.skipif(not shutil.which("gpg"), reason="needs gnupg")
+def test_the_keyring_is_a_private_gnupg_home_and_a_bad_key_leaves_nothing_behind(tmp_path, monkeypatch):
+    """Before: a gpg key gpg could not import left the keyring's folder (and its GnuPG home) behind."""
+    short = tempfile.mkdtemp(prefix="t-", dir="/tmp")  # where the home goes when TMPDIR (tmp_path) is long
+    try:
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+        monkeypatch.setattr(gnupg, "SHORT_BASE", short)
+        with Keyring(run, allowed_signers="bob@example.com ssh-ed25519 AAAAC3Nza") as keyring:
+            home = keyring.env()["GNUPGHOME"]
+            assert os.path.isdir(home) and oct(os.stat(home).st_mode & 0o777) == "0o700"
+            assert "gpg.ssh.allowedSignersFile=%s" % keyring.signers_file in keyring.git_config()
+        assert not os.path.exists(home) and list(tmp_path.iterdir()) == []
+        with pytest.raises(GitOpsError, match=r"^gpg_keys\[0\] is not an OpenPGP public key gpg can import: "):
+            with Keyring(run, gpg_keys=["-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxx\n-----END PGP PUBLIC KEY BLOCK-----\n"]):
+                pass
+        assert list(tmp_path.iterdir()) == [] and os.listdir(short) == []
+    finally:
+        shutil.rmtree(short)
