@@ -85,15 +85,14 @@ def hide(obj):
     if not hidden:
         return obj
     obj = copy.deepcopy(obj)
-
-    def walk(node, path):
-        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-        for key, value in list(items):
-            here = path + (key,)
-            if paths.dotted(here) in hidden:
-                node[key] = HIDDEN
-            else:
-                walk(value, here)
-
-    walk(obj, ())
+    for name in hidden:
+        try:
+            steps = paths.parse(name)
+        except GitOpsError:
+            continue  # not a path this grammar writes: names nothing
+        parent = paths.lookup(obj, steps[:-1])
+        last = steps[-1]
+        if (isinstance(parent, dict) and last in parent) or (
+                isinstance(parent, list) and isinstance(last, int) and last < len(parent)):
+            parent[last] = HIDDEN
     return obj

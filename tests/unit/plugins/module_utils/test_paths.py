@@ -67,3 +67,14 @@ def test_a_decrypted_dotted_key_is_named_in_brackets_and_hidden_in_diffs():
             "data": {"config.yaml": "token: by-hand", "mode": "x"}}
     [shown] = compare.describe(compare.diff(desired, live), "ConfigMap", desired, live)
     assert shown["path"] == "data[config.yaml]" and shown["live"] == "(hidden)"
+
+
+def test_hide_reads_the_names_with_the_grammar():
+    obj = {"kind": "ConfigMap", "metadata": {"name": "c", "annotations": {
+        "gitops.core/decrypted-fields": '["data[config.yaml]", "spec.items[1]", "spec.map"]'}},
+        "data": {"config.yaml": "s3cret", "config": {"yaml": "plain"}},
+        "spec": {"items": ["a", "b"], "map": {"k": "v"}}}
+    shown = decrypted.hide(obj)
+    assert shown["data"] == {"config.yaml": "(hidden)", "config": {"yaml": "plain"}}
+    assert shown["spec"] == {"items": ["a", "(hidden)"], "map": "(hidden)"}
+    assert obj["data"]["config.yaml"] == "s3cret"  # a copy
