@@ -2,10 +2,17 @@
 gitops.core.k8s_drift, against a control plane of its own (the API server is killed under it).
 
 One test, in order: a synced set; the drift rulebook (heal) up, its startup check done; `kubectl scale`
-healed and a deleted ConfigMap recreated, each timed; a status-only write, gitops.core's own sync of a
-new commit and its prune make no event; a Secret edited by hand makes an event naming the field,
-never the value; the API server killed and restarted, the next drift still caught; then the push
-rulebook: a webhook with a bad HMAC refused (401, nothing runs), a signed one applies the pushed commit."""
+healed and a deleted ConfigMap recreated, each timed; a `kubectl scale` under a Lease a killed run left
+healed within twice the Lease's duration plus a few seconds; a status-only write, gitops.core's own sync
+of a new commit and its prune make no event; a Secret edited by hand makes an event naming the field,
+never the value; the API server killed and restarted, the next drift still caught, and killed again: the
+watches' backoff starts again at 1 s after a healthy watch; then the push rulebook: a webhook with a bad
+HMAC refused (401, nothing runs), a signed one applies the pushed commit.
+
+Not here: a 410 Gone.  The agent relists after every broken watch (so it never resumes from an old
+resourceVersion after the API server's restart) and bookmarks keep the resourceVersion of a live watch
+fresh; a real 410 would need the watch cache's window or etcd's compaction shortened, which this control
+plane does not offer.  The unit tests (tests/unit/test_k8s_drift_source.py) cover the 410 path."""
 from __future__ import annotations
 
 import json
@@ -22,6 +29,21 @@ from helpers import unique_name, wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.fault, pytest.mark.xdist_group("second-control-plane")]
 
 SECRET_VALUE, EDITED_VALUE, HOOK_SECRET = "eda-PLANTED-secret-1f9a", "eda-PLANTED-edited-77c2", "hook-PLANTED-6d0e"
+STALE_LEASE_SECONDS = 5
+
+
+def stale_lease(set_name: str) -> dict:
+    """The set's Lease as a killed run leaves it: a holder, a duration, never renewed again."""
+    return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": f"gitops-set-{set_name}", "namespace": "gitops-system"},
+            "spec": {"holderIdentity": "killed-runner/pid-4242", "leaseDurationSeconds": STALE_LEASE_SECONDS,
+                     "leaseTransitions": 0}}
+
+
+def first_retry(output: str, what: str) -> str | None:
+    """The first 'retrying in Ns' line the agent logged for watch `what` in `output`."""
+    return next((line for line in output.splitlines()
+                 if f"gitops.core.k8s_drift: {what}:" in line and "retrying in" in line), None)
 
 
 def manifests(namespace: str, greeting: str, extra: bool = True) -> dict[str, str]:
@@ -89,6 +111,21 @@ def test_the_agent_heals_live_drift_in_seconds_and_syncs_on_a_signed_push(second
         assert any("'change': 'deleted'" in e and "web-config" in e for e in drift.events())
         wait_until(lambda: drift.recaps() > runs, 60, what="the heal run's end")
 
+        # a Lease a killed run left (held, never renewed): the agent waits its duration by its own clock, then
+        # the heal's own lock waits it again by its clock and takes it over; healed in about twice the duration
+        runs = drift.recaps()
+        lease = stale_lease(set_name)
+        kubectl.run("create", "-f", "-", input=json.dumps(lease))
+        started = time.monotonic()
+        kubectl.run("-n", namespace, "scale", "deployment", "web", "--replicas=4")
+        wait_until(lambda: drift.alive() or kubectl.json("-n", namespace, "get", "deployment", "web")["spec"]["replicas"] == 2,
+                   60, 0.2, what="the drift under a stale Lease healed")
+        healed_stale = time.monotonic() - started
+        assert healed_stale < 2 * STALE_LEASE_SECONDS + 15, f"healed in {healed_stale:.1f}s under a stale Lease"
+        wait_until(lambda: drift.recaps() > runs, 60, what="the heal run's end")
+        assert kubectl.run("-n", "gitops-system", "get", "lease", lease["metadata"]["name"],
+                           check=False).returncode != 0, "the heal took the stale Lease over and released it"
+
         # nothing runs for a status-only write, for gitops.core's own sync of a new commit, nor for its prune
         quiet = len(drift.events())
         kubectl.run("-n", namespace, "patch", "deployment", "web", "--subresource=status", "--type=merge",
@@ -111,9 +148,21 @@ def test_the_agent_heals_live_drift_in_seconds_and_syncs_on_a_signed_push(second
         control("kill", "kube-apiserver")
         time.sleep(2)
         control("restart", "kube-apiserver")
+        runs = drift.recaps()
         kubectl.run("-n", namespace, "scale", "deployment", "web", "--replicas=7")
         wait_until(lambda: drift.alive() or kubectl.json("-n", namespace, "get", "deployment", "web")["spec"]["replicas"] == 2,
                    120, 0.5, what="the drift after the API server's restart healed")
+        wait_until(lambda: drift.recaps() > runs, 60, what="the heal run's end")
+
+        # killed again: the Deployments' watch was healthy since (it delivered the heal's events), so its
+        # backoff starts again at 1 s instead of where the first outage left it
+        mark = len(drift.output())
+        control("kill", "kube-apiserver")
+        wait_until(lambda: first_retry(drift.output()[mark:], "watch deployments"), 30, 0.2,
+                   what="the Deployments' watch to notice the second kill")
+        control("restart", "kube-apiserver")
+        retry = first_retry(drift.output()[mark:], "watch deployments")
+        assert retry.endswith("retrying in 1s"), retry
     finally:
         drift.stop()
     out = drift.output()
@@ -142,7 +191,7 @@ def test_the_agent_heals_live_drift_in_seconds_and_syncs_on_a_signed_push(second
     finally:
         push.stop()
     print(f"\nEDA reaction: scale healed in {healed_scale:.1f}s, delete in {healed_delete:.1f}s, "
-          f"webhook to applied in {applied:.1f}s")
+          f"under a stale {STALE_LEASE_SECONDS}s Lease in {healed_stale:.1f}s, webhook to applied in {applied:.1f}s")
 
 
 def _role_book(role: str) -> str:

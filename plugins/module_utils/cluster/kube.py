@@ -214,10 +214,18 @@ class Client(object):
     def list_for_watch(self, res, namespace=None, label_selector=None):
         """(items, resourceVersion) of one resource: the list a watch starts from."""
         items, version = [], None
-        for doc in self._pages(res, namespace, label_selector):
-            items.extend(doc.get("items") or [])
-            version = version or (doc.get("metadata") or {}).get("resourceVersion")
+        for page, version in self.pages_for_watch(res, namespace, label_selector):
+            items.extend(page)
         return items, version
+
+    def pages_for_watch(self, res, namespace=None, label_selector=None):
+        """Yield (items, resourceVersion) page by page of the list a watch starts from, so that a
+        caller never holds every object of a large collection at once; the resourceVersion is the
+        first page's (every page of one list is read at that snapshot), the one to watch from."""
+        version = None
+        for doc in self._pages(res, namespace, label_selector):
+            version = version or (doc.get("metadata") or {}).get("resourceVersion")
+            yield doc.get("items") or [], version
 
     def watch_collection(self, res, namespace, label_selector, resource_version, seconds, stopping=None):
         """Yield (type, object) of one resource's watch from `resource_version`, renewing the watch

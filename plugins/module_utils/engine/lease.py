@@ -8,7 +8,8 @@ inventory namespace, taken before the plan is read and released after the invent
   carries the resourceVersion read (409: someone else was quicker).  Either way exactly one run wins.
 - Expiry is judged as client-go's leader election judges it, by the waiter's own clock: a lease
   whose record has not changed for its leaseDurationSeconds since this run first saw it is
-  expired.  Clocks of different machines are never compared.
+  expired.  Clocks of different machines are never compared.  `Expiry` holds that judgement
+  (pure), for the modules and for the event source k8s_drift.
 - The holder renews every third of the duration from a background thread; a run that could not
   renew in time (or finds another holder) has lost the lease and writes nothing more.
 - Released by a delete with the resourceVersion as precondition, so a lease taken over meanwhile
@@ -43,6 +44,27 @@ def identity():
 
 def _now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Expiry(object):
+    """One waiter's judgement of one Lease: held by someone, it is expired once its resourceVersion
+    (which every renewal changes) has stayed the same for leaseDurationSeconds by the waiter's own
+    monotonic clock, counted from when this waiter first saw that resourceVersion.  Pure: the caller
+    reads the Lease and passes its clock's `now`; no time of the Lease's record is read."""
+
+    def __init__(self):
+        self.seen = None  # (resourceVersion, `now` when this waiter first saw it)
+
+    def expired(self, resource_version, holder, duration, now):
+        """Whether a Lease with this record, held by `holder` for `duration` seconds, has expired;
+        a free Lease (no holder) has not: it is simply free."""
+        if self.seen is None or self.seen[0] != resource_version:
+            self.seen = (resource_version, now)
+        return bool(holder) and now - self.seen[1] >= duration
+
+    def held(self, resource_version, holder, duration, now):
+        """Whether someone holds the Lease now: a holder, and not expired."""
+        return bool(holder) and not self.expired(resource_version, holder, duration, now)
 
 
 class SetLock(object):
@@ -108,7 +130,7 @@ class SetLock(object):
     def acquire(self):
         started = time.monotonic()
         deadline = started + self.timeout
-        seen = None  # (resourceVersion, monotonic time this run first saw it)
+        expiry = Expiry()
         try:
             while True:
                 created = self._create()
@@ -117,12 +139,10 @@ class SetLock(object):
                 lease = self._read() if created is None else None
                 if lease is not None:
                     spec = lease.get("spec") or {}
-                    rv = lease["metadata"].get("resourceVersion")
-                    if seen is None or seen[0] != rv:
-                        seen = (rv, time.monotonic())
                     holder = spec.get("holderIdentity")
                     duration = spec.get("leaseDurationSeconds") or self.duration
-                    expired = time.monotonic() - seen[1] >= duration
+                    expired = expiry.expired(lease["metadata"].get("resourceVersion"), holder, duration,
+                                             time.monotonic())
                     if not holder or expired:
                         taken = self._update(lease, self._spec((spec.get("leaseTransitions") or 0) + 1))
                         if taken is not None and self._took(taken):

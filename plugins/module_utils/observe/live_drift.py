@@ -136,6 +136,12 @@ class Tracker(object):
         fields, managers = drifted_fields(before, obj, self.manager)
         return Change(set_name, ref, MODIFIED, managers, fields) if fields else None
 
+    def forget(self, group, kind):
+        """Drop what was seen of the objects of one kind (its watch stopped: no inventory records it
+        any more); a later watch of the kind starts from its list, as at start."""
+        for key in [k for k in self.owned if (k[0], k[1]) == (group, kind)]:
+            del self.owned[key]
+
     def relisted(self, res, namespace, listed):
         """The deletions a relist of resource `res` (in `namespace`, or everywhere) shows: the objects
         seen before that it no longer lists (`listed`: the keys it did), gone while the watch was away."""
@@ -146,6 +152,20 @@ class Tracker(object):
                 del self.owned[key]
                 changes.append(Change(set_name, ObjectRef(group, res.version, kind, obj_namespace, name), DELETED, [], []))
         return changes
+
+
+def still_drift(change, manager, live=None, recorded=None):
+    """What is left of `change` once a gitops.core run may have settled it (None: nothing): a
+    deletion the set's inventory no longer records (`recorded`: its object keys) was a prune; fields
+    gitops.core holds again in the `live` object (declared_now) were healed.  A modification of an
+    object that is gone, and the other kinds of change, stay as they are."""
+    if change.change == DELETED:
+        return change if change.ref.key in (recorded or ()) else None
+    if change.change == MODIFIED and live is not None:
+        ours = set(dotted(p) for p in declared_now(live, manager))
+        fields = [f for f in change.fields if f not in ours]
+        return change._replace(fields=fields) if fields else None
+    return change
 
 
 def merge(first, second):

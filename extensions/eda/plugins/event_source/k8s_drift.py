@@ -16,12 +16,17 @@ description:
     deleted, and when an object carrying a set's label appears that the set never applied.
   - Status-only updates, gitops.core's own applies, prunes and heals, and objects in sync emit
     nothing. While a set's Lease is held (a sync or heal is running) its events wait, and are
-    dropped if that run already put things back.
+    dropped if that run already put things back. A Lease left by a killed run does not hold them
+    for long - it is expired, as the modules judge it, once its resourceVersion has not changed for
+    its leaseDurationSeconds by this process's clock. A set's events wait together, in the event loop
+    (no thread is held while they wait), for at most 300 s.
   - Events are debounced per object (a burst of edits is one event) and carry the set, the object,
     the kind of change, the managers and the field paths - never a value, Secrets included.
-  - Watches run in threads with resourceVersion and bookmarks, relist on 410 Gone and reconnect with
-    backoff when the API server goes away (a relist then reports what changed meanwhile); the event
-    loop is never blocked.
+  - Watches run in threads with resourceVersion and bookmarks, relist page by page at once on 410
+    Gone and reconnect with backoff (1 s doubling to 30 s, reset after a healthy watch) when the API
+    server goes away (a relist then reports what changed meanwhile); the event loop is never blocked.
+    A cluster-scoped kind is watched once, cluster-wide; a kind no inventory records any more is no
+    longer watched.
   - At start, one C(startup) event per set (turn off with O(startup_events=false)), so the rulebook
     can run one drift check for drift that happened while nothing watched.
   - Takes the cluster options of the collection's modules (kubeconfig, context, host, api_key,
@@ -33,13 +38,17 @@ options:
     elements: str
     required: true
   inventory_namespace:
-    description: Where the sets' inventories and Leases live.
+    description: Where the sets' inventories and Leases live (the modules' default).
     type: str
     default: gitops-system
   field_manager:
-    description: The field manager the sets apply with.
+    description: The field manager the sets apply with (the modules' default).
     type: str
     default: gitops-core
+  api_retries:
+    description: Retries of a failed API request (429, 5xx, connection errors), as in the modules.
+    type: int
+    default: 5
   namespaces:
     description:
       - Watch only these namespaces (a tenant's credentials may not list cluster-wide). Empty - all.
@@ -62,6 +71,9 @@ notes:
     {group, version, kind, namespace, name}, "managers", "fields"}}).
   - Needs list and watch on the sets' kinds, and get, list and watch on ConfigMaps and Leases in the
     inventory namespace (docs/rbac.md).
+  - The defaults of O(inventory_namespace), O(field_manager) and O(api_retries) are the modules' own
+    (set_args.set_argument_spec); a Lease without leaseDurationSeconds counts as held for the
+    modules' default C(lock_duration) (60 s).
 """
 
 EXAMPLES = r"""
@@ -89,7 +101,7 @@ import random
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 _HERE = os.path.abspath(__file__)
 
@@ -107,20 +119,35 @@ def _importable() -> None:
 
 _importable()
 
-from ansible_collections.gitops.core.plugins.module_utils.cluster import auth_args, kube, kubeconfig  # noqa: E402
-from ansible_collections.gitops.core.plugins.module_utils.engine import inventory  # noqa: E402
-from ansible_collections.gitops.core.plugins.module_utils.common import paths  # noqa: E402
-from ansible_collections.gitops.core.plugins.module_utils.observe import live_drift, managedfields  # noqa: E402
+from ansible_collections.gitops.core.plugins.module_utils.cluster import auth_args, kube, kubeconfig, set_args  # noqa: E402
+from ansible_collections.gitops.core.plugins.module_utils.engine import inventory, lease  # noqa: E402
+from ansible_collections.gitops.core.plugins.module_utils.observe import live_drift  # noqa: E402
 from ansible_collections.gitops.core.plugins.module_utils.cluster.discovery import Discovery  # noqa: E402
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError  # noqa: E402
 from ansible_collections.gitops.core.plugins.module_utils.common.objref import ObjectRef  # noqa: E402
 from ansible_collections.gitops.core.plugins.module_utils.common.vocab import (  # noqa: E402
-    FIELD_MANAGER, INVENTORY_LABEL, SET_LABEL, set_object_name)
+    INVENTORY_LABEL, SET_LABEL, set_object_name)
+
+try:
+    from urllib3.exceptions import HTTPError as _TransportError  # a watch stream cut mid-way raises it
+except ImportError:  # kubeconfig.load() says what to install
+    class _TransportError(Exception):
+        """Stands in for urllib3's error type."""
 
 LOG = logging.getLogger("gitops.core.k8s_drift")
 LEASES = kube.Resource("coordination.k8s.io", "v1", "Lease", "leases", True, ())
-BACKOFF_MAX = 30.0
-LEASE_WAIT = 300.0
+BACKOFF_MIN, BACKOFF_MAX = 1.0, 30.0
+HEALTHY_AFTER = 10.0  # a watch up this long, or one that delivered an event, was healthy: the backoff starts again
+LEASE_WAIT = 300.0    # the longest a set's events wait for a Lease its holder keeps renewing
+LEASE_POLL = 0.5
+STARTUP_WAIT = 60.0
+# The modules' defaults, from their one definition (the DOCUMENTATION above repeats them for the reader).
+_SPEC = set_args.set_argument_spec()
+DEFAULTS = {name: _SPEC[name]["default"] for name in ("inventory_namespace", "field_manager", "api_retries",
+                                                      "lock_duration")}
+# What a watch meets when the API server goes away or answers an error: one line and a retry.  Anything
+# else is a bug of ours and is logged with its traceback.
+EXPECTED = (GitOpsError, OSError, _TransportError)
 
 
 def auth_params(args: dict[str, Any]) -> dict[str, Any]:
@@ -141,8 +168,18 @@ def auth_params(args: dict[str, Any]) -> dict[str, Any]:
         if spec.get("type") == "list" and isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         params[name] = value
-    params["api_retries"] = int(args.get("api_retries", 3))
+    retries = args.get("api_retries")
+    params["api_retries"] = int(DEFAULTS["api_retries"] if retries in (None, "") else retries)
     return params
+
+
+class _Attempt(object):
+    """One pass of a watch loop's body: when it started (the agent's clock) and whether its watch
+    delivered an event; the loop judges from it whether the watch was healthy."""
+
+    def __init__(self, started: float):
+        self.started = started
+        self.delivered = False
 
 
 class Agent:
@@ -156,98 +193,235 @@ class Agent:
             raise GitOpsError("gitops.core.k8s_drift: `sets` names no set")
         self.sets = sorted(set(sets))
         self.queue, self.loop = queue, loop
-        self.inventory_namespace = args.get("inventory_namespace") or "gitops-system"
-        self.manager = args.get("field_manager") or FIELD_MANAGER
+        self.inventory_namespace = args.get("inventory_namespace") or DEFAULTS["inventory_namespace"]
+        self.manager = args.get("field_manager") or DEFAULTS["field_manager"]
         self.namespaces = list(args.get("namespaces") or []) or [None]
         self.debounce = float(args.get("debounce", 1.0))
         self.startup_events = bool(args.get("startup_events", True))
         self.watch_timeout = int(args.get("watch_timeout", 300))
         self.params = auth_params(args)
+        if self.params["api_retries"] < 0:
+            raise GitOpsError("gitops.core.k8s_drift: api_retries must not be negative")
         self.tracker = live_drift.Tracker(self.sets, self.manager)
-        self.lock = threading.Lock()        # the tracker is shared by the watch threads
+        self.lock = threading.Lock()        # the tracker, kinds, watched and ready: shared by the threads and the loop
         self.stopping = threading.Event()
-        self.watched = {}                   # (group, version, kind) -> thread
-        self.pending = {}                   # object key -> (Change, timer handle)
-        self.ready = {}                     # (group, version, kind) -> threading.Event: first list done
+        self.kinds = {}                     # set name -> {(group, version, kind)} its inventory records
+        self.watched = {}                   # (group, version, kind) -> threading.Event that stops its watches
+        self.ready = {}                     # ((group, version, kind), namespace) -> threading.Event: first list done
+        # the event loop's alone
+        self.pending = {}                   # object key -> (Change, timer handle): the debounce
+        self.batches = {}                   # set name -> {object key: Change} debounced, waiting for the set's check
+        self.checking = {}                  # set name -> the one task checking that set's batch
+        self.expiry = {}                    # set name -> lease.Expiry: this process's judgement of the set's Lease
+        # cluster access: the credentials loaded once, one shared client and one Discovery per agent
+        self.client_lock = threading.RLock()
+        self.discovery_lock = threading.Lock()
+        self._settings = None
+        self._shared = None
+        self._discovery = None
+        self.resources = {}                 # (group, version, kind) -> kube.Resource the cluster serves
+        # seams for the tests: the clock and the sleeps
+        self._monotonic = time.monotonic
+        self._sleep = lambda stop, seconds: stop.wait(seconds)  # a thread's sleep, cut short by `stop`
+        self._async_sleep = asyncio.sleep
 
     # ------------------------------------------------------------------ cluster access (threads)
+    def _new_client(self) -> kube.Client:
+        """A client of its own (a watch's: a watch holds its connection for minutes), made from the
+        credentials loaded once per agent: an exec credential plugin runs once, not per client (the
+        kubernetes package refreshes its token when it expires)."""
+        with self.client_lock:
+            if self._settings is None:
+                self._settings = kubeconfig.load(self.params)
+            settings = self._settings
+        return kube.Client(settings, parallelism=4, retries=self.params["api_retries"])
+
     def client(self) -> kube.Client:
-        return kube.Client(kubeconfig.load(self.params), parallelism=4, retries=self.params["api_retries"])
+        """The agent's one client for the inventories, the Lease reads, discovery and the checks."""
+        with self.client_lock:
+            if self._shared is None:
+                self._shared = self._new_client()
+            return self._shared
 
-    def _loop_until_stopped(self, what: str, body) -> None:
-        """Run `body(client)` again and again (it returns when its watch ends) with a fresh client
-        after a failure, backing off while the API server is away."""
-        delay = 1.0
-        while not self.stopping.is_set():
-            try:
-                body(self.client())
-                delay = 1.0
-            except Exception as exc:  # the API server went away, a 410 on a relist, a bad answer
-                LOG.warning("gitops.core.k8s_drift: %s: %s; retrying in %.0fs", what, exc, delay)
-                self.stopping.wait(delay * random.uniform(0.8, 1.2))
+    def _discard(self, client: kube.Client) -> None:
+        """Close a client an Unreachable spoiled (it fails every later request at once); the shared
+        client is made again at its next use."""
+        with self.client_lock:
+            if self._shared is client:
+                self._shared = None
+        client.close()
+
+    def _call(self, fn: Callable[[kube.Client], Any]) -> Any:
+        """fn(the shared client); an Unreachable discards that client, then is raised."""
+        client = self.client()
+        try:
+            return fn(client)
+        except kube.Unreachable:
+            self._discard(client)
+            raise
+
+    def _resource(self, gvk) -> kube.Resource | None:
+        """The Resource of (group, version, kind), or None when the cluster does not serve it: one
+        Discovery per agent, read again on a miss (a CRD may be new)."""
+        with self.discovery_lock:
+            if gvk not in self.resources:
+                client = self.client()
+                if self._discovery is None:
+                    self._discovery = Discovery(client)
+                self._discovery.client = client  # the shared client may have been made again
+                res = self._discovery.resource(*gvk, refresh_on_miss=False)
+                if res is None:
+                    self._discovery.discover(refresh=True)
+                    res = self._discovery.resource(*gvk, refresh_on_miss=False)
+                if res is None:
+                    return None
+                self.resources[gvk] = res
+            return self.resources[gvk]
+
+    def _loop_until_stopped(self, what: str, body, stop: threading.Event, shared: bool = False) -> None:
+        """Run `body(client, attempt)` (it lists, then watches until `stop` is set) again and again:
+        at once after a 410 Gone (its resourceVersion is too old: relist), after a backoff otherwise
+        (1 s doubling to 30 s while the API server is away), the backoff back at 1 s after a healthy
+        watch (one that delivered an event or lasted HEALTHY_AFTER seconds).  A 410 straight after the
+        relist of an earlier 410 backs off too: a relist never spins.  A watch has a client of its
+        own (`shared`: the agent's), replaced only when an Unreachable spoiled it, closed at the end."""
+        delay, gone_before, client = BACKOFF_MIN, False, None
+        try:
+            while not stop.is_set():
+                attempt = _Attempt(self._monotonic())
+                try:
+                    if client is None:
+                        client = self.client() if shared else self._new_client()
+                    body(client, attempt)
+                    continue  # the watch ended because `stop` is set
+                except Exception as exc:  # the API server away, a 410, a bad answer, or a bug of ours
+                    error = exc
+                if attempt.delivered or self._monotonic() - attempt.started >= HEALTHY_AFTER:
+                    delay, gone_before = BACKOFF_MIN, False
+                if isinstance(error, kube.ApiError) and error.status == 410 and not gone_before:
+                    LOG.info("gitops.core.k8s_drift: %s: 410 Gone (resourceVersion too old); relisting at once", what)
+                    gone_before = True
+                    continue
+                gone_before = False
+                if isinstance(error, kube.Unreachable) and client is not None:
+                    self._discard(client)
+                    client = None
+                if isinstance(error, EXPECTED):
+                    LOG.warning("gitops.core.k8s_drift: %s: %s; retrying in %.0fs", what, error, delay)
+                else:
+                    LOG.error("gitops.core.k8s_drift: %s failed unexpectedly; retrying in %.0fs", what, delay,
+                              exc_info=error)
+                self._sleep(stop, delay * random.uniform(0.8, 1.2))
                 delay = min(delay * 2, BACKOFF_MAX)
+        finally:
+            if client is not None and not shared:
+                client.close()
 
-    def _inventories(self, client: kube.Client) -> None:
-        """List and watch the sets' inventory ConfigMaps; start a watch for every kind they record."""
+    def _inventories(self, client: kube.Client, attempt: _Attempt) -> None:
+        """List and watch the sets' inventory ConfigMaps; watch the kinds they record.  An inventory a
+        relist no longer shows was deleted while the watch was away."""
         selector = "%s in (%s)" % (INVENTORY_LABEL, ",".join(self.sets))
-        items, version = client.list_for_watch(kube.CONFIG_MAPS, self.inventory_namespace, selector)
-        for cm in items:
-            self._inventory_changed(client, "ADDED", cm)
+        listed, version = set(), None
+        for items, version in client.pages_for_watch(kube.CONFIG_MAPS, self.inventory_namespace, selector):
+            for cm in items:
+                listed.add(self._inventory_changed("ADDED", cm))
+        with self.lock:
+            gone = sorted(s for s in self.tracker.recorded if s not in listed)
+        for set_name in gone:
+            self._record(set_name, [])
         for event_type, cm in client.watch_collection(kube.CONFIG_MAPS, self.inventory_namespace, selector, version,
                                                       self.watch_timeout, self.stopping):
-            self._inventory_changed(client, event_type, cm)
+            attempt.delivered = True
+            self._inventory_changed(event_type, cm)
 
-    def _inventory_changed(self, client: kube.Client, event_type: str, cm: dict) -> None:
+    def _inventory_changed(self, event_type: str, cm: dict) -> str | None:
+        """Record one inventory (its set's name, or None for another set's)."""
         set_name = ((cm.get("metadata") or {}).get("labels") or {}).get(INVENTORY_LABEL)
         if set_name not in self.sets:
-            return
-        refs = [] if event_type == "DELETED" else inventory.parse(cm).refs
+            return None
+        self._record(set_name, [] if event_type == "DELETED" else inventory.parse(cm).refs)
+        return set_name
+
+    def _record(self, set_name: str, refs) -> None:
+        """Record what a set's inventory holds; start watching the kinds it adds, stop watching those no
+        set records any more."""
         with self.lock:
             self.tracker.record_inventory(set_name, refs)
-        kinds = sorted(set((r.group, r.version, r.kind) for r in refs) - set(self.watched))
-        discovery = Discovery(client) if kinds else None  # one discovery for the kinds this inventory adds
-        for gvk in kinds:
-            self._watch_kind(discovery, gvk)
+            self.kinds[set_name] = set((r.group, r.version, r.kind) for r in refs)
+            wanted = set().union(*self.kinds.values())
+            dropped, added = sorted(set(self.watched) - wanted), sorted(wanted - set(self.watched))
+        for gvk in dropped:
+            self._unwatch_kind(gvk)
+        for gvk in added:
+            self._watch_kind(gvk)
 
-    def _watch_kind(self, discovery: Discovery, gvk) -> None:
-        res = discovery.resource(*gvk)
+    def _watch_kind(self, gvk) -> None:
+        res = self._resource(gvk)
         if res is None:
             LOG.warning("gitops.core.k8s_drift: the cluster does not serve %s/%s %s", *gvk)
             return
-        self.ready[gvk] = threading.Event()
-        for namespace in self.namespaces:
-            thread = threading.Thread(target=self._loop_until_stopped, daemon=True,
-                                      args=("watch %s" % res.plural, lambda c, r=res, n=namespace: self._objects(c, r, n)),
-                                      name="k8s_drift %s %s" % (res.plural, namespace or "*"))
-            thread.start()
-        self.watched[gvk] = True
-
-    def _objects(self, client: kube.Client, res, namespace) -> None:
-        """List, then watch, the sets' objects of one resource; a relist reports what changed while away."""
-        selector = "%s in (%s)" % (SET_LABEL, ",".join(self.sets))
-        items, version = client.list_for_watch(res, namespace if res.namespaced else None, selector)
-        listed = set()
-        for obj in items:
-            listed.add(ObjectRef.from_object(obj).key)
-            with self.lock:
-                change = self.tracker.observe("MODIFIED", obj, listed=True)
-            self._emit(change)
+        stop = threading.Event()
+        namespaces = self.namespaces if res.namespaced else [None]  # a cluster-scoped kind: one watch, cluster-wide
         with self.lock:
-            gone = self.tracker.relisted(res, namespace if res.namespaced else None, listed)
+            if self.stopping.is_set():
+                return
+            self.watched[gvk] = stop
+            for namespace in namespaces:
+                self.ready[(gvk, namespace)] = threading.Event()
+        for namespace in namespaces:
+            self._start_watch("watch %s" % res.plural, lambda c, a, r=res, n=namespace: self._objects(c, a, r, n, stop),
+                              stop, "k8s_drift %s %s" % (res.plural, namespace or "*"))
+
+    def _start_watch(self, what: str, body, stop: threading.Event, name: str) -> None:
+        """One watch loop in a thread of its own (daemon: it never holds the process up)."""
+        threading.Thread(target=self._loop_until_stopped, args=(what, body, stop), name=name, daemon=True).start()
+
+    def _unwatch_kind(self, gvk) -> None:
+        """No inventory records the kind any more: its watches end (at their next event or renewal,
+        watch_timeout at the latest) and what they saw is forgotten."""
+        with self.lock:
+            stop = self.watched.pop(gvk, None)
+            for key in [k for k in self.ready if k[0] == gvk]:
+                del self.ready[key]
+            if not any((g, k) == (gvk[0], gvk[2]) for g, _v, k in self.watched):  # no other version watched
+                self.tracker.forget(gvk[0], gvk[2])
+        if stop is not None:
+            LOG.info("gitops.core.k8s_drift: no inventory records %s/%s %s any more; its watch stops", *gvk)
+            stop.set()
+
+    def _objects(self, client: kube.Client, attempt: _Attempt, res, namespace, stop: threading.Event) -> None:
+        """List, then watch, the sets' objects of one resource in `namespace` (None: everywhere); a relist
+        reports what changed while away.  The list is read page by page, each page done with before
+        the next is read: a relist of a large collection never holds it whole."""
+        selector = "%s in (%s)" % (SET_LABEL, ",".join(self.sets))
+        listed, version = set(), None
+        for items, version in client.pages_for_watch(res, namespace, selector):
+            for obj in items:
+                listed.add(ObjectRef.from_object(obj).key)
+                with self.lock:
+                    change = self.tracker.observe("MODIFIED", obj, listed=True)
+                self._emit(change)
+        with self.lock:
+            gone = self.tracker.relisted(res, namespace, listed)
+            ready = self.ready.get(((res.group, res.version, res.kind), namespace))
         for change in gone:  # deleted while the watch was away
             self._emit(change)
-        self.ready[(res.group, res.version, res.kind)].set()
-        for event_type, obj in client.watch_collection(res, namespace if res.namespaced else None, selector, version,
-                                                       self.watch_timeout, self.stopping):
+        if ready is not None:
+            ready.set()
+        for event_type, obj in client.watch_collection(res, namespace, selector, version, self.watch_timeout, stop):
+            attempt.delivered = True
             with self.lock:
                 change = self.tracker.observe(event_type, obj)
             self._emit(change)
 
     # ------------------------------------------------------------------ debounce and checks (event loop)
     def _emit(self, change) -> None:
-        if change is not None:
+        if change is not None and not self.stopping.is_set():
             LOG.debug("gitops.core.k8s_drift: %s %s %s", change.change, change.ref, change.fields)
-            self.loop.call_soon_threadsafe(self._pend, change)
+            try:
+                self.loop.call_soon_threadsafe(self._pend, change)
+            except RuntimeError:  # the event loop closed under a watch thread: shutting down
+                pass
 
     def _pend(self, change) -> None:
         key = change.ref.key
@@ -255,67 +429,146 @@ class Agent:
             earlier, handle = self.pending[key]
             handle.cancel()
             change = live_drift.merge(earlier, change)
-        handle = self.loop.call_later(self.debounce, lambda: asyncio.ensure_future(self._flush(key)))
-        self.pending[key] = (change, handle)
+        self.pending[key] = (change, self.loop.call_later(self.debounce, self._flush, key))
 
-    async def _flush(self, key) -> None:
+    def _flush(self, key) -> None:
+        """An object's debounce window ended: its change joins its set's batch, which the set's one
+        check task takes (started here when none runs)."""
         change, _handle = self.pending.pop(key, (None, None))
         if change is None:
             return
-        try:
-            change = await asyncio.to_thread(self._still_drift, change)
-        except Exception as exc:  # the API server away: report what was seen
-            LOG.warning("gitops.core.k8s_drift: could not re-check %s: %s", change.ref, exc)
-        if change is not None:
-            await self.queue.put(live_drift.event(change))
-        else:
-            LOG.info("gitops.core.k8s_drift: %s settled by gitops.core meanwhile; no event", key)
+        batch = self.batches.setdefault(change.set, {})
+        batch[key] = live_drift.merge(batch[key], change) if key in batch else change
+        if change.set not in self.checking:
+            self.checking[change.set] = self.loop.create_task(self._check(change.set))
 
-    def _still_drift(self, change):
-        """While the set's Lease is held (a sync or heal runs) wait; then drop what that run settled:
-        a deletion the inventory no longer records (a prune), fields gitops.core owns again (a heal)."""
-        client = self.client()
-        lease = set_object_name(change.set)
-        give_up = time.monotonic() + LEASE_WAIT  # a Lease left by a killed run expires; do not wait for ever
-        while not self.stopping.is_set() and time.monotonic() < give_up:
-            held = client.get(LEASES, self.inventory_namespace, lease)
-            if not held or not (held.get("spec") or {}).get("holderIdentity"):
-                break
-            time.sleep(0.5)
-        if change.change == live_drift.DELETED:
-            record = inventory.read(client, self.inventory_namespace, change.set)
-            return change if any(r.key == change.ref.key for r in record.refs) else None
-        if change.change == live_drift.MODIFIED:
-            res = Discovery(client).resource(change.ref.group, change.ref.version, change.ref.kind)
-            live = client.get(res, change.ref.namespace, change.ref.name) if res else None
-            if live is None:
-                return change
-            ours = set(paths.dotted(p) for p in live_drift.declared_now(live, self.manager))
-            fields = [f for f in change.fields if f not in ours]
-            return change._replace(fields=fields) if fields else None
-        return change
+    async def _check(self, set_name: str) -> None:
+        """Check a set's batch, one round after another while changes come: wait while the set's Lease
+        is held, drop what that run settled, put the rest on the queue.  One task per set, so a set
+        has one wait at a time, however many of its objects changed."""
+        try:
+            while self.batches.get(set_name) and not self.stopping.is_set():
+                await self._lease_wait(set_name)
+                changes = list(self.batches.pop(set_name, {}).values())
+                try:
+                    checked = await asyncio.to_thread(self._recheck, set_name, changes)
+                except Exception:  # a bug of ours: report what was seen
+                    LOG.exception("gitops.core.k8s_drift: could not re-check the changes of set %s", set_name)
+                    checked = changes
+                for seen, change in zip(changes, checked):
+                    if change is not None:
+                        await self.queue.put(live_drift.event(change))
+                    else:
+                        LOG.info("gitops.core.k8s_drift: %s settled by gitops.core meanwhile; no event", seen.ref)
+        finally:
+            self.checking.pop(set_name, None)
+
+    def _read_lease(self, set_name: str) -> dict | None:
+        return self._call(lambda client: client.get(LEASES, self.inventory_namespace, set_object_name(set_name)))
+
+    def _lease_held(self, set_name: str, held: dict | None, now: float) -> bool:
+        """Whether the set's Lease as read (`held`; None: there is none) holds its events at `now`: a
+        holder, and not expired as the modules judge it (engine/lease.py Expiry: its resourceVersion
+        unchanged for leaseDurationSeconds by this process's clock).  One judgement per set, kept
+        across checks: a Lease a killed run left holds the first check at most its duration, the
+        next ones not at all."""
+        if not held:
+            return False
+        spec = held.get("spec") or {}
+        expiry = self.expiry.setdefault(set_name, lease.Expiry())
+        return expiry.held((held.get("metadata") or {}).get("resourceVersion"), spec.get("holderIdentity"),
+                           spec.get("leaseDurationSeconds") or DEFAULTS["lock_duration"], now)
+
+    async def _lease_wait(self, set_name: str) -> None:
+        """Wait while a gitops.core run holds the set's Lease (a sync or heal runs), at most LEASE_WAIT.
+        The wait is the event loop's: between two reads of the Lease (each a short call in a thread)
+        it sleeps in asyncio, so a waiting set holds no thread of the pool."""
+        give_up = self._monotonic() + LEASE_WAIT
+        while not self.stopping.is_set():
+            try:
+                held = await asyncio.to_thread(self._read_lease, set_name)
+            except Exception as exc:  # the API server away: the check reports what was seen
+                LOG.warning("gitops.core.k8s_drift: could not read the Lease of set %s: %s", set_name, exc,
+                            exc_info=not isinstance(exc, EXPECTED))
+                return
+            now = self._monotonic()
+            holder = ((held or {}).get("spec") or {}).get("holderIdentity")
+            if not self._lease_held(set_name, held, now):
+                if holder:
+                    LOG.info("gitops.core.k8s_drift: the Lease of set %s (held by %s) was not renewed for its "
+                             "duration: expired, as a killed run leaves it; checking", set_name, holder)
+                return
+            if now >= give_up:
+                LOG.warning("gitops.core.k8s_drift: the Lease of set %s is still held by %s after %ds; checking",
+                            set_name, holder, LEASE_WAIT)
+                return
+            await self._async_sleep(LEASE_POLL)
+
+    def _recheck(self, set_name: str, changes: list) -> list:
+        """Each change as it stands now (None: settled by a gitops.core run, live_drift.still_drift):
+        the set's inventory read once for the deletions, each modified object read again.  When the
+        API server is away, what was seen is reported."""
+        out, recorded, away = [], None, None
+        for change in changes:
+            if away is not None:
+                out.append(change)
+                continue
+            try:
+                live = None
+                if change.change == live_drift.DELETED and recorded is None:
+                    record = self._call(lambda client: inventory.read(client, self.inventory_namespace, set_name))
+                    recorded = set(r.key for r in record.refs)
+                elif change.change == live_drift.MODIFIED:
+                    ref = change.ref
+                    res = self._resource((ref.group, ref.version, ref.kind))
+                    live = self._call(lambda client: client.get(res, ref.namespace, ref.name)) if res else None
+                out.append(live_drift.still_drift(change, self.manager, live, recorded))
+            except Exception as exc:  # the API server away: report what was seen
+                LOG.warning("gitops.core.k8s_drift: could not re-check %s: %s", change.ref, exc,
+                            exc_info=not isinstance(exc, EXPECTED))
+                away = exc if isinstance(exc, kube.Unreachable) else None
+                out.append(change)
+        return out
 
     # ------------------------------------------------------------------ run
     async def run(self) -> None:
-        thread = threading.Thread(target=self._loop_until_stopped, daemon=True, name="k8s_drift inventories",
-                                  args=("watch inventories", self._inventories))
-        thread.start()
+        threading.Thread(target=self._loop_until_stopped, daemon=True, name="k8s_drift inventories",
+                         args=("watch inventories", self._inventories, self.stopping, True)).start()
         try:
             if self.startup_events:
                 await self._startup()
             while True:
                 await asyncio.sleep(3600)
         finally:
-            self.stopping.set()
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        """Stop every watch, cancel the debounce timers and the checks, close the agent's client (each
+        watch closes its own as its thread ends)."""
+        self.stopping.set()
+        with self.lock:
+            stops = list(self.watched.values())
+        for stop in stops:
+            stop.set()
+        for _change, handle in self.pending.values():
+            handle.cancel()
+        self.pending.clear()
+        for task in list(self.checking.values()):
+            task.cancel()
+        with self.client_lock:
+            client, self._shared = self._shared, None
+        if client is not None:
+            client.close()
 
     async def _startup(self) -> None:
         """One `startup` event per set once each recorded kind has been listed (or after 60 s)."""
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
-            with self.lock:
+        deadline = self._monotonic() + STARTUP_WAIT
+        while self._monotonic() < deadline:
+            await self._async_sleep(0.2)
+            with self.lock:  # the watch threads add to `ready`
                 known = all(s in self.tracker.recorded for s in self.sets)
-            if known and self.ready and all(e.is_set() for e in self.ready.values()):
+                ready = list(self.ready.values())
+            if known and ready and all(e.is_set() for e in ready):
                 break
         for set_name in self.sets:
             await self.queue.put(live_drift.event(live_drift.Change(set_name, None, live_drift.STARTUP, [], [])))

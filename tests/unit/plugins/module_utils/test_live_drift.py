@@ -110,3 +110,24 @@ def test_a_burst_merges_into_one_change():
     second = live_drift.Change("prod", ref, "modified", ["kubectl-edit"], ["spec.template.spec.containers[name=web].image"])
     merged = live_drift.merge(first, live_drift.merge(second, live_drift.Change("prod", ref, "deleted", [], [])))
     assert merged.change == "deleted" and merged.managers == ["kubectl", "kubectl-edit"] and len(merged.fields) == 2
+
+
+def test_what_a_gitops_core_run_settled_drops_out_of_a_change():
+    ref = ObjectRef("apps", "v1", "Deployment", "app", "web")
+    deleted = live_drift.Change("prod", ref, "deleted", [], [])
+    assert live_drift.still_drift(deleted, MANAGER, recorded={ref.key}) == deleted  # still recorded: a deletion
+    assert live_drift.still_drift(deleted, MANAGER, recorded=set()) is None          # the inventory dropped it: a prune
+    scaled = live_drift.Change("prod", ref, "modified", ["kubectl"], ["spec.replicas", "spec.paused"])
+    healed = deployment(entry(MANAGER, {"f:spec": {"f:replicas": {}}}, "2026-01-01T00:09:00Z", "Apply"))
+    assert live_drift.still_drift(scaled, MANAGER, live=healed).fields == ["spec.paused"]
+    assert live_drift.still_drift(scaled._replace(fields=["spec.replicas"]), MANAGER, live=healed) is None
+    assert live_drift.still_drift(scaled, MANAGER, live=None) == scaled  # the object is gone: as seen
+
+
+def test_forgetting_a_kind_drops_only_its_objects():
+    t = tracker(deployment(OURS))
+    config = {"apiVersion": "v1", "kind": "ConfigMap",
+              "metadata": {"name": "c", "namespace": "app", "labels": {"gitops.core/set": "prod"}}}
+    t.observe("MODIFIED", config, listed=True)
+    t.forget("apps", "Deployment")
+    assert list(t.owned) == [("", "ConfigMap", "app", "c")]
