@@ -92,7 +92,7 @@ class Agent:
     """The event source as a process; its events parsed from stdout with the time they arrived."""
 
     def __init__(self):
-        env = dict(os.environ, KUBECONFIG=KUBECONFIG, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, KUBECONFIG=KUBECONFIG, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT / ".collections"))
         self.proc = subprocess.Popen([sys.executable, str(SOURCE), SET], stdout=subprocess.PIPE,
                                      stderr=open(ROOT / "bench" / "results" / "soak-agent.log", "w"), text=True,
                                      env=env)
@@ -132,8 +132,9 @@ def main():
 
     agent = Agent()
     t0 = time.monotonic()
-    if not agent.started.wait(600):
-        raise SystemExit("the agent sent no startup event in 600 s")
+    while not agent.started.wait(1):
+        if agent.proc.poll() is not None or time.monotonic() - t0 > 600:
+            raise SystemExit("the agent sent no startup event (see bench/results/soak-agent.log)")
     ready = time.monotonic() - t0
     print("agent: listed and watching after %.1fs" % ready, flush=True)
 

@@ -176,4 +176,12 @@ options:
       - A run that cannot renew its lock in time stops before its next write and fails.
     type: int
     default: 60
+  lock_expired_version:
+    description:
+      - The C(resourceVersion) of the set's Lease that the caller has already watched stay unchanged, held, for
+        its C(leaseDurationSeconds) by its own clock (the event source C(gitops.core.k8s_drift) sends it in its
+        events as C(lease_expired), and the drift rulebook passes it on). When the Lease is still at exactly that
+        version, the run takes it over at once instead of waiting the duration again; any renewal changes the
+        version, so a live holder is never taken over.
+    type: str
 """

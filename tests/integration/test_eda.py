@@ -111,8 +111,9 @@ def test_the_agent_heals_live_drift_in_seconds_and_syncs_on_a_signed_push(second
         assert any("'change': 'deleted'" in e and "web-config" in e for e in drift.events())
         wait_until(lambda: drift.recaps() > runs, 60, what="the heal run's end")
 
-        # a Lease a killed run left (held, never renewed): the agent waits its duration by its own clock, then
-        # the heal's own lock waits it again by its clock and takes it over; healed in about twice the duration
+        # a Lease a killed run left (held, never renewed): the agent waits its duration by its own clock, and its
+        # events name that Lease's version (lease_expired), which the heal run takes over at once: healed within
+        # the duration plus this machine's own heal time
         runs = drift.recaps()
         lease = stale_lease(set_name)
         kubectl.run("create", "-f", "-", input=json.dumps(lease))
@@ -121,7 +122,9 @@ def test_the_agent_heals_live_drift_in_seconds_and_syncs_on_a_signed_push(second
         wait_until(lambda: drift.alive() or kubectl.json("-n", namespace, "get", "deployment", "web")["spec"]["replicas"] == 2,
                    60, 0.2, what="the drift under a stale Lease healed")
         healed_stale = time.monotonic() - started
-        assert healed_stale < 2 * STALE_LEASE_SECONDS + 15, f"healed in {healed_stale:.1f}s under a stale Lease"
+        # bounded by the Lease's duration plus this machine's own heal time (measured above, no Lease) and slack
+        assert healed_stale < STALE_LEASE_SECONDS + healed_scale + 8, \
+            f"healed in {healed_stale:.1f}s under a stale Lease ({healed_scale:.1f}s without)"
         wait_until(lambda: drift.recaps() > runs, 60, what="the heal run's end")
         assert kubectl.run("-n", "gitops-system", "get", "lease", lease["metadata"]["name"],
                            check=False).returncode != 0, "the heal took the stale Lease over and released it"

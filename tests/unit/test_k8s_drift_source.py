@@ -196,7 +196,7 @@ def wait_for_lease(made, clock, lease_at):
         return lease_at(clock.now)
     made._read_lease = read
     started = clock.now
-    asyncio.run(made._lease_wait("prod"))
+    made.expired = asyncio.run(made._lease_wait("prod"))
     return reads, clock.now - started
 
 
@@ -204,14 +204,35 @@ def test_a_lease_a_killed_run_left_holds_the_events_only_for_its_duration():
     clock, made = Clock(), agent()
     reads, waited = wait_for_lease(made, clock, lambda now: lease(41, duration=5))
     assert 5.0 <= waited <= 5.0 + SRC["LEASE_POLL"]
+    # the version judged expired goes with the events, so the heal run takes it over without a second wait
+    assert made.expired == "41"
+    assert live_drift.event(live_drift.Change("prod", None, "modified", [], []), made.expired)["gitops"][
+        "lease_expired"] == "41"
     # judged once per set: the next changes of the set do not wait for it again
     reads, waited = wait_for_lease(made, clock, lambda now: lease(41, duration=5))
     assert (len(reads), waited) == (1, 0)
 
 
+def test_a_free_or_renewed_lease_names_no_expired_version():
+    clock, made = Clock(), agent()
+    wait_for_lease(made, clock, lambda now: None)
+    assert made.expired is None
+    wait_for_lease(made, clock, lambda now: lease(int(now // 2), duration=5) if now < 8 else None)
+    assert made.expired is None
+
+
+def test_a_version_judged_expired_elsewhere_is_taken_over_at_once_and_only_that_version():
+    """lock_expired_version: the heal run trusts the agent's judgement of that exact record."""
+    expiry = Expiry("41")
+    assert expiry.expired("41", "runner/pid-1", 60, now=0.0)       # no second wait
+    assert not expiry.expired("42", "runner/pid-1", 60, now=1.0)   # renewed since: a live holder, waited for
+    assert not Expiry("41").expired("41", None, 60, now=0.0)      # free: simply free
+
+
 def test_a_lease_renewed_by_a_live_run_holds_the_events_until_it_is_released():
     clock, made = Clock(), agent()
-    renewed_every_2s_released_at_20s = lambda now: lease(int(now // 2), duration=5) if now < 20 else None  # noqa: E731
+    def renewed_every_2s_released_at_20s(now):
+        return lease(int(now // 2), duration=5) if now < 20 else None
     reads, waited = wait_for_lease(made, clock, renewed_every_2s_released_at_20s)
     assert 20.0 <= waited <= 20.0 + SRC["LEASE_POLL"]
 
@@ -362,7 +383,8 @@ def test_the_backoff_starts_again_after_a_healthy_watch():
     refused = (0.1, False, GitOpsError("connection refused"))
     sleeps = watch_loop(agent(), Clock(), [refused] * 4 + [(0.5, True, GitOpsError("connection reset"))] + [refused])
     assert [round(s / e) for s, e in zip(sleeps, [1, 2, 4, 8, 1, 2])] == [1] * 6  # delivered events: healthy
-    sleeps = watch_loop(agent(), Clock(), [refused] * 3 + [(SRC["HEALTHY_AFTER"], False, GONE)] + [refused])
+    # (a hair over HEALTHY_AFTER: the fake clock adds jittered floats, so "exactly" could read 9.999...)
+    sleeps = watch_loop(agent(), Clock(), [refused] * 3 + [(SRC["HEALTHY_AFTER"] + 1e-6, False, GONE)] + [refused])
     assert len(sleeps) == 4 and sleeps[-1] <= 1.2  # a quiet watch up for HEALTHY_AFTER seconds: healthy too
 
 
@@ -406,7 +428,7 @@ def test_a_kind_no_inventory_records_any_more_is_no_longer_watched():
     made = served(agent(sets=["prod", "staging"]))
     made._record("prod", refs(("apps", "Deployment", "app"), ("", "ConfigMap", "app")))
     made._record("staging", refs(("apps", "Deployment", "app")))
-    stops = {name: stop for name, stop in made.started}
+    stops = dict(made.started)
     made.tracker.observe("MODIFIED", deployment("web"), listed=True)
     made._record("prod", refs(("", "ConfigMap", "app")))  # staging still records Deployments
     assert not stops["k8s_drift deployments *"].is_set()

@@ -47,6 +47,7 @@ def set_argument_spec(**extra):
         lock=dict(type="bool", default=True),
         lock_timeout=dict(type="int", default=300),
         lock_duration=dict(type="int", default=60),
+        lock_expired_version=dict(type="str"),
     )
     spec.update(extra)
     return spec
@@ -64,4 +65,3 @@ def protect(module):
     if isinstance(objects, list):
         module.params["objects"] = [sanitize.mask_secret(obj) for obj in objects]
     return params
-

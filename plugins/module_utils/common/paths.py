@@ -156,12 +156,10 @@ def leaves(node, path=(), types=(str,)):
     """(path, value) of every leaf of a plain tree whose value is one of `types`, lists by index."""
     if isinstance(node, dict):
         for key, value in node.items():
-            for found in leaves(value, path + (key,), types):
-                yield found
+            yield from leaves(value, path + (key,), types)
     elif isinstance(node, list):
         for index, value in enumerate(node):
-            for found in leaves(value, path + (index,), types):
-                yield found
+            yield from leaves(value, path + (index,), types)
     elif isinstance(node, types):
         yield path, node
 

@@ -49,6 +49,7 @@ class Options:
     lock: bool
     lock_timeout: int
     lock_duration: int
+    lock_expired_version: Optional[str]
     recreate: bool
     takeover_managers: Tuple[str, ...]
     policy: Any  # policy.Policy, or None (the option's dict is parsed and checked here)
@@ -102,7 +103,8 @@ class Engine(object):
         opts = self.opts
         if opts.lock and not opts.check_mode:
             self.lock = lease.SetLock(self.client, opts.inventory_namespace, opts.set_name, opts.lock_duration,
-                                      opts.lock_timeout, opts.field_manager).acquire()
+                                      opts.lock_timeout, opts.field_manager,
+                                      expired_version=opts.lock_expired_version).acquire()
         return self.lock
 
     def map(self, fn, items):

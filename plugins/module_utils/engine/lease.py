@@ -52,14 +52,17 @@ class Expiry(object):
     monotonic clock, counted from when this waiter first saw that resourceVersion.  Pure: the caller
     reads the Lease and passes its clock's `now`; no time of the Lease's record is read."""
 
-    def __init__(self):
+    def __init__(self, expired_version=None):
         self.seen = None  # (resourceVersion, `now` when this waiter first saw it)
+        self.expired_version = expired_version  # a version another waiter already judged expired (k8s_drift)
 
     def expired(self, resource_version, holder, duration, now):
         """Whether a Lease with this record, held by `holder` for `duration` seconds, has expired;
         a free Lease (no holder) has not: it is simply free."""
         if self.seen is None or self.seen[0] != resource_version:
             self.seen = (resource_version, now)
+        if holder and self.expired_version and resource_version == self.expired_version:
+            return True  # watched unchanged for its duration already: every renewal changes the version
         return bool(holder) and now - self.seen[1] >= duration
 
     def held(self, resource_version, holder, duration, now):
@@ -70,7 +73,7 @@ class Expiry(object):
 class SetLock(object):
     """The Lease of one set.  `acquire()` waits up to `timeout` seconds; `release()` gives it back."""
 
-    def __init__(self, client, namespace, set_name, duration, timeout, field_manager):
+    def __init__(self, client, namespace, set_name, duration, timeout, field_manager, expired_version=None):
         """`duration` and `timeout` are validated by the run's options (engine.Options)."""
         self.client = client
         self.namespace = namespace
@@ -79,6 +82,7 @@ class SetLock(object):
         self.duration = int(duration)
         self.timeout = timeout
         self.field_manager = field_manager
+        self.expired_version = expired_version
         self.holder = identity()
         self.waited = 0.0
         self.took_over_from = None
@@ -130,7 +134,7 @@ class SetLock(object):
     def acquire(self):
         started = time.monotonic()
         deadline = started + self.timeout
-        expiry = Expiry()
+        expiry = Expiry(self.expired_version)
         try:
             while True:
                 created = self._create()

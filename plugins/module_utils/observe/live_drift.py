@@ -176,11 +176,16 @@ def merge(first, second):
                   sorted(set(first.fields) | set(second.fields)))
 
 
-def event(change):
-    """The event k8s_drift puts on the queue: names only, never a value."""
+def event(change, lease_expired=None):
+    """The event k8s_drift puts on the queue: names only, never a value.  `lease_expired`: the
+    resourceVersion of the set's Lease that the agent judged expired (a killed run left it), for the
+    heal run's lock_expired_version."""
     ref = change.ref
-    return {"gitops": {
+    out = {"gitops": {
         "set": change.set, "change": change.change, "ref": str(ref) if ref else None,
         "object": ({"group": ref.group, "version": ref.version, "kind": ref.kind, "namespace": ref.namespace,
                     "name": ref.name} if ref else None),
         "managers": list(change.managers), "fields": list(change.fields)}}
+    if lease_expired:
+        out["gitops"]["lease_expired"] = lease_expired
+    return out

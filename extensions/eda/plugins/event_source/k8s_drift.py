@@ -288,7 +288,7 @@ class Agent:
         delay, gone_before, client = BACKOFF_MIN, False, None
         try:
             while not stop.is_set():
-                attempt = _Attempt(self._monotonic())
+                attempt, error = _Attempt(self._monotonic()), None
                 try:
                     if client is None:
                         client = self.client() if shared else self._new_client()
@@ -448,7 +448,7 @@ class Agent:
         has one wait at a time, however many of its objects changed."""
         try:
             while self.batches.get(set_name) and not self.stopping.is_set():
-                await self._lease_wait(set_name)
+                expired = await self._lease_wait(set_name)
                 changes = list(self.batches.pop(set_name, {}).values())
                 try:
                     checked = await asyncio.to_thread(self._recheck, set_name, changes)
@@ -457,7 +457,7 @@ class Agent:
                     checked = changes
                 for seen, change in zip(changes, checked):
                     if change is not None:
-                        await self.queue.put(live_drift.event(change))
+                        await self.queue.put(live_drift.event(change, lease_expired=expired))
                     else:
                         LOG.info("gitops.core.k8s_drift: %s settled by gitops.core meanwhile; no event", seen.ref)
         finally:
@@ -479,10 +479,13 @@ class Agent:
         return expiry.held((held.get("metadata") or {}).get("resourceVersion"), spec.get("holderIdentity"),
                            spec.get("leaseDurationSeconds") or DEFAULTS["lock_duration"], now)
 
-    async def _lease_wait(self, set_name: str) -> None:
+    async def _lease_wait(self, set_name: str) -> str | None:
         """Wait while a gitops.core run holds the set's Lease (a sync or heal runs), at most LEASE_WAIT.
         The wait is the event loop's: between two reads of the Lease (each a short call in a thread)
-        it sleeps in asyncio, so a waiting set holds no thread of the pool."""
+        it sleeps in asyncio, so a waiting set holds no thread of the pool.  Returns the Lease's
+        resourceVersion when it is held but judged expired (a killed run left it): the events carry it
+        as `lease_expired`, and the heal run given it takes that Lease over at once (lock_expired_version)
+        instead of waiting the duration again by its own clock."""
         give_up = self._monotonic() + LEASE_WAIT
         while not self.stopping.is_set():
             try:
@@ -490,18 +493,19 @@ class Agent:
             except Exception as exc:  # the API server away: the check reports what was seen
                 LOG.warning("gitops.core.k8s_drift: could not read the Lease of set %s: %s", set_name, exc,
                             exc_info=not isinstance(exc, EXPECTED))
-                return
+                return None
             now = self._monotonic()
             holder = ((held or {}).get("spec") or {}).get("holderIdentity")
             if not self._lease_held(set_name, held, now):
                 if holder:
                     LOG.info("gitops.core.k8s_drift: the Lease of set %s (held by %s) was not renewed for its "
                              "duration: expired, as a killed run leaves it; checking", set_name, holder)
-                return
+                    return (held.get("metadata") or {}).get("resourceVersion")
+                return None
             if now >= give_up:
                 LOG.warning("gitops.core.k8s_drift: the Lease of set %s is still held by %s after %ds; checking",
                             set_name, holder, LEASE_WAIT)
-                return
+                return None
             await self._async_sleep(LEASE_POLL)
 
     def _recheck(self, set_name: str, changes: list) -> list:

@@ -194,7 +194,7 @@ def run(args, cwd=None, env=None, data=None, timeout=None):
     if not executable:
         raise GitOpsError("'%s' is not installed (not found on PATH)" % args[0])
     proc = subprocess.run([executable] + list(args[1:]), cwd=cwd, env={**os.environ, **(env or {})}, input=data,
-                          capture_output=True, timeout=timeout)
+                          capture_output=True, timeout=timeout, check=False)
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -263,7 +263,8 @@ def pgp_key():
         run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", "Ops <ops@example.com>", "default", "default",
              "never"], env=env)
         out = run(["gpg", "--with-colons", "--fingerprint", "ops@example.com"], env=env)[1].decode()
-        fingerprint = next(line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:"))
+        fingerprint = next((line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:")), None)
+        assert fingerprint, out
         secret = run(["gpg", "--batch", "--armor", "--export-secret-keys", fingerprint], env=env)[1].decode()
         yield fingerprint, secret, home
     finally:
@@ -272,8 +273,8 @@ def pgp_key():
 
 
 @needs_sops
-def test_pgp_keys_decrypt_in_their_own_home_and_the_machines_gnupg_home_is_not_used(machine, pgp_key, tmp_path,
-                                                                                     monkeypatch):
+def test_pgp_keys_decrypt_in_their_own_home_and_the_machines_gnupg_home_is_not_used(
+        machine, pgp_key, tmp_path, monkeypatch):
     fingerprint, secret, machine_home = pgp_key
     pgp_file = tmp_path / "pgp.sops.yaml"
     out = run(["sops", "encrypt", "--pgp", fingerprint, "--input-type", "yaml", "--output-type", "yaml",

@@ -23,7 +23,7 @@ def run(args, cwd=None, env=None, data=None, timeout=None):
     if not executable:
         raise GitOpsError("'%s' is not installed (not found on PATH)" % args[0])
     proc = subprocess.run([executable] + list(args[1:]), cwd=cwd, env={**os.environ, **(env or {})}, input=data,
-                          capture_output=True, timeout=timeout)
+                          capture_output=True, timeout=timeout, check=False)
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -36,7 +36,8 @@ def keys():
         run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", "Ops <ops@example.com>", "default", "default",
              "never"], env=env)
         out = run(["gpg", "--with-colons", "--fingerprint", "ops@example.com"], env=env)[1].decode()
-        fingerprint = next(line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:"))
+        fingerprint = next((line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:")), None)
+        assert fingerprint, out
         public = run(["gpg", "--armor", "--export", fingerprint], env=env)[1].decode()
         secret = run(["gpg", "--batch", "--armor", "--export-secret-keys", fingerprint], env=env)[1].decode()
         yield fingerprint, public, secret

@@ -54,7 +54,7 @@ def test_no_output_means_unsigned():
 
 
 def run(args, cwd=None, env=None, data=None, timeout=None):
-    proc = subprocess.run(args, cwd=cwd, env={**os.environ, **(env or {})}, input=data, capture_output=True)
+    proc = subprocess.run(args, cwd=cwd, env={**os.environ, **(env or {})}, input=data, capture_output=True, check=False)
     return proc.returncode, proc.stdout, proc.stderr
 
 
