@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,8 @@ from ansible_collections.gitops.core.plugins.module_utils.common import decrypte
 from ansible_collections.gitops.core.plugins.module_utils.observe import compare
 from ansible_collections.gitops.core.plugins.module_utils.source.secrets import sops
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
+
+import tools
 
 ANNOTATION = "gitops.core/decrypted-fields"
 TOKEN = "tok-5a9c1e77d2"
@@ -189,13 +190,8 @@ needs_sops = pytest.mark.skipif(not (SOPS and AGE_KEYGEN and shutil.which("gpg")
 
 
 def run(args, cwd=None, env=None, data=None, timeout=None):
-    """runner.ModuleRunner's contract with subprocess: `env` is added to this process's environment."""
-    executable = {"sops": SOPS}.get(args[0]) or shutil.which(args[0])
-    if not executable:
-        raise GitOpsError("'%s' is not installed (not found on PATH)" % args[0])
-    proc = subprocess.run([executable] + list(args[1:]), cwd=cwd, env={**os.environ, **(env or {})}, input=data,
-                          capture_output=True, timeout=timeout, check=False)
-    return proc.returncode, proc.stdout, proc.stderr
+    """runner.ModuleRunner's contract, with the sops built for the tests."""
+    return tools.run(args, cwd, env, data, timeout, binaries={"sops": SOPS})
 
 
 SECRET = "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\nstringData: {password: hunter2-plain}\n"
@@ -257,19 +253,8 @@ def test_named_keys_are_the_only_keys_sops_uses(machine, where, tmp_path, monkey
 @pytest.fixture(scope="module")
 def pgp_key():
     """(fingerprint, armored secret key, GnuPG home holding it) of a key made for the test."""
-    home = tempfile.mkdtemp(prefix="gpg-", dir="/tmp")
-    env = {"GNUPGHOME": home}
-    try:
-        run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", "Ops <ops@example.com>", "default", "default",
-             "never"], env=env)
-        out = run(["gpg", "--with-colons", "--fingerprint", "ops@example.com"], env=env)[1].decode()
-        fingerprint = next((line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:")), None)
-        assert fingerprint, out
-        secret = run(["gpg", "--batch", "--armor", "--export-secret-keys", fingerprint], env=env)[1].decode()
+    with tools.gpg_key() as (fingerprint, _public, secret, home):
         yield fingerprint, secret, home
-    finally:
-        run(["gpgconf", "--homedir", home, "--kill", "all"], env=env)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @needs_sops

@@ -14,36 +14,19 @@ import pytest
 from ansible_collections.gitops.core.plugins.module_utils.common import gnupg
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
 
+import tools
+
 pytestmark = pytest.mark.skipif(not (shutil.which("gpg") and shutil.which("gpgconf")), reason="needs gnupg")
 
 
-def run(args, cwd=None, env=None, data=None, timeout=None):
-    """runner.ModuleRunner's contract with subprocess: `env` is added to this process's environment."""
-    executable = shutil.which(args[0])
-    if not executable:
-        raise GitOpsError("'%s' is not installed (not found on PATH)" % args[0])
-    proc = subprocess.run([executable] + list(args[1:]), cwd=cwd, env={**os.environ, **(env or {})}, input=data,
-                          capture_output=True, timeout=timeout, check=False)
-    return proc.returncode, proc.stdout, proc.stderr
+run = tools.run
 
 
 @pytest.fixture(scope="module")
 def keys():
     """(fingerprint, armored public key, armored secret key) of a key made in a GnuPG home of the test's own."""
-    home = tempfile.mkdtemp(prefix="gpg-", dir="/tmp")
-    env = {"GNUPGHOME": home}
-    try:
-        run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", "Ops <ops@example.com>", "default", "default",
-             "never"], env=env)
-        out = run(["gpg", "--with-colons", "--fingerprint", "ops@example.com"], env=env)[1].decode()
-        fingerprint = next((line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:")), None)
-        assert fingerprint, out
-        public = run(["gpg", "--armor", "--export", fingerprint], env=env)[1].decode()
-        secret = run(["gpg", "--batch", "--armor", "--export-secret-keys", fingerprint], env=env)[1].decode()
+    with tools.gpg_key() as (fingerprint, public, secret, _home):
         yield fingerprint, public, secret
-    finally:
-        run(["gpgconf", "--homedir", home, "--kill", "all"], env=env)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def listed(home, secret=False):
