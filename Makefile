@@ -60,7 +60,7 @@ molecule: venv collection cluster-up ## Molecule scenarios (the sync role: conve
 compat: venv-compat collection ## unit tests and a smoke test on the oldest supported ansible-core
 	@hack/compat
 
-test: ## everything: unit, sanity, lint, integration, compatibility (starts and stops the cluster)
+test: ## everything on the newest ansible-core: unit, sanity, lint, molecule, integration (starts and stops the cluster)
 	@hack/test
 
 demo: venv collection ## run the main GitOps job against the local control plane

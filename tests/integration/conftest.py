@@ -261,7 +261,10 @@ def run_task(run_tasks):
 def second_cluster(tmp_path_factory):
     """A second local control plane (CLUSTER_DIR in a temporary folder), for the tests that kill its
     processes or need two clusters: (cluster dir, Kubectl, control(cmd, component) for cluster.py
-    kill/restart).  Its tests share the xdist group "second-control-plane", so it starts once."""
+    kill/restart).  Its tests share an xdist group, so it starts once per group's worker: the fault
+    tests ("second-control-plane", long waits on restarts) and the agent and two-cluster tests
+    ("second-control-plane-b") run on two workers, each with a control plane of its own, so neither
+    chain waits for the other."""
     cdir = tmp_path_factory.mktemp("second-cluster") / "cluster"
     env = dict(os.environ, CLUSTER_DIR=str(cdir))
     script = [sys.executable, str(ROOT / "tests" / "cluster" / "cluster.py")]

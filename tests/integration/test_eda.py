@@ -26,7 +26,7 @@ from eda_harness import Rulebook, post_webhook, push_payload, wait_listening
 from gitfixtures import Keys, Repo
 from helpers import unique_name, wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.fault, pytest.mark.xdist_group("second-control-plane")]
+pytestmark = [pytest.mark.integration, pytest.mark.fault, pytest.mark.xdist_group("second-control-plane-b")]
 
 SECRET_VALUE, EDITED_VALUE, HOOK_SECRET = "eda-PLANTED-secret-1f9a", "eda-PLANTED-edited-77c2", "hook-PLANTED-6d0e"
 STALE_LEASE_SECONDS = 5

@@ -14,7 +14,7 @@ from gitfixtures import Repo
 
 from conftest import CLUSTER_DIR
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("second-control-plane")]
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("second-control-plane-b")]
 ROOT = Path(__file__).resolve().parents[2]
 
 

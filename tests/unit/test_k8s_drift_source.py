@@ -231,6 +231,7 @@ def test_a_version_judged_expired_elsewhere_is_taken_over_at_once_and_only_that_
 
 def test_a_lease_renewed_by_a_live_run_holds_the_events_until_it_is_released():
     clock, made = Clock(), agent()
+
     def renewed_every_2s_released_at_20s(now):
         return lease(int(now // 2), duration=5) if now < 20 else None
     reads, waited = wait_for_lease(made, clock, renewed_every_2s_released_at_20s)
