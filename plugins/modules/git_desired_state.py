@@ -120,7 +120,7 @@ options:
       - Helm runs with an empty home, config, cache, plugin folder and kubeconfig of its own, so no
         repository, registry login or plugin of the machine is used; no post-renderer is run.
         Test hooks are skipped (C(--skip-tests)). Helm's error text is returned without the values it quotes
-        (a values-schema error's value, and each string of 6 or more characters of the values files and
+        (a values-schema error's value, and each string of 3 or more characters of the values files and
         O(helm.release_values)).
       - Each rendered object keeps its template file (for example V(charts/web/templates/deployment.yaml))
         in RV(sources), so errors and drift reports name it.

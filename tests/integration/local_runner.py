@@ -10,7 +10,7 @@ from ansible_collections.gitops.core.plugins.module_utils.common.errors import G
 
 def local_runner(args, cwd=None, env=None, data=None, timeout=None):
     try:
-        proc = subprocess.run(list(args), cwd=cwd, env={**os.environ, **(env or {})}, input=data,
+        proc = subprocess.run(list(args), cwd=cwd, env={k: v for k, v in {**os.environ, **(env or {})}.items() if v is not None}, input=data,
                               capture_output=True, timeout=timeout, check=False)
     except FileNotFoundError:
         raise GitOpsError("'%s' is not installed (not found on PATH)" % args[0]) from None

@@ -73,10 +73,33 @@ def fields(obj):
     return frozenset(p for p in listed if isinstance(p, str)) if isinstance(listed, list) else frozenset()
 
 
+def _legacy(path):
+    """A name as written before the one path grammar (keys joined by '.', `data.config.yaml`): objects
+    applied then still carry such names, and they must keep hiding what they named."""
+    out = ""
+    for step in path:
+        out += "[%d]" % step if isinstance(step, int) else ("." if out else "") + str(step)
+    return out
+
+
+def named(hidden, path):
+    """Whether the index path `path` is one of the names `hidden` (in either spelling).  Names are
+    matched, never parsed: a name that would not read back still hides what it names."""
+    return paths.dotted(path) in hidden or _legacy(path) in hidden
+
+
+def covers(hidden, path):
+    """Whether the index path `path` is, holds or lies inside a field `hidden` names (either spelling)."""
+    return bool(hidden) and (paths.covers(hidden, paths.dotted(path)) or paths.covers(hidden, _legacy(path)))
+
+
 def values(obj):
-    """The values at an object's decrypted fields (for masking messages about it)."""
+    """The values at (or inside) an object's decrypted fields, for masking messages about it."""
     hidden = fields(obj)
-    return {text for path, text in paths.leaves(obj) if paths.dotted(path) in hidden} if hidden else set()
+    if not hidden:
+        return set()
+    return {text for path, text in paths.leaves(obj)
+            if any(named(hidden, path[:n]) for n in range(1, len(path) + 1))}
 
 
 def hide(obj):
@@ -85,14 +108,15 @@ def hide(obj):
     if not hidden:
         return obj
     obj = copy.deepcopy(obj)
-    for name in hidden:
-        try:
-            steps = paths.parse(name)
-        except GitOpsError:
-            continue  # not a path this grammar writes: names nothing
-        parent = paths.lookup(obj, steps[:-1])
-        last = steps[-1]
-        if (isinstance(parent, dict) and last in parent) or (
-                isinstance(parent, list) and isinstance(last, int) and last < len(parent)):
-            parent[last] = HIDDEN
+
+    def walk(node, path):
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in list(items):
+            here = path + (key,)
+            if named(hidden, here):
+                node[key] = HIDDEN
+            else:
+                walk(value, here)
+
+    walk(obj, ())
     return obj

@@ -139,28 +139,29 @@ def matches(pattern, path):
     return len(pattern) <= len(path) and all(step_matches(p, s) for p, s in zip(pattern, path))
 
 
-SCALARS = (str, int, float, bool)  # every leaf a manifest or values file can hold, but null
-
-
 def lookup(node, path, default=None):
-    """The value at `path` (str and int steps) of a plain tree, or `default` when it has none."""
+    """The value at `path` (str and int steps) of a plain tree, or `default` when it has none (a
+    string is a leaf: it is never indexed into)."""
     for step in path:
-        try:
+        if isinstance(node, dict) and not isinstance(step, int) and step in node:
             node = node[step]
-        except (KeyError, IndexError, TypeError):
+        elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
+            node = node[step]
+        else:
             return default
     return node
 
 
 def leaves(node, path=(), types=(str,)):
-    """(path, value) of every leaf of a plain tree whose value is one of `types`, lists by index."""
+    """(path, value) of every leaf of a plain tree whose value is one of `types` (None: any value but
+    null, whatever YAML made of it: dates, numbers, bytes), lists by index."""
     if isinstance(node, dict):
         for key, value in node.items():
             yield from leaves(value, path + (key,), types)
     elif isinstance(node, list):
         for index, value in enumerate(node):
             yield from leaves(value, path + (index,), types)
-    elif isinstance(node, types):
+    elif node is not None if types is None else isinstance(node, types):
         yield path, node
 
 

@@ -17,7 +17,8 @@ TIMED_OUT = 124  # coreutils timeout's exit code
 
 
 class ModuleRunner(object):
-    """runner(args, cwd=None, env=None, data=None, timeout=None) -> (rc, stdout bytes, stderr bytes)"""
+    """runner(args, cwd=None, env=None, data=None, timeout=None) -> (rc, stdout bytes, stderr bytes).
+    `env` is added to the environment; a variable given as None is removed from it."""
 
     def __init__(self, module, drop_env_prefixes=("GIT_", "HELM_")):
         self.module = module
@@ -31,10 +32,14 @@ class ModuleRunner(object):
         executable = self.module.get_bin_path(args[0])
         if not executable:
             raise GitOpsError("'%s' is not installed (not found on PATH)" % args[0])
+        env = dict(env or {})
+        for key in [k for k, v in env.items() if v is None]:
+            del env[key]
+            os.environ.pop(key, None)  # this process is ours alone (see __init__): gone for every later tool too
         cmd = [executable] + list(args[1:])
         if timeout:
             cmd = ["timeout", "--kill-after=10", str(int(timeout))] + cmd
-        rc, out, err = self.module.run_command(cmd, cwd=cwd, environ_update=env or {}, data=data,
+        rc, out, err = self.module.run_command(cmd, cwd=cwd, environ_update=env, data=data,
                                                binary_data=True, encoding=None, expand_user_and_vars=False)
         if timeout and rc in (TIMED_OUT, 137):
             raise GitOpsError("%s took longer than %ds" % (args[0], timeout))

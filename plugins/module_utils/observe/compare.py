@@ -305,7 +305,7 @@ def _show(value):
 def _decrypted_at(obj, hidden, path):
     """Whether the diff path `path` is, or lies inside, a field that `obj` names (`hidden`) as decrypted."""
     where = index_path(obj, path) if hidden else None
-    return where is not None and paths.covers(hidden, paths.dotted(where))
+    return where is not None and decrypted.covers(hidden, where)
 
 
 def describe(diffs, kind, desired=None, live=None):

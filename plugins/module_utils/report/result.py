@@ -94,20 +94,24 @@ def reconcile_result(cs, set_name, inventory_namespace, revision, refs, abandone
 DIFF_ACTIONS = (CREATE, UPDATE, ADOPT, RECREATE, PRUNE)  # the entries --diff shows
 
 
-def _yaml(obj):
+def _yaml(obj, secrets):
     if obj is None:
         return ""
     import yaml
-    return yaml.safe_dump(sanitize.mask_secret(compare.strip_server_fields(obj)), sort_keys=True,
+    text = yaml.safe_dump(sanitize.mask_secret(compare.strip_server_fields(obj)), sort_keys=True,
                           default_flow_style=False)
+    return sanitize.mask(text, secrets) if secrets else text
 
 
 def ansible_diff(entry, response=None):
     """Ansible's before/after for one entry: live vs what the dry-run or apply returned (`response`,
-    else the body); Secret values hidden, server-owned metadata stripped."""
+    else the body); Secret values hidden, server-owned metadata stripped.  Each side hides its own
+    decrypted fields, and both sides are also masked of every secret value the other names: a field
+    newly encrypted in Git is named only by the desired object, yet its live value may be that secret."""
     after = None if entry.action == PRUNE else (response or entry.body)
+    secrets = sanitize.secret_values(entry.body) | sanitize.secret_values(entry.live)
     return {"before_header": "%s (live)" % (entry.ref,), "after_header": "%s (%s)" % (entry.ref, entry.action),
-            "before": _yaml(entry.live), "after": _yaml(after)}
+            "before": _yaml(entry.live, secrets), "after": _yaml(after, secrets)}
 
 
 # ------------------------------------------------------------------ drift_check

@@ -201,10 +201,11 @@ def scrub(message, values):
 
 
 def _leaf_values(data, only=None):
-    """The values (as text) of a values tree's leaves, or of those at the index paths `only`."""
+    """The values (as text) of a values tree's leaves, or of those at the index paths `only`; never a
+    boolean's text (True, False), which would hide every field that holds the word."""
     chosen = set(map(tuple, only)) if only is not None else None
-    return [v if isinstance(v, str) else str(v) for p, v in paths.leaves(data, types=paths.SCALARS)
-            if chosen is None or p in chosen]
+    return [v if isinstance(v, str) else str(v) for p, v in paths.leaves(data, types=None)
+            if not isinstance(v, bool) and (chosen is None or p in chosen)]
 
 
 def _vault_values(text, rel, name, decryption):

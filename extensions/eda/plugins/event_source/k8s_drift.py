@@ -68,7 +68,9 @@ options:
     default: 300
 notes:
   - The event is C({"gitops" {"set", "change" (modified, deleted, unrecorded, startup), "ref", "object"
-    {group, version, kind, namespace, name}, "managers", "fields"}}).
+    {group, version, kind, namespace, name}, "managers", "fields"}}), plus C(lease_expired) (the
+    resourceVersion of the set's Lease, judged expired, as a killed run leaves it) when the check waited
+    for such a Lease; the drift rulebook hands it to the run as C(lock_expired_version).
   - Needs list and watch on the sets' kinds, and get, list and watch on ConfigMaps and Leases in the
     inventory namespace (docs/rbac.md).
   - The defaults of O(inventory_namespace), O(field_manager) and O(api_retries) are the modules' own
@@ -409,6 +411,8 @@ class Agent:
         if ready is not None:
             ready.set()
         for event_type, obj in client.watch_collection(res, namespace, selector, version, self.watch_timeout, stop):
+            if stop.is_set():  # unwatched (no inventory records the kind now): what it saw was forgotten
+                return
             attempt.delivered = True
             with self.lock:
                 change = self.tracker.observe(event_type, obj)

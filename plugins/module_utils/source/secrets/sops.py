@@ -28,10 +28,9 @@ _MAC_MISMATCH, _MAC_NOT_FOUND, _NO_KEY = 51, 52, 128
 ENCRYPTED_VALUE = "ENC[AES256_GCM,"
 _METADATA = ("sops:", '"sops":', "sops_mac=", "[sops]")
 _FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".env": "dotenv", ".ini": "ini"}
-# sops' other age key sources (github.com/getsops/sops/v3/age/keysource.go), each with a value under
-# which it yields no key: an empty key list, a command that prints nothing, an empty file.
-_AGE_SOURCES = (("SOPS_AGE_KEY", ""), ("SOPS_AGE_KEY_CMD", "true"), ("SOPS_AGE_SSH_PRIVATE_KEY_FILE", os.devnull),
-                ("SOPS_AGE_SSH_PRIVATE_KEY_CMD", "true"))
+# sops' other age key sources (github.com/getsops/sops/v3/age/keysource.go): removed from its environment when
+# `decryption` names keys (a stand-in value would not do: sops 3.10 fails on an SSH key file it cannot parse).
+_AGE_SOURCES = ("SOPS_AGE_KEY", "SOPS_AGE_KEY_CMD", "SOPS_AGE_SSH_PRIVATE_KEY_FILE", "SOPS_AGE_SSH_PRIVATE_KEY_CMD")
 
 
 def looks_encrypted(text):
@@ -64,15 +63,15 @@ def encrypted_leaves(cipher, plain):
 
 
 def only_these_keys(folder, age_file, gnupghome):
-    """sops' environment when `decryption` names keys: the age keys of `age_file` (none: os.devnull)
+    """sops' environment when `decryption` names keys: the age keys of `age_file` (None: no age key)
     and the GnuPG home `gnupghome`, and no key of the machine.  sops would also read SOPS_AGE_KEY,
     ~/.config/sops/age/keys.txt ($XDG_CONFIG_HOME), ~/.ssh/id_ed25519 and id_rsa, a key command, and
     ~/.gnupg (from the passwd entry when GNUPGHOME is unset); so HOME and XDG_CONFIG_HOME point into
-    the private folder, GNUPGHOME is always set, and each inherited key variable is overridden (the
-    runner adds to the module's environment, it cannot remove a variable)."""
-    env = {name: value for name, value in _AGE_SOURCES if name in os.environ}
+    the private folder, GNUPGHOME is always set, and each inherited key variable is removed (a None
+    value: the runner unsets it)."""
+    env = dict.fromkeys(_AGE_SOURCES)  # None: the runner removes the variable
     env.update(HOME=folder, XDG_CONFIG_HOME=os.path.join(folder, "config"), GNUPGHOME=gnupghome,
-               SOPS_AGE_KEY_FILE=age_file or os.devnull)
+               SOPS_AGE_KEY_FILE=age_file)
     return env
 
 

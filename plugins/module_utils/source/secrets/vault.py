@@ -107,4 +107,4 @@ def decrypt_values(data, vault, where, path=()):
 def leaf_paths(data):
     """Every leaf's index path except the identity (apiVersion, kind, metadata): the fields of a
     document that was encrypted whole."""
-    return [path for path, _value in paths.leaves(data, types=paths.SCALARS) if path[0] not in _IDENTITY]
+    return [path for path, _value in paths.leaves(data, types=None) if path and path[0] not in _IDENTITY]

@@ -275,3 +275,38 @@ def test_pgp_keys_decrypt_in_their_own_home_and_the_machines_gnupg_home_is_not_u
     with sops.Decryption(run, {"age_keys": [machine["ours"]["key"]]}) as decryption:
         with pytest.raises(GitOpsError, match="no key of `decryption` fits; it is encrypted for PGP %s" % fingerprint):
             decryption.decrypt("pgp.sops.yaml", path=str(pgp_file))
+
+
+def test_named_keys_unset_the_machines_other_age_sources():
+    """A None value: the runner removes the variable (a stand-in value broke sops 3.10 on an SSH key file)."""
+    env = sops.only_these_keys("/tmp/private", None, "/tmp/gnupg")
+    assert {k: env[k] for k in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_CMD", "SOPS_AGE_SSH_PRIVATE_KEY_FILE",
+                                "SOPS_AGE_SSH_PRIVATE_KEY_CMD", "SOPS_AGE_KEY_FILE")} == dict.fromkeys(
+        ("SOPS_AGE_KEY", "SOPS_AGE_KEY_CMD", "SOPS_AGE_SSH_PRIVATE_KEY_FILE", "SOPS_AGE_SSH_PRIVATE_KEY_CMD",
+         "SOPS_AGE_KEY_FILE"))
+    assert env["HOME"] == "/tmp/private" and env["GNUPGHOME"] == "/tmp/gnupg"
+
+
+def test_the_module_runner_unsets_a_variable_given_as_none(monkeypatch):
+    from ansible_collections.gitops.core.plugins.module_utils.common.runner import ModuleRunner
+
+    class Module:
+        def get_bin_path(self, name):
+            return shutil.which(name)
+
+        def run_command(self, cmd, environ_update=None, **_kw):
+            seen.update(environ_update)
+            return 0, b"", b""
+    seen = {}
+    monkeypatch.setenv("SOPS_AGE_KEY", "AGE-SECRET-KEY-1MACHINE")
+    ModuleRunner(Module())(["true"], env={"SOPS_AGE_KEY": None, "HOME": "/tmp/x"})
+    assert "SOPS_AGE_KEY" not in os.environ and seen == {"HOME": "/tmp/x"}
+
+
+def test_a_document_vaulted_whole_names_every_leaf_whatever_yaml_made_of_it():
+    import datetime
+    from ansible_collections.gitops.core.plugins.module_utils.source.secrets import vault
+    doc = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
+           "data": {"day": datetime.date(2026, 12, 3), "n": 5}}
+    assert sorted(vault.leaf_paths(doc)) == [("data", "day"), ("data", "n")]
+    assert vault.leaf_paths("a bare value") == []

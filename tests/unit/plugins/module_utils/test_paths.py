@@ -78,3 +78,16 @@ def test_hide_reads_the_names_with_the_grammar():
     assert shown["data"] == {"config.yaml": "(hidden)", "config": {"yaml": "plain"}}
     assert shown["spec"] == {"items": ["a", "(hidden)"], "map": "(hidden)"}
     assert obj["data"]["config.yaml"] == "s3cret"  # a copy
+
+
+def test_lookup_never_indexes_into_a_string():
+    tree = {"a": "abc", "b": [{"c": 1}]}
+    assert paths.lookup(tree, ("a", 1)) is None
+    assert paths.lookup(tree, ("b", 0, "c")) == 1 and paths.lookup(tree, ("b", 5)) is None
+
+
+def test_any_leaf_but_null_when_types_is_none():
+    import datetime
+    tree = {"when": datetime.date(2026, 12, 3), "n": None, "b": b"x", "l": [True]}
+    assert [p for p, _v in paths.leaves(tree, types=None)] == [("when",), ("b",), ("l", 0)]
+    assert list(paths.leaves("bare", types=None)) == [((), "bare")]

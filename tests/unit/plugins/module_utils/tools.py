@@ -17,7 +17,8 @@ def run(args, cwd=None, env=None, data=None, timeout=None, binaries=None):
     executable = (binaries or {}).get(args[0]) or shutil.which(args[0])
     if not executable:
         raise GitOpsError("'%s' is not installed (not found on PATH)" % args[0])
-    proc = subprocess.run([executable] + list(args[1:]), cwd=cwd, env={**os.environ, **(env or {})}, input=data,
+    merged = {k: v for k, v in {**os.environ, **(env or {})}.items() if v is not None}  # None: unset
+    proc = subprocess.run([executable] + list(args[1:]), cwd=cwd, env=merged, input=data,
                           capture_output=True, timeout=timeout, check=False)
     return proc.returncode, proc.stdout, proc.stderr
 
