@@ -54,7 +54,8 @@ def test_no_output_means_unsigned():
 
 
 def run(args, cwd=None, env=None, data=None, timeout=None):
-    proc = subprocess.run(args, cwd=cwd, env={k: v for k, v in {**os.environ, **(env or {})}.items() if v is not None}, input=data, capture_output=True, check=False)
+    proc = subprocess.run(args, cwd=cwd, env={k: v for k, v in {**os.environ, **(env or {})}.items() if v is not None},
+                          input=data, capture_output=True, check=False)
     return proc.returncode, proc.stdout, proc.stderr
 
 
