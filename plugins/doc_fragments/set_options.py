@@ -34,8 +34,86 @@ options:
       - The name of the managed set, for example V(prod-apps). Every object the set applies carries the
         label C(gitops.core/set=<set_name>); the inventory is the ConfigMap C(gitops-set-<set_name>).
       - Lower-case letters, digits and C(-), at most 53 characters.
+      - Required unless O(sets) is given (then each set names itself).
     type: str
-    required: true
+  sets:
+    description:
+      - Many sets in one run, for example RV(gitops.core.git_desired_state#module:sets) from a sets declaration
+        (docs/sets.md). Mutually exclusive with O(set_name), O(objects) and O(src).
+      - One process, one client, discovery and connection pool per identity for all of them. Each set keeps its own
+        Lease, inventory, ownership, policy and guards, exactly as when it runs alone.
+      - A set starts once each set of its C(depends_on) succeeded and (k8s_reconcile) is healthy; a set others depend on
+        is always waited for. Independent sets run in parallel, at most O(set_parallelism) at a time.
+      - A set whose dependency failed or was skipped is skipped, naming why; unrelated sets go on; the module fails at the
+        end naming each failed and skipped set (result C(summary)).
+      - Every set first plans from reads shared by all sets (one LIST per kind for all of them, by their set label, and
+        one LIST of their inventories). A set with nothing to write stops there and writes nothing, not even its Lease;
+        any other set takes its Lease and plans again from its own reads.
+      - A field a set leaves out (or null) keeps this module's option of the same name; C(service_account)
+        (C(<namespace>/<name>)) runs the set as that ServiceAccount (impersonated); drift_check adds a set's C(ignore) to its own
+        O(gitops.core.drift_check#module:ignore).
+    type: list
+    elements: dict
+    suboptions:
+      name: {description: The set's name (as O(set_name)), type: str, required: true}
+      depends_on: {description: Names of sets of O(sets) that must succeed first, type: list, elements: str, default: []}
+      objects: {description: The set's desired objects, type: list, elements: dict, default: []}
+      sources: {description: Where each object came from, type: list, elements: raw}
+      revision: {description: The commit of the set's repository, type: str}
+      source: {description: 'Where the set comes from (repository, paths, commit), reported with its result', type: dict}
+      signature: {description: The signature of the set's own repository; informational, type: dict}
+      digest: {description: The digest of the set's objects; informational, type: str}
+      object_count: {description: How many objects; informational, type: int}
+      namespace: {description: As O(namespace), type: str}
+      prune: {description: As O(prune) (drift_check - whether a heal prunes), type: bool}
+      max_deletions: {description: As O(max_deletions), type: int}
+      wait: {description: "As k8s_reconcile's O(gitops.core.k8s_reconcile#module:wait)", type: bool}
+      wait_timeout: {description: "As k8s_reconcile's O(gitops.core.k8s_reconcile#module:wait_timeout)", type: int}
+      ignore:
+        description: "drift_check's ignore rules of this set, added to O(gitops.core.drift_check#module:ignore)"
+        type: list
+        elements: dict
+        suboptions:
+          group: {description: API group, type: str}
+          kind: {description: Kind, type: str}
+          namespace: {description: Namespace, type: str}
+          name: {description: Name, type: str}
+          paths: {description: Field paths, type: list, elements: str}
+          managers: {description: Field managers, type: list, elements: str}
+      recreate: {description: As O(recreate), type: bool}
+      adopt: {description: As O(adopt), type: bool}
+      policy:
+        description: As O(policy); the set's own, given by the declaration (never by the set's content)
+        type: dict
+        suboptions:
+          namespaces: {description: As O(policy.namespaces), type: list, elements: str}
+          cluster_kinds: {description: As O(policy.cluster_kinds), type: list, elements: str}
+          denied_kinds: {description: As O(policy.denied_kinds), type: list, elements: str}
+      service_account: {description: "Run the set as this ServiceAccount, C(<namespace>/<name>) (impersonated)", type: str}
+      impersonate_user: {description: As O(impersonate_user), type: str}
+      impersonate_groups: {description: As O(impersonate_groups), type: list, elements: str}
+      inventory_namespace: {description: As O(inventory_namespace), type: str}
+  declaration:
+    description:
+      - The sets declaration O(sets) came from, RV(gitops.core.git_desired_state#module:declaration). Its own inventory,
+        the ConfigMap C(gitops-sets-<name>) in O(inventory_namespace), records every set it ran (before the set's first
+        write).
+      - A set recorded there and no longer in O(sets) is abandoned and reported (result C(removed_sets)), or, when
+        O(declaration.prune), pruned whole - a run of that set with no desired object, through every guard - within
+        O(declaration.max_deletions) for all removed sets together; its inventory and Lease are then deleted.
+      - k8s_reconcile only; drift_check reports the declared sets.
+    type: dict
+    suboptions:
+      name: {description: The declaration's name, type: str, required: true}
+      file: {description: The declaration's file in the repository (for messages), type: str}
+      prune: {description: Prune whole a set that left the declaration, type: bool, default: false}
+      max_deletions: {description: The most objects all removed sets may delete in one run, type: int}
+      sets: {description: The names of the declared sets (informational), type: list, elements: str}
+  set_parallelism:
+    description:
+      - How many sets of O(sets) run at once (each with its own O(parallelism) requests).
+    type: int
+    default: 4
   revision:
     description:
       - The revision of the desired state, for example the commit.

@@ -145,6 +145,24 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+sets:
+  description:
+    - With O(sets) - one entry per set, in the order given - C(set), C(status) (V(ok), V(failed) or V(skipped)),
+      C(depends_on), C(source) and, for a set that ran, everything this module returns for one set (without
+      C(api_requests), given once for all sets); for a failed set C(msg) and the error's details; for a skipped
+      set C(reason).
+  returned: when O(sets) is given
+  type: list
+  elements: dict
+  sample: [{set: crds, status: ok, changed: false, depends_on: []}, {set: apps, status: skipped, depends_on: [crds],
+            reason: "its dependency 'crds' failed"}]
+summary:
+  description:
+    - With O(sets) - how many sets, how many succeeded, the names of the changed, failed and skipped sets, and the
+      waves of the dependency order. C(drifted) names the sets with drift.
+  returned: when O(sets) is given
+  type: dict
+  sample: {sets: 3, ok: 2, changed: [apps], failed: [], skipped: [web], waves: [[crds], [apps, web]]}
 drift:
   description: Whether any object is modified, missing or orphaned.
   returned: always
@@ -224,15 +242,14 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gitops.core.plugins.module_utils.jobs import drift
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.report.result import failure_message
-from ansible_collections.gitops.core.plugins.module_utils.cluster.set_args import MODULE_OPTIONS, protect, set_argument_spec
+from ansible_collections.gitops.core.plugins.module_utils.cluster.set_args import MODULE_OPTIONS, protect, set_argument_spec, IGNORE_OPTIONS
 from ansible_collections.gitops.core.plugins.module_utils.jobs.inputs import load
+from ansible_collections.gitops.core.plugins.module_utils.jobs.sets import Job, run_module as run_sets
 
 
 def argument_spec():
     return set_argument_spec(
-        ignore=dict(type="list", elements="dict", default=[], options=dict(
-            group=dict(type="str"), kind=dict(type="str"), namespace=dict(type="str"), name=dict(type="str"),
-            paths=dict(type="list", elements="str"), managers=dict(type="list", elements="str"))),
+        ignore=dict(type="list", elements="dict", default=[], options=IGNORE_OPTIONS),
         fail_on_drift=dict(type="bool", default=True),
         check_orphans=dict(type="bool", default=True),
         server_side_confirm=dict(type="bool", default=True),
@@ -246,6 +263,8 @@ def argument_spec():
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), **MODULE_OPTIONS)
     params = protect(module)
+    if params["sets"] is not None:
+        run_sets(module, params, Job("drift", lambda p, check_mode, _diff: drift.Options.from_params(p, check_mode), drift.check))
     try:
         options = drift.Options.from_params(params, module.check_mode)
         objects, sources, client = load(module, params)

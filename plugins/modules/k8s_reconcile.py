@@ -137,6 +137,39 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+sets:
+  description:
+    - With O(sets) - one entry per set, in the order given - C(set), C(status) (V(ok), V(failed) or V(skipped)),
+      C(depends_on), C(source) and, for a set that ran, everything this module returns for one set (without
+      C(api_requests), given once for all sets); for a failed set C(msg) and the error's details; for a skipped
+      set C(reason).
+  returned: when O(sets) is given
+  type: list
+  elements: dict
+  sample: [{set: crds, status: ok, changed: false, depends_on: []}, {set: apps, status: skipped, depends_on: [crds],
+            reason: "its dependency 'crds' failed"}]
+summary:
+  description:
+    - With O(sets) - how many sets, how many succeeded, the names of the changed, failed and skipped sets, and the
+      waves of the dependency order.
+  returned: when O(sets) is given
+  type: dict
+  sample: {sets: 3, ok: 2, changed: [apps], failed: [], skipped: [web], waves: [[crds], [apps, web]]}
+removed_sets:
+  description:
+    - With O(declaration) - each set the declaration recorded and no longer lists - C(set), C(action) (V(abandoned),
+      V(pruned) or V(failed)), C(inventory_namespace), C(pruned) (the objects deleted), C(kept) (objects left in
+      place), C(reason) or C(msg).
+  returned: when O(declaration) is given
+  type: list
+  elements: dict
+  sample: [{set: old-app, action: pruned, pruned: ["ConfigMap shop/old"], kept: 0, inventory_namespace: gitops-system,
+            reason: "no longer declared; pruned whole"}]
+declaration:
+  description: With O(declaration) - its name, the namespace of its inventory, and how many sets that records.
+  returned: when O(declaration) is given
+  type: dict
+  sample: {name: prod, inventory_namespace: gitops-system, sets: 12}
 changed:
   description: Whether anything was (or, in check mode, would be) created, updated or pruned.
   returned: always
@@ -273,6 +306,7 @@ from ansible_collections.gitops.core.plugins.module_utils.common.errors import G
 from ansible_collections.gitops.core.plugins.module_utils.jobs import reconcile
 from ansible_collections.gitops.core.plugins.module_utils.cluster.set_args import MODULE_OPTIONS, protect, set_argument_spec
 from ansible_collections.gitops.core.plugins.module_utils.jobs.inputs import load
+from ansible_collections.gitops.core.plugins.module_utils.jobs.sets import Job, run_module as run_sets
 
 
 def argument_spec():
@@ -288,6 +322,8 @@ def argument_spec():
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), **MODULE_OPTIONS)
     params = protect(module)
+    if params["sets"] is not None:
+        run_sets(module, params, Job("reconcile", reconcile.Options.from_params, reconcile.run))
     try:
         options = reconcile.Options.from_params(params, module.check_mode, module._diff)
         objects, sources, client = load(module, params)

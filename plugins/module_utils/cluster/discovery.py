@@ -10,6 +10,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import threading
+
 from ansible_collections.gitops.core.plugins.module_utils.cluster.kube import Resource
 
 DISCOVERY_V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
@@ -21,6 +23,7 @@ class Discovery(object):
 
     def __init__(self, client):
         self.client = client
+        self._lock = threading.Lock()  # the sets of one run share a discovery (jobs/sets.py)
         self._table = None
         self._refreshed = False  # whether discovery was refreshed since it last changed on purpose
 
@@ -29,6 +32,12 @@ class Discovery(object):
         to per-group-version discovery on servers without it."""
         if self._table is not None and not refresh:
             return self._table
+        with self._lock:
+            if self._table is not None and not refresh:  # another set's plan discovered it meanwhile
+                return self._table
+            return self._discover()
+
+    def _discover(self):
         self._refreshed = self._table is not None
         table = {}
         for path in ("/api", "/apis"):

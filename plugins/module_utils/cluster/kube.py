@@ -41,6 +41,7 @@ Resource = namedtuple("Resource", "group version kind plural namespaced verbs")
 # Core kinds every cluster serves at v1, used without discovery (inventories, their namespace, the pods of a workload).
 CONFIG_MAPS = Resource("", "v1", "ConfigMap", "configmaps", True, ())
 NAMESPACES = Resource("", "v1", "Namespace", "namespaces", False, ())
+LEASES = Resource("coordination.k8s.io", "v1", "Lease", "leases", True, ())
 PODS = Resource("", "v1", "Pod", "pods", True, ())
 
 

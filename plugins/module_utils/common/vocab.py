@@ -14,6 +14,7 @@ __metaclass__ = type
 FIELD_MANAGER = "gitops-core"                 # the server-side-apply field manager (option field_manager)
 SET_LABEL = "gitops.core/set"                 # the set an object belongs to
 INVENTORY_LABEL = "gitops.core/inventory"     # on a set's inventory ConfigMap: the set's name
+DECLARATION_LABEL = "gitops.core/declaration"  # on a declaration's inventory ConfigMap: the declaration's name
 REVISION_ANNOTATION = "gitops.core/revision"  # the commit an object was last applied from
 PRUNE_ANNOTATION = "gitops.core/prune"        # "disabled": never deleted when it leaves Git
 RECONCILE_ANNOTATION = "gitops.core/reconcile"  # "disabled": left alone, in Git or live
@@ -36,6 +37,11 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "gitops.core"}  # on the inventory
 def set_object_name(set_name):
     """The name of a set's inventory ConfigMap and of its Lease (both in the inventory namespace)."""
     return "gitops-set-%s" % set_name
+
+
+def declaration_object_name(name):
+    """The name of a sets declaration's inventory ConfigMap (in the inventory namespace)."""
+    return "gitops-sets-%s" % name
 
 
 # ------------------------------------------------------------------ in outputs

@@ -11,7 +11,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.gitops.core.plugins.module_utils.engine import inventory, lifecycle
-from ansible_collections.gitops.core.plugins.module_utils.engine.changeset import ABANDON, PRUNE, SKIP
+from ansible_collections.gitops.core.plugins.module_utils.engine.changeset import ABANDON, PRUNE, RUN, SKIP
 from ansible_collections.gitops.core.plugins.module_utils.common.objref import set_label
 
 
@@ -72,17 +72,30 @@ def ran_after(cs, hooks_ran):
     return ran
 
 
-def record_inventory(engine, cs, hooks_ran=False):
-    """Write the inventory after a fully successful run: every desired object, plus the objects
-    that left Git but stay live and ours (abandoned), and what ran.  Returns (refs, abandoned keys,
-    revision)."""
+def _inventory_of(engine, cs, hooks_ran):
+    """(refs, abandoned keys, revision, ran) that the inventory records after `cs`: every desired
+    object, plus the objects that left Git but stay live and ours (abandoned), and what ran."""
     opts = engine.opts
     kept = [e for e in cs.entries if not e.desired and e.action in (ABANDON, SKIP)
             and set_label(e.live) == opts.set_name]
     refs = sorted({e.ref for e in cs.desired()} | {e.ref for e in kept})
-    abandoned = frozenset(e.ref.key for e in kept)
-    revision = opts.revision or cs.inventory.revision
-    ran = ran_after(cs, hooks_ran)
+    return refs, frozenset(e.ref.key for e in kept), opts.revision or cs.inventory.revision, ran_after(cs, hooks_ran)
+
+
+def writes_nothing(engine, cs):
+    """Whether closing `cs` would write nothing at all: no object to write, prune or run, and an
+    inventory that already records it (jobs/sets.py then takes no Lease)."""
+    if cs.writes() or cs.by_action(PRUNE, RUN):
+        return False
+    refs, abandoned, revision, ran = _inventory_of(engine, cs, hooks_ran=True)
+    return inventory.unchanged(cs.inventory, refs, abandoned, revision, ran)
+
+
+def record_inventory(engine, cs, hooks_ran=False):
+    """Write the inventory after a fully successful run (what _inventory_of says), unless it
+    records that already.  Returns (refs, abandoned keys, revision)."""
+    opts = engine.opts
+    refs, abandoned, revision, ran = _inventory_of(engine, cs, hooks_ran)
     if not opts.check_mode and not inventory.unchanged(cs.inventory, refs, abandoned, revision, ran):
         engine.lock.ensure()
         inventory.write(engine.client, opts.inventory_namespace, opts.set_name, refs, revision,

@@ -86,12 +86,27 @@ class Options:
         return cls(**values)
 
 
-class Engine(object):
-    """One run's engine.  Use as a context manager so that the pool and connections are closed."""
+class Shared(object):
+    """What the engines of one process's sets share (jobs/sets.py): the client and its connection
+    pool, one discovery, and the grouped reads of a set's first plan (reads.SharedReads, or None).
+    The client is closed by whoever made the Shared, not by each engine."""
 
-    def __init__(self, client, options):
+    def __init__(self, client, reads=None, discovery=None):
         self.client = client
-        self.discovery = Discovery(client)
+        self.discovery = discovery or Discovery(client)
+        self.reads = reads
+
+
+class Engine(object):
+    """One run's engine.  Use as a context manager so that the pool and connections are closed
+    (the client's only when the engine made its own Shared)."""
+
+    def __init__(self, client, options, shared=None):
+        self._own_client = shared is None
+        shared = shared or Shared(client)
+        self.client = client
+        self.discovery = shared.discovery
+        self.reads = shared.reads  # grouped reads (reads.py) for this plan, or None: the set reads alone
         self.opts = options
         self._pool = ThreadPoolExecutor(max_workers=options.parallelism, thread_name_prefix="gitops-core")
         self.lock = lease.NoLock()
@@ -117,7 +132,8 @@ class Engine(object):
     def close(self):
         self._pool.shutdown(wait=True)
         self.lock.release()
-        self.client.close()
+        if self._own_client:
+            self.client.close()
 
     def __enter__(self):
         return self

@@ -115,6 +115,19 @@ def resolve_desired(discovery, objects, sources, set_name, default_namespace, re
     return entries
 
 
+def _inventory(engine):
+    """The set's inventory Record: from the run's grouped reads when it has them (one LIST of the
+    inventories of its sets), else (or where that LIST is forbidden) one GET."""
+    opts = engine.opts
+    if engine.reads is not None:
+        try:
+            return inventory.parse(engine.reads.inventory(opts.inventory_namespace, opts.set_name))
+        except ApiError as exc:
+            if exc.status != 403:
+                raise
+    return inventory.read(engine.client, opts.inventory_namespace, opts.set_name)
+
+
 def _list_live(engine, resources, namespaces):
     """{ObjectRef.key: live object} of every object carrying the set label, one LIST per resource;
     where a cluster-wide LIST is forbidden (a tenant), one LIST per namespace in which the set
@@ -125,6 +138,8 @@ def _list_live(engine, resources, namespaces):
 
     def cluster_wide(res):
         try:
+            if engine.reads is not None:  # one LIST for every set of the run (reads.py)
+                return engine.reads.objects(res, engine.opts.set_name)
             return client.list(res, label_selector=selector)
         except ApiError as exc:
             if exc.status != 403 or not res.namespaced:
@@ -273,7 +288,7 @@ def build(engine, objects, sources=None):
     client, discovery, opts = engine.client, engine.discovery, engine.opts
     desired = resolve_desired(discovery, objects, sources, opts.set_name, opts.namespace, opts.revision)
     policy.check_desired(opts.policy, opts.set_name, desired)  # before any request about the objects
-    record = inventory.read(client, opts.inventory_namespace, opts.set_name)
+    record = _inventory(engine)
 
     resources, namespaces = {}, {}  # (group, version, plural) -> Resource; Resource -> its namespaces
     for d in desired:

@@ -45,12 +45,14 @@ class Options:
                    params["remediate"], params["fail_on_drift"], params["report_dir"])
 
 
-def check(client, options, objects, sources=None):
+def check(client, options, objects, sources=None, shared=None):
+    """One set's drift check; `shared`: the client, discovery and grouped reads of the sets of one
+    run (jobs/sets.py).  Healing plans again from the set's own reads under its Lease."""
     started = time.monotonic()
     opts = options.engine
-    with Engine(client, opts) as engine:
-        if options.remediate:
-            engine.take_lock()  # a read-only check takes no lock
+    with Engine(client, opts, shared) as engine:
+        if options.remediate and engine.reads is None:
+            engine.take_lock()  # a read-only check takes no lock; sets sharing reads take it to heal
         cs = engine.plan(objects, sources)
         candidates = cs.by_action(UPDATE, ADOPT)
         if options.server_side_confirm and candidates:
@@ -61,6 +63,10 @@ def check(client, options, objects, sources=None):
         out["skipped_objects"] = result.skipped(cs)
         out["hooks"] = result.hooks(cs)
         if options.remediate and out["drift"]:
+            if engine.reads is not None:  # what was read before the Lease: read again under it
+                engine.reads = None
+                engine.take_lock()
+                cs = engine.plan(objects, sources)
             healed = converge(engine, cs)
             record_inventory(engine, healed)
             out["healed"] = {"applied": [str(e.ref) for e in healed.writes()], "pruned": result.refs_of(healed, PRUNE)}
@@ -68,7 +74,8 @@ def check(client, options, objects, sources=None):
         if lock:
             out["lock"] = lock
 
-    out["api_requests"] = dict(sorted(client.counts.items()))
+    if shared is None:  # sets sharing a client: the requests of all of them, in jobs/sets.py's result
+        out["api_requests"] = dict(sorted(client.counts.items()))
     out["duration"] = round(time.monotonic() - started, 3)
     if options.report_dir:  # reports list every object, in sync or not
         out["reports"] = report.write_all(dict(out, objects=every), [e.ref for e, _s in reported],

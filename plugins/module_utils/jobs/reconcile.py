@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ansible_collections.gitops.core.plugins.module_utils.report import result
 from ansible_collections.gitops.core.plugins.module_utils.engine.changeset import RUN, SKIP
-from ansible_collections.gitops.core.plugins.module_utils.engine.converge import converge, record_inventory
+from ansible_collections.gitops.core.plugins.module_utils.engine.converge import converge, record_inventory, writes_nothing
 from ansible_collections.gitops.core.plugins.module_utils.engine.engine import Engine
 from ansible_collections.gitops.core.plugins.module_utils.engine.engine import Options as EngineOptions
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
@@ -38,12 +38,20 @@ class Options:
                    params["wait"], params["wait_timeout"], params["list_unchanged"], bool(diff))
 
 
-def run(client, options, objects, sources=None):
+def run(client, options, objects, sources=None, shared=None):
+    """One set's reconcile.  With `shared` (jobs/sets.py: the sets of one run), the set first plans
+    from the run's grouped reads without its Lease; a set with nothing to write stops there, having
+    written nothing (not even its Lease); any other set takes its Lease and plans again from its own
+    fresh reads."""
     started = time.monotonic()
     opts = options.engine
-    with Engine(client, opts) as engine:
-        engine.take_lock()
-        cs = converge(engine, engine.plan(objects, sources), hook_timeout=options.wait_timeout)
+    with Engine(client, opts, shared) as engine:
+        cs = engine.plan(objects, sources) if engine.reads is not None and not opts.check_mode else None
+        if cs is not None and not writes_nothing(engine, cs):
+            engine.reads, cs = None, None
+        if cs is None:
+            engine.take_lock()
+            cs = converge(engine, engine.plan(objects, sources), hook_timeout=options.wait_timeout)
         health = None
         if options.wait and not opts.check_mode:
             health = engine.wait([e for e in cs.desired() if e.action not in (SKIP, RUN)], options.wait_timeout)
@@ -58,6 +66,7 @@ def run(client, options, objects, sources=None):
     if options.diff:
         out["diff"] = [result.ansible_diff(e, engine.results.get(e.ref.key)) for e in cs.entries
                        if e.action in result.DIFF_ACTIONS]
-    out["api_requests"] = dict(sorted(client.counts.items()))
+    if shared is None:  # sets sharing a client: the requests of all of them, in jobs/sets.py's result
+        out["api_requests"] = dict(sorted(client.counts.items()))
     out["duration"] = round(time.monotonic() - started, 3)
     return out
