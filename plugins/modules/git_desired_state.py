@@ -279,6 +279,41 @@ options:
       - An OpenSSH C(allowed_signers) file (text or path) listing the SSH keys whose signatures are
         trusted (git C(gpg.format=ssh)).
     type: str
+  sets_file:
+    description:
+      - A sets declaration in the repository, relative to its root (for example V(clusters/prod/sets.yaml); schema
+        in docs/sets.md) - the cluster's sets, with their paths, rendering, dependencies, prune, policy and identity.
+      - O(repo) is fetched and verified as without it; the declaration is then read at that commit (a missing file
+        is refused, naming it) and checked before any set is loaded - an unknown field, a wrong type, a duplicate
+        set, an unknown or cyclic dependency (the cycle named in order), a path outside the checkout, a key set or
+        credentials the play does not give are refused naming the file, the line and the field.
+      - Each set is then loaded alone, from its own paths and with its own rendering; O(path), O(render),
+        O(template_vars), O(recursive), O(include) and O(exclude) are not used, and of O(helm) only
+        O(helm.kube_version), O(helm.api_versions) and O(helm.binary), for the charts of sets that do not give them.
+      - A set without C(repo) is loaded from the checkout of O(repo), with O(decryption). A set with C(repo) is
+        fetched from that repository into its own cache (the default one for its URL) and verified by its own
+        C(repo.verify) rule with the key set of O(trusted_keys) that C(repo.trust) names, and the credentials of
+        O(credentials) that C(repo.credentials) names; O(decryption) is not given to it. Each repository is fetched
+        once per run, however many sets use it. A set whose repository fails its rule fails the module, naming the
+        set and the repository.
+      - The result is RV(sets) and RV(declaration) (RV(objects) is then empty), for the C(sets) and C(declaration)
+        options of M(gitops.core.k8s_reconcile) and M(gitops.core.drift_check). An object declared by two sets is
+        refused, naming both.
+    type: str
+  trusted_keys:
+    description:
+      - Named key sets that a declared set from another repository names in C(repo.trust) - keys are named in Git,
+        never written there. Each entry is C({gpg_keys, allowed_signers}), as O(gpg_keys) and O(allowed_signers).
+    type: dict
+    default: {}
+  credentials:
+    description:
+      - Named Git credentials that a declared set from another repository names in C(repo.credentials) - never
+        written in Git. Each entry is C({username, password, key_file, known_hosts}), as the options of those names.
+      - Each C(password) is hidden from every output and message (only the passwords - a user name or a key path
+        may be shown).
+    type: dict
+    default: {}
   decryption:
     description:
       - Decrypt SOPS-encrypted content of the verified commit with these keys. Off when not given, and
@@ -437,9 +472,73 @@ EXAMPLES = r"""
     set_name: prod-apps
     objects: "{{ desired.objects }}"
     revision: "{{ desired.commit }}"
+
+- name: Every set the platform repository declares for prod, one from a team's repository (docs/sets.md)
+  gitops.core.git_desired_state:
+    repo: https://git.example.com/platform/deploy.git
+    version: main
+    verify: head
+    gpg_keys: ["{{ lookup('file', 'keys/platform.asc') }}"]
+    sets_file: clusters/prod/sets.yaml
+    trusted_keys:                    # named by a set's repo.trust
+      team-a: {allowed_signers: "dev@team-a.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI..."}
+    credentials:                     # named by a set's repo.credentials
+      team-a-ro: {username: deploy-bot, password: "{{ team_a_token }}"}
+  register: desired
+  no_log: true
+
+- name: Converge them, in dependency order
+  gitops.core.k8s_reconcile:
+    sets: "{{ desired.sets }}"
+    declaration: "{{ desired.declaration }}"
 """
 
 RETURN = r"""
+sets:
+  description:
+    - With O(sets_file) - each declared set, in the declaration's order, given as it is to the C(sets) option of
+      M(gitops.core.k8s_reconcile) and M(gitops.core.drift_check). Every key is present; a field the declaration
+      leaves out has its default (C(namespace) V(default), C(prune) true, C(max_deletions) null, C(wait) true,
+      C(wait_timeout) 300, C(ignore) [], C(recreate) false, C(adopt) false, C(policy), C(service_account),
+      C(impersonate_user), C(impersonate_groups) null, C(inventory_namespace) null - the play's).
+    - C(objects), C(sources), C(digest) and C(object_count) are as RV(objects), RV(sources), RV(digest) and
+      RV(object_count) for the set alone; C(revision) is the commit of the set's repository; C(source) is
+      C({repo, path, commit}) (the URL without credentials); C(signature) is the signature that satisfied the
+      rule of the set's repository (the root repository's for a set without C(repo)).
+  returned: when O(sets_file) is given
+  type: list
+  elements: dict
+  sample:
+    - name: crds
+      depends_on: []
+      objects: [{apiVersion: apiextensions.k8s.io/v1, kind: CustomResourceDefinition, metadata: {name: gadgets.example.com}}]
+      sources: [{ref: "apiextensions.k8s.io/CustomResourceDefinition gadgets.example.com", file: crds/gadgets.yaml, document: 1}]
+      revision: 3f1c2e9a7b1d4c0e8f6a5b4c3d2e1f0a9b8c7d6e
+      source: {repo: "https://git.example.com/platform/deploy.git", path: [crds], commit: 3f1c2e9a7b1d4c0e8f6a5b4c3d2e1f0a9b8c7d6e}
+      digest: 5d41402abc4b2a76b9719d911017c592ae9d1a7e2cf62d2b1a9c7e1a3f8b0c1d
+      object_count: 1
+      namespace: default
+      prune: true
+      max_deletions: null
+      wait: true
+      wait_timeout: 300
+      ignore: []
+      recreate: false
+      adopt: false
+      policy: null
+      service_account: null
+      impersonate_user: null
+      impersonate_groups: null
+      inventory_namespace: null
+      signature: {verified: false, format: null, signer: null, key: null}
+declaration:
+  description:
+    - With O(sets_file) - the declaration's C(name) (its inventory is ConfigMap C(gitops-sets-<name>)), C(file),
+      C(prune), C(max_deletions) and the names of its C(sets) in order; given as it is to the C(declaration) option
+      of M(gitops.core.k8s_reconcile).
+  returned: when O(sets_file) is given
+  type: dict
+  sample: {name: prod, file: clusters/prod/sets.yaml, prune: false, max_deletions: 50, sets: [crds, apps]}
 changed:
   description: Whether the commit moved since the cache's last checkout (always true for a new cache).
   returned: always
@@ -503,7 +602,11 @@ signature:
       type: str
   sample: {verified: true, format: ssh, signer: release@example.com, key: "SHA256:TriqMStykUnPLXDuyMUsbMPCvUT9cntihwX7C7NniVc"}
 objects:
-  description: The Kubernetes objects, in file order (files sorted by path, then document order).
+  description:
+    - The Kubernetes objects, in file order (files sorted by path, then document order).
+    - Empty with O(sets_file) - each set's are in RV(sets); RV(object_count) is then the total of all sets, RV(files)
+      the declaration and the files of the sets of O(repo), RV(digest) covers the declaration and every set, and
+      RV(source) names the declaration.
   returned: success
   type: list
   elements: dict
@@ -528,7 +631,7 @@ files:
   sample: [apps/web.yaml, base]
 helm_hooks_left_out:
   description:
-    - The Helm hooks left out because they only run on delete or rollback.
+    - The Helm hooks left out because they only run on delete or rollback; with O(sets_file), each names its C(set).
   returned: success
   type: list
   elements: dict
@@ -557,34 +660,11 @@ from urllib.parse import urlsplit
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.gitops.core.plugins.module_utils.source.desired_state import fetch_desired_state
+from ansible_collections.gitops.core.plugins.module_utils.source.helm import option_spec as helm_option_spec
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.source.gitsource import RepoUrl
 from ansible_collections.gitops.core.plugins.module_utils.common.runner import ModuleRunner
 from ansible_collections.gitops.core.plugins.module_utils.common.yamlsafe import HAS_YAML, YAML_IMPORT_ERROR
-
-
-def helm_argument_spec():
-    chart = dict(
-        path=dict(type="str", required=True),
-        release_name=dict(type="str"),
-        release_namespace=dict(type="str"),
-        values_files=dict(type="list", elements="str"),
-        release_values=dict(type="dict"),
-        include_crds=dict(type="bool"),
-        hooks=dict(type="str", choices=["helm", "refuse", "waves"]),
-    )
-    return dict(
-        release_name=dict(type="str"),
-        release_namespace=dict(type="str", default="default"),
-        values_files=dict(type="list", elements="str", default=[]),
-        release_values=dict(type="dict", default={}),
-        include_crds=dict(type="bool", default=True),
-        kube_version=dict(type="str"),
-        api_versions=dict(type="list", elements="str", default=[]),
-        hooks=dict(type="str", default="helm", choices=["helm", "refuse", "waves"]),
-        binary=dict(type="path"),
-        charts=dict(type="list", elements="dict", default=[], options=chart),
-    )
 
 
 def argument_spec():
@@ -597,7 +677,7 @@ def argument_spec():
         exclude=dict(type="list", elements="str", default=[]),
         render=dict(type="str", default="auto", choices=["auto", "plain", "jinja", "kustomize", "helm"]),
         template_vars=dict(type="dict", default={}),
-        helm=dict(type="dict", default={}, options=helm_argument_spec()),
+        helm=dict(type="dict", default={}, options=helm_option_spec()),
         dest=dict(type="path"),
         depth=dict(type="int"),
         key_file=dict(type="path", no_log=False),
@@ -612,6 +692,11 @@ def argument_spec():
         max_file_bytes=dict(type="int", default=4194304),
         max_objects=dict(type="int", default=20000),
         stall_timeout=dict(type="int", default=60),
+        sets_file=dict(type="str"),
+        trusted_keys=dict(type="dict", default={}, no_log=False),
+        # only the passwords are secret: hide_credential_passwords (no_log on the whole dict would mask every
+        # user name and path of it wherever it occurs in the result, objects included)
+        credentials=dict(type="dict", default={}, no_log=False),
         decryption=dict(type="dict", options=dict(
             age_keys=dict(type="list", elements="str", no_log=True),
             age_key_file=dict(type="path", no_log=False),
@@ -635,14 +720,25 @@ def hide_url_password(module):
         module.params["repo"] = url.display
 
 
+def hide_credential_passwords(module):
+    """The passwords of `credentials` are masked wherever Ansible shows values (the invocation too);
+    the rest of each entry (user name, key path, known hosts) is not secret."""
+    entries = module.params.get("credentials")
+    for entry in entries.values() if isinstance(entries, dict) else ():
+        password = entry.get("password") if isinstance(entry, dict) else None
+        if isinstance(password, str) and password:
+            module.no_log_values.add(password)
+
+
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    params = dict(module.params)
+    hide_url_password(module)  # before anything can fail: fail_json echoes the invocation
+    hide_credential_passwords(module)
     if not HAS_YAML:
         module.fail_json(msg=missing_required_lib("PyYAML"), exception=YAML_IMPORT_ERROR)
     if module.params["depth"] is not None and module.params["depth"] < 1:
         module.fail_json(msg="depth must be at least 1")
-    params = dict(module.params)
-    hide_url_password(module)
     helm = params.get("helm") or {}
     if "waves" in [helm.get("hooks")] + [c.get("hooks") for c in helm.get("charts") or []]:
         module.deprecate("helm.hooks=waves applies hooks as ordinary objects; helm.hooks=helm (the default) runs "

@@ -39,6 +39,13 @@ def set_object_name(set_name):
     return "gitops-set-%s" % set_name
 
 
+# The names a set and a sets declaration may have (patterns, compiled where used): a set's name is part
+# of its ConfigMap, Lease and label values (63 characters at most with the prefix), a declaration's of
+# ConfigMap gitops-sets-<name> and its label.
+SET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,51}[a-z0-9])?$"
+DECLARATION_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$"
+
+
 def declaration_object_name(name):
     """The name of a sets declaration's inventory ConfigMap (in the inventory namespace)."""
     return "gitops-sets-%s" % name

@@ -104,10 +104,9 @@ def _expanded_size(node, limit):
     return size(node)
 
 
-def load_all(text, name, max_nodes=MAX_EXPANDED_NODES, keep_vault=False):
-    """Return the documents of a YAML stream as (index, line, data); empty documents are skipped.
-    Raises GitOpsError naming `name`, the document and the line.  A `!vault` value is refused, or
-    with `keep_vault` loaded as an VaultValue for the caller to decrypt."""
+def _documents(text, name, max_nodes=MAX_EXPANDED_NODES, keep_vault=False):
+    """(index, composed node, data) of each non-empty document of a YAML stream, under the rules of
+    load_all."""
     loader = _Loader(text)
     loader.keep_vault = keep_vault
     docs = []
@@ -125,7 +124,7 @@ def load_all(text, name, max_nodes=MAX_EXPANDED_NODES, keep_vault=False):
                 _expanded_size(node, max_nodes)
             data = loader.construct_document(node)
             if data is not None:
-                docs.append((index, node.start_mark.line + 1, data))
+                docs.append((index, node, data))
     except GitOpsError as exc:
         raise GitOpsError("%s, document %d: %s" % (name, index, exc.message))
     except yaml.MarkedYAMLError as exc:
@@ -139,3 +138,46 @@ def load_all(text, name, max_nodes=MAX_EXPANDED_NODES, keep_vault=False):
     finally:
         loader.dispose()
     return docs
+
+
+def load_all(text, name, max_nodes=MAX_EXPANDED_NODES, keep_vault=False):
+    """Return the documents of a YAML stream as (index, line, data); empty documents are skipped.
+    Raises GitOpsError naming `name`, the document and the line.  A `!vault` value is refused, or
+    with `keep_vault` loaded as an VaultValue for the caller to decrypt."""
+    return [(index, node.start_mark.line + 1, data) for index, node, data in _documents(text, name, max_nodes, keep_vault)]
+
+
+def node_lines(node):
+    """{path: line} of a composed document, a path being a tuple of map keys and list indexes (as in
+    common/paths.py): a map entry at its key's line, a list item at its own; () is the document.  Call
+    it on a node that load rules accepted (no recursive alias)."""
+    out = {(): node.start_mark.line + 1}
+    todo = [((), node)]
+    while todo:
+        path, current = todo.pop()
+        if isinstance(current, yaml.MappingNode):
+            children = [(key.value if isinstance(key, yaml.ScalarNode) else None, key, value)
+                        for key, value in current.value]
+        elif isinstance(current, yaml.SequenceNode):
+            children = [(index, item, item) for index, item in enumerate(current.value)]
+        else:
+            continue
+        for step, where, child in children:
+            if step is None:
+                continue
+            out.setdefault(path + (step,), where.start_mark.line + 1)
+            todo.append((path + (step,), child))
+    return out
+
+
+def load_one(text, name, max_nodes=MAX_EXPANDED_NODES):
+    """(data, lines) of a file that must hold one YAML document (a configuration file, not manifests):
+    `lines` is node_lines' map, to name the line of a field.  A second document is refused; an empty
+    file gives (None, {})."""
+    docs = _documents(text, name, max_nodes)
+    if len(docs) > 1:
+        raise GitOpsError("%s line %d: a second YAML document; the file must hold one"
+                          % (name, docs[1][1].start_mark.line + 1))
+    if not docs:
+        return None, {}
+    return docs[0][2], node_lines(docs[0][1])

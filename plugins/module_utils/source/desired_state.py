@@ -3,89 +3,23 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """repo@version -> one commit and its Kubernetes objects: the DesiredState of DESIGN.md.
 
-Order of one run: lock the cache, resolve the ref on the remote, fetch only when the cached ref
-differs, verify signatures as the policy asks, check the commit out, then render and load the
-objects.  Everything happens under the cache lock, so a concurrent run cannot move the checkout
-while it is being read."""
+The repository is fetched, verified and checked out under its cache lock (source/checkout.py); the
+objects are rendered and loaded still under that lock, so a concurrent run cannot move the checkout
+while it is being read.  With `sets_file`, the sets of a declaration (source/sets.py) instead: each
+set loaded alone, from the root checkout or from its own repository, fetched and verified by its own
+rule."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
 import os
-import shutil
-import tempfile
 
 from ansible_collections.gitops.core.plugins.module_utils.common import decrypted, sanitize, yamlsafe
-from ansible_collections.gitops.core.plugins.module_utils.source import gitsource, helm, manifests, render, signatures
+from ansible_collections.gitops.core.plugins.module_utils.source import checkout, gitsource, helm, manifests, render, sets
 from ansible_collections.gitops.core.plugins.module_utils.source.secrets import encrypted, sops, vault
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
-
-
-def _check_policy(params, version):
-    mode = params.get("verify") or "none"
-    if mode not in signatures.VERIFY_MODES:
-        raise GitOpsError("verify must be one of %s" % ", ".join(signatures.VERIFY_MODES))
-    if mode != "none" and not (params.get("gpg_keys") or params.get("allowed_signers")):
-        raise GitOpsError("verify=%s needs trusted keys: gpg_keys and/or allowed_signers" % mode)
-    if mode == "tag" and not version:
-        raise GitOpsError("verify=tag needs version to name an annotated tag")
-    if mode == "all" and params.get("depth"):
-        raise GitOpsError("verify=all checks the full history and cannot be combined with depth")
-    since = params.get("verify_since")
-    if since is not None:
-        gitsource.check_version(since)
-        if mode != "all":
-            raise GitOpsError("verify_since is only used with verify=all")
-    return mode
-
-
-def _known_hosts_file(value, tmpdir):
-    """known_hosts given as file content is written to a temporary file."""
-    if not value:
-        return None
-    if "\n" not in value.strip() and os.path.isfile(os.path.expanduser(value)):
-        return os.path.expanduser(value)
-    path = os.path.join(tmpdir, "known_hosts")
-    with open(path, "w") as fh:
-        fh.write(value.rstrip("\n") + "\n")
-    return path
-
-
-def _local_ref_sha(git, ref):
-    if not ref:
-        return None
-    return git.run("rev-parse", "-q", "--verify", gitsource.local_ref(ref), ok_codes=(0, 1, 128)).strip() or None
-
-
-def _verify(git, mode, ref, version, commit, params, state):
-    short = commit[:12]
-    if mode == "none":
-        return dict(signatures.UNVERIFIED)
-    if mode == "head":
-        return signatures.verify(git, "commit", commit, "commit %s" % short)
-    if mode == "tag":
-        if not ref or not ref.startswith("refs/tags/"):
-            raise GitOpsError("verify=tag: version '%s' is not a tag" % version)
-        if git.run("cat-file", "-t", ref).strip() != "tag":
-            raise GitOpsError("verify=tag: tag '%s' is a lightweight tag; only an annotated, signed tag "
-                              "can be verified" % version)
-        return signatures.verify(git, "tag", ref, "tag %s" % version)
-    # all: every commit from verify_since (default: the last commit this cache verified) up to the target
-    since = params.get("verify_since") or state.get("verified", {}).get(ref or version)
-    revs = commit
-    if since:
-        since_sha = git.run("rev-parse", "-q", "--verify", "%s^{commit}" % since, ok_codes=(0, 1, 128)).strip()
-        if not since_sha:
-            raise GitOpsError("verify_since '%s' is not a commit of this repository" % since)
-        code, _out, _err = git.call(["merge-base", "--is-ancestor", since_sha, commit])
-        if code != 0:
-            raise GitOpsError("verify_since %s is not an ancestor of %s (history rewritten?); "
-                              "set verify_since to a trusted commit" % (since_sha[:12], short))
-        revs = "%s..%s" % (since_sha, commit)
-    for sha in git.run("rev-list", revs).split():
-        signatures.verify(git, "commit", sha, "commit %s (verify=all, checking %s)" % (sha[:12], revs))
-    return signatures.verify(git, "commit", commit, "commit %s" % short)
+from ansible_collections.gitops.core.plugins.module_utils.common.objref import ObjectRef
 
 
 def _decrypted_documents(documents, text, name, path, decryption):
@@ -181,63 +115,186 @@ def _load(runner, dest, params, decryption):
     return loaded, files, left_out
 
 
+def _commit_result(root, changed):
+    """What the module returns of the root repository's commit."""
+    return dict(changed=changed, commit=root.commit, short_commit=root.commit[:12], previous_commit=root.previous,
+                ref=root.ref or root.commit, commit_date=root.info["commit_date"], author=root.info["author"],
+                subject=root.info["subject"], signature=root.signature, cache_dir=root.dest)
+
+
+def _sources(loaded):
+    return [{"ref": str(item.ref), "file": item.file, "document": item.document} for item in loaded]
+
+
 def fetch_desired_state(params, runner):
     """Run one fetch-verify-load; return the module result.  `runner` runs git, gpg, kustomize
     and helm (runner.ModuleRunner in the module).  Raises GitOpsError with an actionable,
-    credential-free message."""
-    url = gitsource.RepoUrl(params["repo"], params.get("username"), params.get("password"))
-    version = gitsource.check_version(params.get("version"))
-    mode = _check_policy(params, version)
-    dest = os.path.abspath(os.path.expanduser(params.get("dest") or gitsource.default_dest(url)))
-    tmpdir = tempfile.mkdtemp(prefix="gitops-core-run-")
-    try:
-        known_hosts = _known_hosts_file(params.get("known_hosts"), tmpdir)
-        with gitsource.CacheLock(dest):
-            with signatures.Keyring(runner, params.get("gpg_keys"), params.get("allowed_signers")) as keyring:
-                git = gitsource.Git(runner, dest, url, key_file=params.get("key_file"), known_hosts=known_hosts,
-                                    accept_hostkey=params.get("accept_hostkey", False),
-                                    cache_root=os.path.dirname(dest), extra_env=keyring.env(),
-                                    extra_config=keyring.git_config(),
-                                    stall_timeout=params.get("stall_timeout") or gitsource.STALL_TIMEOUT)
-                state = gitsource.prepare_cache(git, dest)
-                previous = gitsource.head(git)
-                ref, remote_sha = gitsource.resolve(gitsource.remote_refs(git), version)
-                state["in_progress"] = True
-                gitsource.write_state(dest, state)
-                if ref and remote_sha and _local_ref_sha(git, ref) == remote_sha:
-                    commit = git.run("rev-parse", "--verify", "%s^{commit}" % remote_sha).strip()
-                else:
-                    commit = gitsource.fetch(git, ref, version, params.get("depth"))
-                signature = _verify(git, mode, ref, version, commit, params, state)
-                gitsource.checkout(git, commit)  # always: it also discards local edits in the cache
-                info = gitsource.commit_info(git, commit)
-                with sops.Decryption(runner, params.get("decryption")) as decryption:  # after verification
-                    loaded, files, left_out = _load(runner, dest, params, decryption)
-                if mode in ("head", "all"):
-                    state.setdefault("verified", {})[ref or version] = commit
-                state["in_progress"] = False
-                gitsource.write_state(dest, state)
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
-
+    credential-free message.  With `sets_file`, the sets of that declaration instead (_fetch_sets)."""
+    if params.get("sets_file"):
+        return _fetch_sets(params, runner)
+    root = checkout.fetch(params, runner, lambda dest, decryption, _commit: _load(runner, dest, params, decryption))
+    loaded, files, left_out = root.loaded
     objects = [item.obj for item in loaded]
-    paths = params.get("path") or ["."]
     return dict(
-        changed=previous != commit,
-        commit=commit,
-        short_commit=commit[:12],
-        previous_commit=previous,
-        ref=ref or commit,
-        commit_date=info["commit_date"],
-        author=info["author"],
-        subject=info["subject"],
-        signature=signature,
+        _commit_result(root, root.previous != root.commit),
         objects=objects,
         object_count=len(objects),
-        sources=[{"ref": str(item.ref), "file": item.file, "document": item.document} for item in loaded],
+        sources=_sources(loaded),
         files=files,
         helm_hooks_left_out=left_out,
         digest=manifests.digest([sanitize.mask_secret(obj) for obj in objects]),
-        cache_dir=dest,
-        source={"repo": url.display, "path": paths, "commit": commit},
+        source={"repo": root.url.display, "path": params.get("path") or ["."], "commit": root.commit},
+    )
+
+
+# ---------------------------------------------------------------- a sets declaration (option sets_file)
+# The named key sets and credentials of the play (options trusted_keys, credentials): their fields.
+_NAMED = {"trusted_keys": {"gpg_keys": list, "allowed_signers": str},
+          "credentials": {"username": str, "password": str, "key_file": str, "known_hosts": str}}
+# The play's helm settings that describe the cluster or the machine, not a chart: every set's charts use them
+# unless the set's own helm gives them.
+_HELM_FROM_PLAY = ("kube_version", "api_versions", "binary")
+
+
+def _named(params, option):
+    """The entries of trusted_keys or credentials, checked by shape (a message names the entry and
+    field, never a value)."""
+    given = params.get(option) or {}
+    if not isinstance(given, dict):
+        raise GitOpsError("%s must be a mapping of names to entries" % option)
+    for name, entry in given.items():
+        if not isinstance(entry, dict):
+            raise GitOpsError("%s.%s must be a mapping" % (option, name))
+        for key, value in entry.items():
+            kind = _NAMED[option].get(key)
+            if kind is None:
+                raise GitOpsError("%s.%s: unknown field %s (known: %s)" % (option, name, key, ", ".join(_NAMED[option])))
+            if value is not None and not isinstance(value, kind):
+                raise GitOpsError("%s.%s.%s must be a %s" % (option, name, key, "list" if kind is list else "string"))
+    return given
+
+
+def _set_params(params, declared):
+    """The options of `_load` for one declared set: its own rendering, the play's limits and the play's
+    Helm capabilities (kube_version, api_versions, binary) where the set's helm gives none."""
+    chart = dict(declared.helm)
+    for key in _HELM_FROM_PLAY:
+        if chart.get(key) is None and (params.get("helm") or {}).get(key):
+            chart[key] = params["helm"][key]
+    return dict(path=declared.path, render=declared.render, helm=chart, template_vars=declared.template_vars,
+                recursive=declared.recursive, include=declared.include, exclude=declared.exclude,
+                max_file_bytes=params.get("max_file_bytes"), max_objects=params.get("max_objects"))
+
+
+class _SetError(GitOpsError):
+    """An error loading one declared set, its name (and repository) already in the message."""
+
+
+def _load_set(runner, dest, declared, params, decryption, repo_display=None):
+    try:
+        return _load(runner, dest, _set_params(params, declared), decryption)
+    except GitOpsError as exc:
+        where = " (repository %s)" % repo_display if repo_display else ""
+        note = ("; the play's decryption keys are given to the sets of the root repository only"
+                if repo_display and yamlsafe.NOT_DECRYPTED in exc.message else "")
+        raise _SetError("set '%s'%s: %s%s" % (declared.name, where, exc.message, note), **exc.details)
+
+
+def _check_disjoint(declaration, loaded):
+    """An object declared by two sets would be fought over by both: refused, naming both.  An object
+    without a namespace is taken to be in its set's (a cluster-scoped one in two sets with different
+    namespaces is left to the cluster side's ownership check)."""
+    first = {}
+    for declared in declaration.sets:
+        for item in loaded[declared.name][0]:
+            ref = ObjectRef.from_object(item.obj, declared.namespace)
+            other = first.setdefault(ref.key, (declared.name, item))
+            if other[0] != declared.name:
+                raise GitOpsError("%s is declared by two sets: '%s' (%s document %d) and '%s' (%s document %d)"
+                                  % (ref, other[0], other[1].file, other[1].document, declared.name, item.file,
+                                     item.document))
+
+
+def _repo_params(params, repo, trusted, credentials):
+    """fetch's options for a set's own repository: its version and rule, the named keys and
+    credentials, the play's transport settings; no decryption, no dest (the default cache of its URL)."""
+    keys = (trusted.get(repo.trust) or {}) if repo.trust else {}
+    login = (credentials.get(repo.credentials) or {}) if repo.credentials else {}
+    return dict(repo=repo.url, version=repo.version, verify=repo.verify, gpg_keys=keys.get("gpg_keys") or [],
+                allowed_signers=keys.get("allowed_signers"), username=login.get("username"),
+                password=login.get("password"), key_file=login.get("key_file"), known_hosts=login.get("known_hosts"),
+                accept_hostkey=params.get("accept_hostkey", False), stall_timeout=params.get("stall_timeout"))
+
+
+def _set_entry(declared, loaded, repo):
+    """One entry of the result's `sets` (k8s_reconcile's and drift_check's option `sets`)."""
+    items, _files, _left_out = loaded
+    objects = [item.obj for item in items]
+    entry = dict(name=declared.name, depends_on=list(declared.depends_on), objects=objects, sources=_sources(items),
+                 revision=repo.commit, source={"repo": repo.url.display, "path": list(declared.path), "commit": repo.commit},
+                 digest=manifests.digest([sanitize.mask_secret(obj) for obj in objects]), object_count=len(objects))
+    for key in ("namespace", "prune", "max_deletions", "wait", "wait_timeout", "ignore", "recreate", "adopt", "policy",
+                "service_account", "impersonate_user", "impersonate_groups", "inventory_namespace"):
+        entry[key] = getattr(declared, key)
+    entry["signature"] = repo.signature
+    return entry
+
+
+def _fetch_sets(params, runner):
+    """The sets of the declaration `sets_file` at the commit of `repo`: each root-repository set loaded
+    from that checkout (with the play's decryption), each other repository fetched and verified once for
+    all its sets, in turn (one cache lock held at a time)."""
+    trusted, credentials = _named(params, "trusted_keys"), _named(params, "credentials")
+    rel = params["sets_file"]
+
+    def load_root(dest, decryption, commit):
+        real = manifests.inside(dest, rel)
+        if not os.path.isfile(real):
+            raise GitOpsError("sets_file %s is not a file of the repository at commit %s" % (rel, commit[:12]))
+        declaration = sets.load(dest, rel, trusted, credentials, params.get("max_file_bytes") or manifests.MAX_FILE_BYTES)
+        return declaration, dict((s.name, _load_set(runner, dest, s, params, decryption))
+                                 for s in declaration.sets if s.repo is None)
+
+    root = checkout.fetch(params, runner, load_root)
+    declaration, loaded = root.loaded
+    fetched = dict((s.name, root) for s in declaration.sets if s.repo is None)
+    changed = root.previous != root.commit
+    repos = []
+    for declared in declaration.sets:
+        if declared.repo is not None and declared.repo not in repos:
+            repos.append(declared.repo)
+    for repo in repos:  # each repository (url, version, rule, keys, credentials) fetched once for its sets
+        group = [s for s in declaration.sets if s.repo == repo]
+        names = ", ".join("'%s'" % s.name for s in group)
+        display = gitsource.RepoUrl(repo.url).display
+
+        def load_other(dest, decryption, _commit, group=group, display=display):
+            return dict((s.name, _load_set(runner, dest, s, params, decryption, display)) for s in group)
+        try:
+            other = checkout.fetch(_repo_params(params, repo, trusted, credentials), runner, load_other)
+        except _SetError:
+            raise
+        except GitOpsError as exc:
+            which = "set%s %s" % ("s" if len(group) > 1 else "", names)
+            raise GitOpsError("%s (repository %s): %s" % (which, display, exc.message), **exc.details)
+        loaded.update(other.loaded)
+        fetched.update((s.name, other) for s in group)
+        changed = changed or other.previous != other.commit
+    _check_disjoint(declaration, loaded)
+    entries = [_set_entry(s, loaded[s.name], fetched[s.name]) for s in declaration.sets]
+    left_out = [dict(hook, set=s.name) for s in declaration.sets for hook in loaded[s.name][2]]
+    summary = dict(name=declaration.name, file=declaration.file, prune=declaration.prune,
+                   max_deletions=declaration.max_deletions, sets=[s.name for s in declaration.sets])
+    return dict(
+        _commit_result(root, changed),
+        objects=[],
+        object_count=sum(e["object_count"] for e in entries),
+        sources=[],
+        files=[rel] + [f for s in declaration.sets if s.repo is None for f in loaded[s.name][1]],
+        helm_hooks_left_out=left_out,
+        digest=manifests.digest([summary] + [dict((k, v) for k, v in e.items() if k not in ("objects", "sources"))
+                                             for e in entries]),
+        source={"repo": root.url.display, "path": [rel], "commit": root.commit},
+        declaration=summary,
+        sets=entries,
     )

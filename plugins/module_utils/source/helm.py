@@ -65,6 +65,32 @@ _SCHEMA_VALUE = re.compile(r"(at '[^']*': )'(?:[^'\\]|\\.)*'")
 _TEMPLATE_SUFFIXES = (".yaml", ".yml", ".tpl", ".txt", ".json")
 
 
+def option_spec():
+    """git_desired_state's `helm` option (its suboptions, argument-spec form); a declared set's `helm`
+    (source/sets.py) is checked against the same fields."""
+    chart = dict(
+        path=dict(type="str", required=True),
+        release_name=dict(type="str"),
+        release_namespace=dict(type="str"),
+        values_files=dict(type="list", elements="str"),
+        release_values=dict(type="dict"),
+        include_crds=dict(type="bool"),
+        hooks=dict(type="str", choices=list(HOOK_MODES)),
+    )
+    return dict(
+        release_name=dict(type="str"),
+        release_namespace=dict(type="str", default="default"),
+        values_files=dict(type="list", elements="str", default=[]),
+        release_values=dict(type="dict", default={}),
+        include_crds=dict(type="bool", default=True),
+        kube_version=dict(type="str"),
+        api_versions=dict(type="list", elements="str", default=[]),
+        hooks=dict(type="str", default="helm", choices=list(HOOK_MODES)),
+        binary=dict(type="path"),
+        charts=dict(type="list", elements="dict", default=[], options=chart),
+    )
+
+
 def calls_lookup(text):
     """Whether a template's text calls Helm's `lookup` (which reads the live cluster)."""
     return any(_LOOKUP.search(_STRINGS.sub("", action)) for action in _ACTION.findall(text))
