@@ -18,6 +18,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
+import time
 from collections import namedtuple
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
@@ -54,6 +56,8 @@ def set_params(params, entry, kind):
         out["impersonate_user"] = "system:serviceaccount:%s:%s" % (namespace, name)
     if kind == "drift":
         out["ignore"] = list(params.get("ignore") or []) + list(entry.get("ignore") or [])
+    if params.get("report_dir"):  # one folder of reports per set
+        out["report_dir"] = os.path.join(params["report_dir"], entry["name"])
     return out
 
 
@@ -148,19 +152,29 @@ def schedule(plan, run_one, parallelism):
     status = {}
     pending = list(plan.order)
     running = {}
+    began = time.monotonic()
+
+    def timed(name):  # when the set started and ended, in seconds since the first set started
+        started = round(time.monotonic() - began, 3)
+        out = run_one(name)
+        return dict(out, started=started, finished=round(time.monotonic() - began, 3))
+
     with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="gitops-set") as pool:
         while pending or running:
-            for name in list(pending):
-                reason = _skip_reason(plan, status, name)
-                if reason:
-                    pending.remove(name)
-                    status[name], done[name] = SKIPPED, reason
-                elif all(status.get(dep) == OK for dep in plan.deps[name]) and len(running) < parallelism:
-                    pending.remove(name)
-                    running[pool.submit(run_one, name)] = name
+            skipped = True
+            while skipped:  # until no more set is skipped (a dependent may come before its dependency)
+                skipped = False
+                for name in list(pending):
+                    reason = _skip_reason(plan, status, name)
+                    if reason:
+                        pending.remove(name)
+                        status[name], done[name], skipped = SKIPPED, reason, True
+                    elif all(status.get(dep) == OK for dep in plan.deps[name]) and len(running) < parallelism:
+                        pending.remove(name)
+                        running[pool.submit(timed, name)] = name
             if not running:
-                break  # every pending set waits on a skipped or failed one: decided above on the next pass
-            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                break  # nothing runs and nothing can start: only with a cycle, which Plan refuses
+            finished, _pending = wait(list(running), return_when=FIRST_COMPLETED)
             for future in finished:
                 name = running.pop(future)
                 try:
@@ -168,7 +182,7 @@ def schedule(plan, run_one, parallelism):
                 except GitOpsError as exc:
                     status[name], done[name] = FAILED, exc
     for name in pending:  # unreachable with an acyclic plan; never leave a set unreported
-        done[name] = (SKIPPED, "not started")
+        done[name] = "not started"
     return {name: (status.get(name, SKIPPED), done[name]) for name in plan.order}
 
 
@@ -225,6 +239,7 @@ def _removed_sets(job, params, check_mode, base, recorded, current, decl):
 def run_all(params, check_mode, diff, job):
     """Every set of params["sets"], each run by `job`.  Returns (result, failure message or None)."""
     kind = job.kind
+    started = time.monotonic()
     plan = Plan(params, check_mode, diff, job)
     decl = params.get("declaration") or None
     clients = Clients(plan, max(1, params["set_parallelism"]))
@@ -250,6 +265,7 @@ def run_all(params, check_mode, diff, job):
             out["declaration"] = {"name": decl["name"], "inventory_namespace": params["inventory_namespace"],
                                   "sets": len(final)}
         out["api_requests"] = clients.requests()
+        out["duration"] = round(time.monotonic() - started, 3)
     finally:
         clients.close()
     return out, _summarise(out, plan)
@@ -290,9 +306,19 @@ def run_module(module, params, job):
         out["changed"] = pruned or any(e.get("changed") for e in out["sets"])
     else:
         out["changed"] = any((e.get("healed") or {}).get("applied") or (e.get("healed") or {}).get("pruned")
-                             for e in out["sets"])
+                             for e in out["sets"])  # (drift, healed below)
         drifted = [e for e in out["sets"] if e.get("drift")]
         out["summary"]["drifted"] = [e["set"] for e in drifted]
+        for e in out["sets"]:  # the counts of one set's summary (modified, missing, ...), over all sets
+            for key, n in (e.get("summary") or {}).items():
+                if isinstance(n, int) and not isinstance(n, bool):
+                    out["summary"][key] = out["summary"].get(key, 0) + n
+        healed = [e for e in out["sets"] if e.get("healed")]
+        if healed:  # what the heals of all sets applied and pruned, each ref naming its set
+            out["healed"] = {key: ["%s: %s" % (e["set"], ref) for e in healed for ref in e["healed"].get(key) or ()]
+                             for key in ("applied", "pruned")}
+        out["drift"] = bool(drifted)  # as one set's result says it, and its objects, each naming its set
+        out["objects"] = [dict(o, set=e["set"]) for e in out["sets"] for o in e.get("objects") or ()]
         if drifted and params["fail_on_drift"]:
             message = "drift in %d of %d sets: %s" % (len(drifted), len(out["sets"]), "; ".join(
                 "%s: %s" % (e["set"], failure_message(e)) for e in drifted))

@@ -76,7 +76,8 @@ def test_dependents_of_a_failed_set_are_skipped_naming_why_and_unrelated_sets_go
 
     outcome = sets.schedule(plan, run_one, 2)
     assert sorted(ran) == ["a", "d"]
-    assert outcome["a"][0] == sets.FAILED and outcome["d"] == (sets.OK, {"changed": True})
+    assert outcome["a"][0] == sets.FAILED and outcome["d"][0] == sets.OK and outcome["d"][1]["changed"] is True
+    assert 0 <= outcome["d"][1]["started"] <= outcome["d"][1]["finished"]
     assert outcome["b"] == (sets.SKIPPED, "its dependency 'a' failed")
     assert outcome["c"] == (sets.SKIPPED, "its dependency 'b' was skipped")
 
@@ -114,3 +115,16 @@ def test_parallelism_bounds_the_sets_running_at_once():
 
     sets.schedule(plan, run_one, 2)
     assert peak[0] == 2
+
+
+def test_a_dependent_listed_before_its_skipped_dependency_is_skipped_too():
+    plan = sets.Plan(params({"name": "c", "depends_on": ["b"]}, {"name": "b", "depends_on": ["a"]}, {"name": "a"}),
+                     False, False, JOB)
+
+    def run_one(name):
+        raise GitOpsError("boom")
+
+    outcome = sets.schedule(plan, run_one, 2)
+    assert outcome["a"][0] == sets.FAILED
+    assert outcome["b"] == (sets.SKIPPED, "its dependency 'a' failed")
+    assert outcome["c"] == (sets.SKIPPED, "its dependency 'b' was skipped")
