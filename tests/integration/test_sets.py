@@ -8,7 +8,7 @@ import json
 
 import pytest
 from conftest import roles_book
-from gitfixtures import Repo
+from gitfixtures import Keys, Repo
 
 pytestmark = pytest.mark.integration
 
@@ -177,3 +177,30 @@ def test_declared_sets_run_in_dependency_order_skip_dependents_of_a_failure_and_
     assert "| `%s-crds` | no change |" % p in md and "### `%s-crds`" % p not in md, md
     assert "`ConfigMap %s/extra`" % ns in md and "`spec.size`: 3 → 4" in md, md
     assert kubectl.json("-n", ns, "get", "gadget.%s" % group, "g1")["spec"]["size"] == 3  # a preview writes nothing
+
+
+@pytest.mark.slow
+def test_a_set_from_another_repository_is_verified_by_its_own_rule_with_the_keys_the_play_names(
+        ansible_playbook, kubectl, namespace, tmp_path):
+    ns, p = namespace, "r%s" % namespace[-8:]
+    (tmp_path / "keys").mkdir()
+    keys = Keys(tmp_path / "keys")
+    team = Repo(tmp_path, keys, name="team.git")
+    unsigned = team.commit({"app/cm.yaml": CM % {"name": "team", "ns": ns}})
+    root = Repo(tmp_path)
+    root.commit({"own/cm.yaml": CM % {"name": "own", "ns": ns}, "sets.yaml": (
+        "name: %s\nsets:\n  - {name: %s-own, path: own}\n"
+        "  - {name: %s-team, path: app, repo: {url: '%s', version: main, verify: head, trust: team-a}}\n"
+        % (p, p, p, team.url))})
+    book = roles_book(("sync", {"sync_repo": root.url, "sync_sets_file": "sets.yaml", "sync_kubeconfig": "{{ kubeconfig }}",
+                                "sync_trusted_keys": {"team-a": {"allowed_signers": keys.allowed_signers}}}))
+    refused = ansible_playbook(book)
+    assert refused.rc != 0
+    assert "set '%s-team' (repository %s): commit %s: it is not signed" % (p, team.url, unsigned[:12]) in refused.stdout, \
+        refused.stdout
+    assert kubectl.run("-n", ns, "get", "configmap", "own", check=False).returncode != 0  # nothing applied, no set
+    team.commit({"app/cm.yaml": CM % {"name": "team", "ns": ns}}, signer="bob")
+    applied = ansible_playbook(book)
+    assert applied.rc == 0, applied.stdout + applied.stderr
+    assert kubectl.json("-n", ns, "get", "configmap", "team")["metadata"]["labels"]["gitops.core/set"] == "%s-team" % p
+    assert kubectl.json("-n", ns, "get", "configmap", "own")["metadata"]["labels"]["gitops.core/set"] == "%s-own" % p
