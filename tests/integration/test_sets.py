@@ -4,11 +4,22 @@ set, a cycle refused with nothing applied, an unchanged re-run that writes nothi
 left the declaration abandoned, then pruned whole."""
 from __future__ import annotations
 
+import ast
 import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
 
 import pytest
 from conftest import roles_book
 from gitfixtures import Keys, Repo
+from helpers import wait_until
+
+# the event source as ansible-rulebook finds it: by path, inside ansible_collections/gitops/core
+AGENT = (Path(__file__).resolve().parents[2] / ".collections" / "ansible_collections" / "gitops" / "core" / "extensions"
+         / "eda" / "plugins" / "event_source" / "k8s_drift.py")
 
 pytestmark = pytest.mark.integration
 
@@ -127,7 +138,7 @@ def test_declared_sets_run_in_dependency_order_skip_dependents_of_a_failure_and_
     # a cycle is refused naming it, nothing applied
     cyclic = declaration(p, ns, False, ["crds", "free"]).replace("path: crds}", "path: crds, depends_on: [%s-free]}" % p) \
         .replace("path: free}", "path: free, depends_on: [%s-crds]}" % p)
-    repo.commit({"clusters/prod/sets.yaml": cyclic, "free/cm.yaml": CM % {"name": "free", "ns": ns} + "  new: key\n",
+    repo.commit({"clusters/prod/sets.yaml": cyclic, "free/cm.yaml": (CM % {"name": "free", "ns": ns}).replace("{k: v}", "{k: v, new: key}"),
                  "tenant/outside.yaml": None})
     third = ansible_playbook(roles_book(("sync", variables)))
     assert third.rc != 0 and "%s-crds -> %s-free -> %s-crds" % (p, p, p) in third.stdout, third.stdout
@@ -177,6 +188,27 @@ def test_declared_sets_run_in_dependency_order_skip_dependents_of_a_failure_and_
     assert "| `%s-crds` | no change |" % p in md and "### `%s-crds`" % p not in md, md
     assert "`ConfigMap %s/extra`" % ns in md and "`spec.size`: 3 → 4" in md, md
     assert kubectl.json("-n", ns, "get", "gadget.%s" % group, "g1")["spec"]["size"] == 3  # a preview writes nothing
+    # the event source watches every set of the declaration, and follows it: a set a sync adds is watched from then on
+    agent = subprocess.Popen([sys.executable, str(AGENT), "--declaration", p], stdout=subprocess.PIPE, text=True,
+                             env=dict(os.environ, K8S_AUTH_KUBECONFIG=str(kubectl.kubeconfig)))
+    events: list[dict] = []
+    threading.Thread(target=lambda: events.extend(ast.literal_eval(line) for line in agent.stdout), daemon=True).start()
+    try:
+        def seen(set_name, change):
+            return any(e["gitops"]["set"] == set_name and e["gitops"]["change"] == change for e in list(events))
+        wait_until(lambda: seen("%s-after" % p, "startup") and seen("%s-gadgets" % p, "startup"), timeout=90)
+        kubectl.run("-n", ns, "patch", "configmap", "after", "--type=merge", "-p", '{"data":{"k":"by-hand"}}')
+        wait_until(lambda: seen("%s-after" % p, "modified"), timeout=30)
+        hit = next(e["gitops"] for e in events if e["gitops"]["change"] == "modified")
+        assert hit["fields"] == ["data.k"] and "by-hand" not in str(events)
+        repo.commit({"clusters/prod/sets.yaml": declaration(p, ns, True, kept + ["free"])})
+        eighth = ansible_playbook(roles_book(("sync", variables)))
+        assert eighth.rc == 0, eighth.stdout + eighth.stderr
+        kubectl.run("-n", ns, "patch", "configmap", "free", "--type=merge", "-p", '{"data":{"k":"by-hand"}}')
+        wait_until(lambda: seen("%s-free" % p, "modified"), timeout=60)
+    finally:
+        agent.kill()
+        agent.wait()
 
 
 @pytest.mark.slow

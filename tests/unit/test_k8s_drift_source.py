@@ -5,6 +5,7 @@ watch loops (410 Gone relists at once), which kinds it watches, and its clients.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import runpy
 import threading
@@ -471,3 +472,39 @@ def test_one_client_per_agent_with_the_credentials_loaded_once(monkeypatch):
     latest = made.client()
     made._shutdown()
     assert latest.closed and made._shared is None
+
+
+def record_of(*sets, abandoned=()):
+    """A declaration's record (ConfigMap gitops-sets-<name>) listing `sets`."""
+    body = {name: {"inventory_namespace": "gitops-system"} for name in sets}
+    body.update({name: {"inventory_namespace": "gitops-system", "abandoned": True} for name in abandoned})
+    return {"metadata": {"name": "gitops-sets-prod", "namespace": "gitops-system"}, "data": {"sets.json": json.dumps(body)}}
+
+
+def inventory_cm(set_name, *kinds):
+    return {"metadata": {"name": "gitops-set-%s" % set_name, "labels": {"gitops.core/inventory": set_name}},
+            "data": {"objects.json": json.dumps([[g, "v1", k, ns, "x"] for g, k, ns in kinds])}}
+
+
+def test_a_declaration_names_the_sets_watched_and_its_changes_are_followed_without_a_restart():
+    made = served(agent(sets=[], declaration="prod"))
+    assert made._selector("gitops.core/set") == "gitops.core/set"  # every set's objects, kept by the tracker
+    # an inventory seen before its set is declared is remembered, not watched
+    assert made._inventory_changed("ADDED", inventory_cm("apps", ("apps", "Deployment", "app"))) is None
+    assert made.watched == {}
+    made._declared_sets(record_of("apps", "web", abandoned=["old"]))
+    assert made.sets == ["apps", "web"] and made.tracker.sets == {"apps", "web"}
+    assert set(made.watched) == {("apps", "v1", "Deployment")}  # apps' inventory, seen earlier, now watched
+    assert made._inventory_changed("ADDED", inventory_cm("web", ("", "ConfigMap", "app"))) == "web"
+    assert set(made.watched) == {("apps", "v1", "Deployment"), ("", "v1", "ConfigMap")}
+    made._declared_sets(record_of("web"))  # apps left the declaration: its kinds are no longer watched
+    assert made.sets == ["web"] and set(made.watched) == {("", "v1", "ConfigMap")}
+    assert made.tracker.observe("MODIFIED", dict(deployment("web"), metadata=dict(
+        deployment("web")["metadata"], labels={"gitops.core/set": "apps"})), listed=True) is None
+
+
+def test_without_a_declaration_the_watches_select_the_named_sets():
+    made = agent(sets=["prod", "staging"])
+    assert made._selector("gitops.core/set") == "gitops.core/set in (prod,staging)" and made.declared.is_set()
+    with pytest.raises(GitOpsError, match="names no set and no `declaration`"):
+        agent(sets=[])

@@ -26,6 +26,12 @@ def read(client, namespace, name):
     cm = client.get(CONFIG_MAPS, namespace, declaration_object_name(name))
     if cm is None:
         return {}, False
+    return parse(cm), True
+
+
+def parse(cm):
+    """{set name: {"inventory_namespace", "abandoned"}} of a declaration's inventory ConfigMap."""
+    meta = cm.get("metadata") or {}
     try:
         sets = json.loads((cm.get("data") or {}).get("sets.json") or "{}")
         if not isinstance(sets, dict) or not all(isinstance(v, dict) for v in sets.values()):
@@ -33,8 +39,13 @@ def read(client, namespace, name):
     except ValueError as exc:
         raise GitOpsError("declaration inventory ConfigMap %s/%s is unreadable (%s); fix or delete it (the "
                           "declaration then forgets which sets it ran, and prunes none it no longer declares)"
-                          % (namespace, declaration_object_name(name), exc))
-    return sets, True
+                          % (meta.get("namespace"), meta.get("name"), exc))
+    return sets
+
+
+def declared(sets):
+    """The names of the sets a declaration's record lists and has not abandoned."""
+    return sorted(name for name, record in sets.items() if not record.get("abandoned"))
 
 
 def write(client, namespace, name, sets, field_manager):

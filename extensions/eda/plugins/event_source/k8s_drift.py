@@ -33,10 +33,20 @@ description:
     certificates, proxy, impersonation), each also read from its C(K8S_AUTH_*) variable.
 options:
   sets:
-    description: The sets to watch (their set_name).
+    description:
+      - The sets to watch (their set_name). One of O(sets) and O(declaration) is required.
     type: list
     elements: str
-    required: true
+  declaration:
+    description:
+      - Watch every set a sets declaration runs (docs/sets.md) - those its record, the ConfigMap
+        C(gitops-sets-<declaration>) in O(inventory_namespace), lists and has not abandoned - besides O(sets).
+      - The record is watched too - a set a sync adds to the declaration is watched from then on, a set removed
+        from it no longer is - without restarting the rulebook. The objects and inventories of every set are then
+        watched by the set label's presence and kept by the set (one watch per kind, whatever the number of sets).
+      - A declared set whose inventory lives in another namespace than O(inventory_namespace) (a tenant's) is not
+        watched by this source; run one source per inventory namespace.
+    type: str
   inventory_namespace:
     description: Where the sets' inventories and Leases live (the modules' default).
     type: str
@@ -122,13 +132,13 @@ def _importable() -> None:
 _importable()
 
 from ansible_collections.gitops.core.plugins.module_utils.cluster import auth_args, kube, kubeconfig, set_args  # noqa: E402
-from ansible_collections.gitops.core.plugins.module_utils.engine import inventory, lease  # noqa: E402
+from ansible_collections.gitops.core.plugins.module_utils.engine import declaration, inventory, lease  # noqa: E402
 from ansible_collections.gitops.core.plugins.module_utils.observe import live_drift  # noqa: E402
 from ansible_collections.gitops.core.plugins.module_utils.cluster.discovery import Discovery  # noqa: E402
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError  # noqa: E402
 from ansible_collections.gitops.core.plugins.module_utils.common.objref import ObjectRef  # noqa: E402
 from ansible_collections.gitops.core.plugins.module_utils.common.vocab import (  # noqa: E402
-    INVENTORY_LABEL, SET_LABEL, set_object_name)
+    DECLARATION_LABEL, INVENTORY_LABEL, SET_LABEL, set_object_name)
 
 try:
     from urllib3.exceptions import HTTPError as _TransportError  # a watch stream cut mid-way raises it
@@ -188,12 +198,18 @@ class Agent:
     """The watches of one source and the queue they feed."""
 
     def __init__(self, args: dict[str, Any], queue: asyncio.Queue, loop: asyncio.AbstractEventLoop):
-        sets = args.get("sets")
+        sets = args.get("sets") or []
         if isinstance(sets, str):
             sets = [sets]
-        if not sets:
-            raise GitOpsError("gitops.core.k8s_drift: `sets` names no set")
-        self.sets = sorted(set(sets))
+        self.declaration = args.get("declaration") or None
+        if not sets and not self.declaration:
+            raise GitOpsError("gitops.core.k8s_drift: `sets` names no set and no `declaration` is given")
+        self.given = frozenset(sets)
+        self.sets = sorted(self.given)      # the sets watched now: `sets`, and those the declaration records
+        self.declared = threading.Event()   # the declaration's record was read once (set at once without one)
+        if not self.declaration:
+            self.declared.set()
+        self.seen_inventories = {}          # set name -> refs of every inventory seen (a set declared later)
         self.queue, self.loop = queue, loop
         self.inventory_namespace = args.get("inventory_namespace") or DEFAULTS["inventory_namespace"]
         self.manager = args.get("field_manager") or DEFAULTS["field_manager"]
@@ -319,10 +335,46 @@ class Agent:
             if client is not None and not shared:
                 client.close()
 
+    def _selector(self, label: str) -> str:
+        """The label selector of the sets' objects or inventories: the named sets, or - with a declaration,
+        whose sets change while the watches run - every set (the tracker keeps those watched)."""
+        return label if self.declaration else "%s in (%s)" % (label, ",".join(self.sets))
+
+    def _declaration_watch(self, client: kube.Client, attempt: _Attempt) -> None:
+        """List and watch the declaration's record (ConfigMap gitops-sets-<name>): its sets are watched."""
+        selector = "%s=%s" % (DECLARATION_LABEL, self.declaration)
+        version = None
+        for items, version in client.pages_for_watch(kube.CONFIG_MAPS, self.inventory_namespace, selector):
+            self._declared_sets(items[0] if items else None)
+        self.declared.set()
+        for event_type, cm in client.watch_collection(kube.CONFIG_MAPS, self.inventory_namespace, selector, version,
+                                                      self.watch_timeout, self.stopping):
+            attempt.delivered = True
+            self._declared_sets(None if event_type == "DELETED" else cm)
+
+    def _declared_sets(self, cm: dict | None) -> None:
+        """Watch the sets `cm` (a declaration's record) lists, and `sets`; stop watching the others."""
+        record = declaration.parse(cm) if cm else {}
+        here = dict((name, r) for name, r in record.items()  # a set whose inventory this agent can read
+                    if (r.get("inventory_namespace") or self.inventory_namespace) == self.inventory_namespace)
+        wanted = set(self.given) | set(declaration.declared(here))
+        with self.lock:
+            added, removed = sorted(wanted - self.tracker.sets), sorted(self.tracker.sets - wanted)
+            self.tracker.sets.clear()
+            self.tracker.sets.update(wanted)
+            self.sets = sorted(wanted)
+            seen = dict((name, self.seen_inventories.get(name)) for name in added)
+        for set_name in removed:
+            self._record(set_name, [])
+            self.kinds.pop(set_name, None)
+        for set_name in added:
+            if seen[set_name] is not None:
+                self._record(set_name, seen[set_name])
+
     def _inventories(self, client: kube.Client, attempt: _Attempt) -> None:
         """List and watch the sets' inventory ConfigMaps; watch the kinds they record.  An inventory a
         relist no longer shows was deleted while the watch was away."""
-        selector = "%s in (%s)" % (INVENTORY_LABEL, ",".join(self.sets))
+        selector = self._selector(INVENTORY_LABEL)
         listed, version = set(), None
         for items, version in client.pages_for_watch(kube.CONFIG_MAPS, self.inventory_namespace, selector):
             for cm in items:
@@ -339,9 +391,14 @@ class Agent:
     def _inventory_changed(self, event_type: str, cm: dict) -> str | None:
         """Record one inventory (its set's name, or None for another set's)."""
         set_name = ((cm.get("metadata") or {}).get("labels") or {}).get(INVENTORY_LABEL)
-        if set_name not in self.sets:
+        refs = [] if event_type == "DELETED" else inventory.parse(cm).refs
+        with self.lock:
+            if self.declaration:  # kept for a set the declaration lists later
+                self.seen_inventories[set_name] = refs
+            watched = set_name in self.tracker.sets
+        if not watched:
             return None
-        self._record(set_name, [] if event_type == "DELETED" else inventory.parse(cm).refs)
+        self._record(set_name, refs)
         return set_name
 
     def _record(self, set_name: str, refs) -> None:
@@ -395,7 +452,7 @@ class Agent:
         """List, then watch, the sets' objects of one resource in `namespace` (None: everywhere); a relist
         reports what changed while away.  The list is read page by page, each page done with before
         the next is read: a relist of a large collection never holds it whole."""
-        selector = "%s in (%s)" % (SET_LABEL, ",".join(self.sets))
+        selector = self._selector(SET_LABEL)
         listed, version = set(), None
         for items, version in client.pages_for_watch(res, namespace, selector):
             for obj in items:
@@ -540,6 +597,9 @@ class Agent:
 
     # ------------------------------------------------------------------ run
     async def run(self) -> None:
+        if self.declaration:
+            threading.Thread(target=self._loop_until_stopped, daemon=True, name="k8s_drift declaration",
+                             args=("watch the declaration", self._declaration_watch, self.stopping, True)).start()
         threading.Thread(target=self._loop_until_stopped, daemon=True, name="k8s_drift inventories",
                          args=("watch inventories", self._inventories, self.stopping, True)).start()
         try:
@@ -574,11 +634,13 @@ class Agent:
         while self._monotonic() < deadline:
             await self._async_sleep(0.2)
             with self.lock:  # the watch threads add to `ready`
-                known = all(s in self.tracker.recorded for s in self.sets)
+                known = self.declared.is_set() and all(s in self.tracker.recorded for s in self.sets)
                 ready = list(self.ready.values())
             if known and ready and all(e.is_set() for e in ready):
                 break
-        for set_name in self.sets:
+        with self.lock:
+            names = list(self.sets)
+        for set_name in names:
             await self.queue.put(live_drift.event(live_drift.Change(set_name, None, live_drift.STARTUP, [], [])))
 
 
@@ -588,9 +650,13 @@ async def main(queue: asyncio.Queue, args: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    # python k8s_drift.py SET...: print the events (with the K8S_AUTH_* or ~/.kube/config credentials)
+    # python k8s_drift.py SET...: print the events (with the K8S_AUTH_* or ~/.kube/config credentials);
     class _Print:
         async def put(self, event):
             print(event, flush=True)
 
-    asyncio.run(main(_Print(), {"sets": sys.argv[1:]}))
+    # python k8s_drift.py --declaration NAME [SET...]: every set of a declaration, and the sets named
+    if sys.argv[1:2] == ["--declaration"]:
+        asyncio.run(main(_Print(), {"declaration": sys.argv[2], "sets": sys.argv[3:]}))
+    else:
+        asyncio.run(main(_Print(), {"sets": sys.argv[1:]}))
