@@ -46,12 +46,15 @@ def run(client, options, objects, sources=None, shared=None):
     started = time.monotonic()
     opts = options.engine
     with Engine(client, opts, shared) as engine:
-        cs = engine.plan(objects, sources) if engine.reads is not None and not opts.check_mode else None
-        if cs is not None and not writes_nothing(engine, cs):
-            engine.reads, cs = None, None
+        cs = None
+        if engine.reads is not None:  # the run's grouped reads: enough for check mode, and for a plan that writes nothing
+            cs = engine.plan(objects, sources)
+            if not opts.check_mode and not writes_nothing(engine, cs):
+                engine.reads = cs = None  # it writes: under its Lease, from its own reads
         if cs is None:
             engine.take_lock()
-            cs = converge(engine, engine.plan(objects, sources), hook_timeout=options.wait_timeout)
+            cs = engine.plan(objects, sources)
+        cs = converge(engine, cs, hook_timeout=options.wait_timeout)
         health = None
         if options.wait and not opts.check_mode:
             health = engine.wait([e for e in cs.desired() if e.action not in (SKIP, RUN)], options.wait_timeout)
