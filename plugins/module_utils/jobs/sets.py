@@ -19,6 +19,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import threading
 import time
 from collections import namedtuple
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -105,6 +106,7 @@ class Clients(object):
         self.plan = plan
         self.parallelism = parallelism
         self._by_identity = {}
+        self._lock = threading.Lock()  # the sets' threads ask at once
 
     @staticmethod
     def identity(params):
@@ -112,11 +114,12 @@ class Clients(object):
 
     def shared(self, params):
         key = self.identity(params)
-        if key not in self._by_identity:
-            client = connect(params, params["parallelism"] * self.parallelism)
-            names = [n for n, p in self.plan.params.items() if self.identity(p) == key]
-            self._by_identity[key] = Shared(client, SharedReads(client, names))
-        return self._by_identity[key]
+        with self._lock:
+            if key not in self._by_identity:
+                client = connect(params, params["parallelism"] * self.parallelism)
+                names = [n for n, p in self.plan.params.items() if self.identity(p) == key]
+                self._by_identity[key] = Shared(client, SharedReads(client, names))
+            return self._by_identity[key]
 
     def requests(self):
         total = {}
