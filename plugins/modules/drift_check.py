@@ -156,19 +156,15 @@ sets:
   elements: dict
   sample: [{set: crds, status: ok, changed: false, depends_on: []}, {set: apps, status: skipped, depends_on: [crds],
             reason: "its dependency 'crds' failed"}]
-summary:
-  description:
-    - With O(sets) - how many sets, how many succeeded, the names of the changed, failed and skipped sets, and the
-      waves of the dependency order. C(drifted) names the sets with drift.
-  returned: when O(sets) is given
-  type: dict
-  sample: {sets: 3, ok: 2, changed: [apps], failed: [], skipped: [web], waves: [[crds], [apps, web]]}
 drift:
   description: Whether any object is modified, missing or orphaned.
   returned: always
   type: bool
 summary:
-  description: Counts per status.
+  description:
+    - Counts per status.
+    - With O(sets), the counts over all sets, and how many sets, how many succeeded, the names of the changed,
+      failed, skipped and drifted (C(drifted)) sets, and the waves of the dependency order.
   returned: success
   type: dict
   sample: {in_sync: 118, modified: 1, missing: 0, orphaned: 1, total: 120}
