@@ -182,6 +182,28 @@ options:
         type: str
         choices: [helm, refuse, waves]
         default: helm
+      lookup:
+        description:
+          - Helm's C(lookup) reads the live cluster, so an object it shapes does not follow from the commit.
+          - V(refuse) (the default) fails only when rendering reaches a C(lookup) call with the values given, naming
+            the template and line - a private copy of the chart is rendered in which each call fails when executed.
+            A call in a branch the values leave disabled, or in C(NOTES.txt) (never an object), is not refused.
+          - V(empty) renders C(lookup) as C(helm template) does (and Argo CD) - an empty result, as if the cluster
+            held nothing - so the objects it shapes are those of an empty cluster, on every sync.
+        type: str
+        default: refuse
+        choices: [refuse, empty]
+      random:
+        description:
+          - Random or time-based template functions (C(randAlphaNum), C(genCA), C(genSelfSignedCert), C(uuidv4),
+            C(now)...) make every render differ - under GitOps a change on every sync (a new password or
+            certificate each time) and drift for ever.
+          - V(refuse) (the default) renders a chart whose templates use them twice and fails naming each object and
+            field that differs (never a value), with the fix - set the value in the values file, or an ignore rule.
+          - V(accept) renders once and takes the result as it is.
+        type: str
+        default: refuse
+        choices: [refuse, accept]
       binary:
         description: The helm executable. Defaults to C(helm) on the PATH.
         type: path
@@ -217,6 +239,14 @@ options:
             description: What to do with this chart's hooks (see O(helm.hooks)).
             type: str
             choices: [helm, refuse, waves]
+          lookup:
+            description: This chart's C(lookup) calls (see O(helm.lookup)).
+            type: str
+            choices: [refuse, empty]
+          random:
+            description: This chart's random or time-based values (see O(helm.random)).
+            type: str
+            choices: [refuse, accept]
   dest:
     description:
       - The checkout cache. It is a cache, not a workspace; local edits are discarded.

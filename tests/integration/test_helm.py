@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,8 @@ from conftest import roles_book, tasks_book
 from gitfixtures import Repo
 
 pytestmark = pytest.mark.integration
+
+METRICS_SERVER = Path(__file__).resolve().parent / "charts" / "metrics-server-3.13"  # SOURCE.md there
 
 CHART = """apiVersion: v2
 name: %s
@@ -228,6 +231,14 @@ def test_what_would_not_render_from_the_commit_alone_is_refused_and_hooks_map_on
         "charts/schema/templates/secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\n"
                                                "stringData: {password: {{ .Values.password | quote }}}\n",
         "secrets/prod.yaml": f"password: {SECRET}\n",
+        # lookup only in NOTES.txt, or in a branch the values leave disabled: rendered; reached: refused
+        "charts/notes/Chart.yaml": CHART % "notes", "charts/notes/templates/cm.yaml": plain_cm,
+        "charts/notes/templates/NOTES.txt": '{{ (lookup "v1" "Service" .Release.Namespace "x").spec }}\n',
+        "charts/random/Chart.yaml": CHART % "random",
+        "charts/random/templates/secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: gen}\n"
+                                               "stringData: {password: {{ randAlphaNum 16 | quote }}, user: admin}\n",
+        **{f"charts/metrics-server/{p.relative_to(METRICS_SERVER)}": p.read_text()
+           for p in METRICS_SERVER.rglob("*") if p.is_file() and p.name != "SOURCE.md"},
     })
     os.symlink(outside, repo.work / "clusters-link.yaml")
     os.makedirs(repo.work / "charts/escape/templates")
@@ -248,6 +259,14 @@ def test_what_would_not_render_from_the_commit_alone_is_refused_and_hooks_map_on
         dict(base, path=["charts/plain"], helm={"release_name": "p", "release_values": {"replicas": 4}}),
         dict(base, path=["charts/plain"], helm={"binary": str(tmp_path / "no-helm-here")}),
         dict(base, path=["charts/schema"], helm={"values_files": ["secrets/prod.yaml"], "release_values": {"token": TOKEN}}),
+        dict(base, path=["charts/notes"]),
+        dict(base, path=["charts/metrics-server"], helm={"release_values": {"apiService": {"create": True}}}),
+        dict(base, path=["charts/metrics-server"], helm={"release_values": {"tls": {"type": "helm"}}}),
+        dict(base, path=["charts/metrics-server"], helm={"release_values": {"tls": {"type": "helm"}}, "lookup": "empty"}),
+        dict(base, path=["charts/metrics-server"],
+             helm={"release_values": {"tls": {"type": "helm"}}, "lookup": "empty", "random": "accept"}),
+        dict(base, path=["charts/random"]),
+        dict(base, path=["charts/random"], helm={"charts": [{"path": "charts/random", "random": "accept"}]}),
     ]
     r = run_tasks([("git_desired_state", params) for params in runs])
 
@@ -261,7 +280,8 @@ def test_what_would_not_render_from_the_commit_alone_is_refused_and_hooks_map_on
     refused(r[1], "chart charts/plain: values file 'clusters-link.yaml' resolves outside the repository")
     refused(r[2], "chart charts/remote: dependency 'redis' from oci://registry.example.invalid/charts is not "
                   "vendored in charts/remote/charts/", "helm dependency build")
-    refused(r[3], "chart charts/lookup: charts/lookup/templates/secret.yaml calls lookup")
+    refused(r[3], "chart charts/lookup: charts/lookup/templates/secret.yaml line 1 calls lookup, which reads the live "
+                  "cluster, and rendering reaches it", "helm.lookup=empty")
     refused(r[4], "chart charts/hooks: ConfigMap apps/before (charts/hooks/templates/hooks.yaml) is a Helm hook",
             "helm.hooks=helm (the default) runs hooks as helm upgrade does")
     waves = {s["ref"]: obj["metadata"]["annotations"] for obj, s in zip(r[5]["objects"], r[5]["sources"])}
@@ -283,6 +303,20 @@ def test_what_would_not_render_from_the_commit_alone_is_refused_and_hooks_map_on
     refused(r[11], "helm template charts/schema failed", "- at '/password': (hidden) does not match pattern",
             "- at '/token': (hidden)")
     assert SECRET not in r[11]["_stdout"] and TOKEN not in r[11]["_stdout"]
+    # lookup: refused only where rendering reaches it (NOTES.txt never makes an object)
+    assert [s["ref"] for s in r[12]["sources"]] == ["ConfigMap default/notes"], r[12].get("msg")
+    kinds = sorted({o["kind"] for o in r[13]["objects"]})  # metrics-server 3.13.1's own values: no lookup reached
+    assert "APIService" in kinds and "Deployment" in kinds and "Secret" not in kinds, r[13].get("msg")
+    refused(r[14], "chart charts/metrics-server: charts/metrics-server/templates/apiservice.yaml line 6 calls lookup")
+    # helm.lookup=empty renders as helm template does; genSelfSignedCert then makes a new certificate each render
+    refused(r[15], "chart charts/metrics-server renders differently each time", "Secret default/metrics-server: "
+            "data[tls.crt], data[tls.key]", "apiregistration.k8s.io/APIService v1beta1.metrics.k8s.io: spec.caBundle")
+    assert "BEGIN" not in r[15]["msg"] and "LS0t" not in r[15]["msg"]  # no certificate, nor its base64
+    assert "Secret" in {o["kind"] for o in r[16]["objects"]}  # accepted: rendered once, as it is
+    refused(r[17], "chart charts/random renders differently each time", "Secret default/gen: stringData.password",
+            "helm.random=accept")
+    assert "stringData.user" not in r[17]["msg"]
+    assert [s["ref"] for s in r[18]["sources"]] == ["Secret default/gen"]
 
 
 def test_the_sync_and_drift_roles_render_a_chart_alike_with_the_clusters_capabilities(

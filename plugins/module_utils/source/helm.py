@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Helm charts of the checkout, rendered with `helm template` under the same rules as Kustomize:
 the chart, its values files and its dependencies come from the verified commit only (dependencies
-vendored in the chart's own `charts/` folder), no template calls `lookup`, and Helm runs with an
-empty home of its own (no repositories, registries, plugins or kubeconfig of the machine) and no
+vendored in the chart's own `charts/` folder), no `lookup` call is reached (chart_probe.py), a chart
+rendering differently each time is named, and Helm runs with an empty home of its own (no repositories, registries, plugins or kubeconfig of the machine) and no
 post-renderer.  Rendered objects keep their template file as their source; hooks are refused or
 mapped onto waves."""
 
@@ -19,7 +19,8 @@ import shutil
 import tarfile
 import tempfile
 
-from ansible_collections.gitops.core.plugins.module_utils.common import decrypted, paths, sanitize, yamlsafe
+from ansible_collections.gitops.core.plugins.module_utils.common import decrypted, paths, sanitize, vocab, yamlsafe
+from ansible_collections.gitops.core.plugins.module_utils.source import chart_probe
 from ansible_collections.gitops.core.plugins.module_utils.source.secrets import encrypted, vault
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.source.manifests import (
@@ -34,13 +35,11 @@ HELM_TIMEOUT = 300
 HOOK_ANNOTATION, KEEP_ANNOTATION = HELM_HOOK, HELM_RESOURCE_POLICY
 HOOK_MODES = ("helm", "refuse", "waves")
 # Settings a chart entry (helm.charts) may set over the shared ones.
-CHART_SETTINGS = ("release_name", "release_namespace", "values_files", "release_values", "include_crds", "hooks")
+CHART_SETTINGS = ("release_name", "release_namespace", "values_files", "release_values", "include_crds", "hooks",
+                  "lookup", "random")
 
-# A template action ({{ ... }}), its string literals (removed before looking for a call), and a call
-# of the lookup function: not a field (.lookup), variable ($lookup) or part of a longer name.
-_ACTION = re.compile(r"\{\{(.*?)\}\}", re.S)
-_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|`[^`]*`')
-_LOOKUP = re.compile(r"(?<![\w.$])lookup\b")
+LOOKUP_MODES = ("refuse", "empty")   # helm.lookup: a reached lookup call refused, or rendered as helm template does
+RANDOM_MODES = ("refuse", "accept")  # helm.random: a chart rendering differently each time refused, or accepted
 # Built-in cluster-scoped kinds: every other object the chart leaves without a namespace gets the
 # release namespace, as `helm install` would put it there (k8s_reconcile drops a namespace that
 # discovery shows a kind does not take).
@@ -76,6 +75,8 @@ def option_spec():
         release_values=dict(type="dict"),
         include_crds=dict(type="bool"),
         hooks=dict(type="str", choices=list(HOOK_MODES)),
+        lookup=dict(type="str", choices=list(LOOKUP_MODES)),
+        random=dict(type="str", choices=list(RANDOM_MODES)),
     )
     return dict(
         release_name=dict(type="str"),
@@ -86,14 +87,11 @@ def option_spec():
         kube_version=dict(type="str"),
         api_versions=dict(type="list", elements="str", default=[]),
         hooks=dict(type="str", default="helm", choices=list(HOOK_MODES)),
+        lookup=dict(type="str", default="refuse", choices=list(LOOKUP_MODES)),
+        random=dict(type="str", default="refuse", choices=list(RANDOM_MODES)),
         binary=dict(type="path"),
         charts=dict(type="list", elements="dict", default=[], options=chart),
     )
-
-
-def calls_lookup(text):
-    """Whether a template's text calls Helm's `lookup` (which reads the live cluster)."""
-    return any(_LOOKUP.search(_STRINGS.sub("", action)) for action in _ACTION.findall(text))
 
 
 def _check_dependencies(chart_rel, meta, vendored):
@@ -133,12 +131,13 @@ def _archive_templates(path, rel, max_bytes):
 
 def check_chart_tree(root, chart_rel, max_bytes=MAX_FILE_BYTES):
     """Refuse a chart that would render from anything but its commit: a file or folder resolving
-    outside the checkout, a dependency not vendored in charts/, or a template calling `lookup`
-    (templates over `max_bytes` or not UTF-8 are refused, as any file of the checkout).  Returns the
-    chart's own name (its Chart.yaml's `name`), which helm's output uses in its `# Source:` lines."""
+    outside the checkout, or a dependency not vendored in charts/ (templates over `max_bytes` or not
+    UTF-8 are refused, as any file of the checkout).  Returns (the chart's own name, its Chart.yaml's
+    `name`, which helm's output uses in its `# Source:` lines; whether a template calls `lookup`;
+    whether one calls a random or time-based function) - chart_probe.py decides from these."""
     top = inside(root, chart_rel)
     real_root = os.path.realpath(root)
-    chart_name = ""
+    chart_name, lookup, random = "", False, False
     for dirpath, _dirnames, filenames in walk(root, top):
         rel_dir = os.path.relpath(dirpath, real_root)
         for name in sorted(filenames):
@@ -155,14 +154,14 @@ def check_chart_tree(root, chart_rel, max_bytes=MAX_FILE_BYTES):
                     chart_name = meta.get("name") or ""
             elif name.endswith(".tgz") and os.path.basename(dirpath) == "charts":
                 for member, text in _archive_templates(real, rel, max_bytes):
-                    if calls_lookup(text):
-                        raise GitOpsError("chart %s: %s (in %s) calls lookup, which reads the live cluster; "
-                                          "refused" % (chart_rel, member, rel))
-            elif os.sep + "templates" + os.sep in os.sep + os.path.relpath(full, top) and name.endswith(_TEMPLATE_SUFFIXES):
-                if calls_lookup(read_text(root, rel, max_bytes)):
-                    raise GitOpsError("chart %s: %s calls lookup, which reads the live cluster; the rendered "
-                                      "objects would not follow from the commit alone: refused" % (chart_rel, rel))
-    return chart_name
+                    if chart_probe.is_template(member.split("/", 1)[-1]):
+                        lookup = lookup or chart_probe.calls_lookup(text)
+                        random = random or chart_probe.uses_random(text)
+            elif chart_probe.is_template(os.path.relpath(full, top)):
+                text = read_text(root, rel, max_bytes)
+                lookup = lookup or chart_probe.calls_lookup(text)
+                random = random or chart_probe.uses_random(text)
+    return chart_name, lookup, random
 
 
 def chart_settings(helm, chart_rel):
@@ -276,7 +275,7 @@ def _values_paths(root, chart_rel, settings, tmpdir, max_bytes, decryption):
             raise GitOpsError("chart %s: values file '%s' does not exist in the repository (paths are from the "
                               "repository root)" % (chart_rel, rel))
         text = read_text(root, rel, max_bytes)
-        if calls_lookup(text):
+        if chart_probe.calls_lookup(text):
             raise GitOpsError("chart %s: values file '%s' holds a lookup call (for tpl); refused" % (chart_rel, rel))
         name = "chart %s: values file %s" % (chart_rel, rel)
         documents, unvaulted = _vault_values(text, rel, name, decryption)
@@ -372,13 +371,54 @@ def with_release_namespace(items, namespace):
     return out
 
 
+def _template(runner, cmd, home, root, chart_rel, chart_name, secrets):
+    """helm template's output (bytes); its failure explained - a lookup call reached names its line."""
+    try:
+        code, out, err = runner(cmd, cwd=home, env=helm_env(home), timeout=HELM_TIMEOUT)
+    except GitOpsError as exc:
+        if "not installed" in exc.message:
+            raise GitOpsError("chart %s needs helm 3 or 4: %s; install it or set helm.binary" % (chart_rel, exc.message))
+        raise GitOpsError("chart %s: %s" % (chart_rel, exc.message))  # helm took longer than HELM_TIMEOUT
+    if code == 0:
+        return out
+    err = err.decode("utf-8", "replace").strip()
+    where = chart_probe.reached(err)
+    if where:
+        template, line = where
+        if chart_name and template.startswith(chart_name + "/"):
+            template = chart_rel.rstrip("/") + template[len(chart_name):]
+        raise GitOpsError("chart %s: %s line %d calls lookup, which reads the live cluster, and rendering reaches it "
+                          "with these values: the objects it shapes would not follow from the commit; refused (change "
+                          "the values so that it is not reached, or set helm.lookup=empty to render it as helm template "
+                          "does: an empty result)" % (chart_rel, template, line))
+    for path in (os.path.realpath(root), os.path.join(home, "probe")):
+        err = err.replace(path + os.sep, "")
+    raise GitOpsError("helm template %s failed: %s" % (chart_rel, scrub(err, secrets)[-2000:]))
+
+
+def _check_same(first, second, chart_rel, chart_name, namespace):
+    """Refuse a chart whose two renders differ (random or time-based functions), naming each object
+    (in the release namespace) and field that differs - never a value."""
+    def objects(out):
+        items = [item for source, document, data in split_output(out.decode("utf-8", "replace"), chart_rel, chart_name)
+                 for item in objects_from_documents([(document, data)], source)]
+        return [(item.ref, item.obj) for item in with_release_namespace(items, namespace)]
+    changed = chart_probe.differences(objects(first), objects(second))
+    if changed:
+        listed = vocab.listing(["%s: %s" % (ref, vocab.listing(fields, 5, ", ")) for ref, fields in changed], 10, "; ")
+        raise GitOpsError("chart %s renders differently each time (random or time-based template functions): %s; "
+                          "under GitOps that is a change on every sync and drift for ever - set these values in the "
+                          "values file, or set helm.random=accept (with an ignore rule for drift_check)"
+                          % (chart_rel, listed))
+
+
 def render_chart(runner, root, chart_rel, helm, max_bytes, decryption):
     """Loaded records of one chart of the checkout and the list of hooks left out.  With hooks=helm
     each hook is marked with its release (namespace/name) and the digest of the whole rendered
     release, which k8s_reconcile compares with the one whose hooks last succeeded.  Values files
     encrypted with SOPS are decrypted with `decryption` (sops.Decryption); the fields of the
     rendered objects that hold a decrypted value are named on them (decrypted.mark)."""
-    chart_name = check_chart_tree(root, chart_rel, max_bytes)
+    chart_name, calls_lookup, uses_random = check_chart_tree(root, chart_rel, max_bytes)
     settings = chart_settings(helm, chart_rel)
     mode = settings.get("hooks") or "helm"
     if mode not in HOOK_MODES:
@@ -387,22 +427,18 @@ def render_chart(runner, root, chart_rel, helm, max_bytes, decryption):
     start = decryption.checkpoint()
     home = tempfile.mkdtemp(prefix="gitops-core-helm-")
     try:
-        for sub in ("cache", "config", "data", "plugins"):
+        for sub in ("cache", "config", "data", "plugins", "probe"):
             os.mkdir(os.path.join(home, sub))
         values, secrets = _values_paths(root, chart_rel, settings, home, max_bytes, decryption)
+        if calls_lookup and (settings.get("lookup") or "refuse") == "refuse":  # render the copy that fails if reached
+            chart_path = chart_probe.probe_copy(chart_path, os.path.join(home, "probe"))
         cmd = helm_command(helm.get("binary"), chart_path, settings, values, helm)
-        try:
-            code, out, err = runner(cmd, cwd=home, env=helm_env(home), timeout=HELM_TIMEOUT)
-        except GitOpsError as exc:
-            if "not installed" in exc.message:
-                raise GitOpsError("chart %s needs helm 3 or 4: %s; install it or set helm.binary"
-                                  % (chart_rel, exc.message))
-            raise GitOpsError("chart %s: %s" % (chart_rel, exc.message))  # helm took longer than HELM_TIMEOUT
+        out = _template(runner, cmd, home, root, chart_rel, chart_name, secrets)
+        if uses_random and (settings.get("random") or "refuse") == "refuse":
+            again = _template(runner, cmd, home, root, chart_rel, chart_name, secrets)
+            _check_same(out, again, chart_rel, chart_name, settings["release_namespace"])
     finally:
         shutil.rmtree(home, ignore_errors=True)
-    if code != 0:
-        err = scrub(err.decode("utf-8", "replace").strip().replace(os.path.realpath(root) + os.sep, ""), secrets)
-        raise GitOpsError("helm template %s failed: %s" % (chart_rel, err[-2000:]))
     if len(out) > max_bytes * 16:
         raise GitOpsError("%s (helm template) output is over %d bytes" % (chart_rel, max_bytes * 16))
     rendered = []
