@@ -25,8 +25,9 @@ from ansible_collections.gitops.core.plugins.module_utils.engine import policy a
 from ansible_collections.gitops.core.plugins.module_utils.engine import wait as wait_verb
 from ansible_collections.gitops.core.plugins.module_utils.cluster.discovery import Discovery
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.common.vocab import SET_NAME_PATTERN
 
-SET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,51}[a-z0-9])?$")
+SET_NAME = re.compile(SET_NAME_PATTERN)
 
 
 @dataclass(frozen=True)
