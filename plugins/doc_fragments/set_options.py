@@ -62,6 +62,10 @@ options:
       revision: {description: The commit of the set's repository, type: str}
       source: {description: 'Where the set comes from (repository, paths, commit), reported with its result', type: dict}
       signature: {description: The signature of the set's own repository; informational, type: dict}
+      charts:
+        description: The charts the set fetched from repositories and registries (their digests); informational.
+        type: list
+        elements: dict
       digest: {description: The digest of the set's objects; informational, type: str}
       object_count: {description: How many objects; informational, type: int}
       namespace: {description: As O(namespace), type: str}

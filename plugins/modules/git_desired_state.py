@@ -111,12 +111,14 @@ options:
     default: {}
   helm:
     description:
-      - How Helm charts of the checkout are rendered (C(helm template), client side only).
-      - The chart, each values file and each dependency must be part of the checkout. Dependencies
+      - How Helm charts are rendered (C(helm template), client side only) - charts of the checkout, and charts
+        fetched from chart repositories and OCI registries that O(helm.charts) names by O(helm.charts[].repository),
+        O(helm.charts[].chart), O(helm.charts[].version) and O(helm.charts[].digest) (docs/helm.md).
+      - A chart of the checkout, each values file and each dependency must be part of the checkout. Dependencies
         must be vendored in the chart's own C(charts/) folder (C(helm dependency build), then commit
-        C(charts/)); a dependency that is not there, a template (or values file) that calls C(lookup),
+        C(charts/)); a dependency that is not there, a C(lookup) call that rendering reaches,
         and any file or symlink resolving outside the checkout are refused, naming the chart and the
-        reason. Nothing is fetched from chart repositories or OCI registries.
+        reason. Helm itself fetches nothing.
       - Helm runs with an empty home, config, cache, plugin folder and kubeconfig of its own, so no
         repository, registry login or plugin of the machine is used; no post-renderer is run.
         Test hooks are skipped (C(--skip-tests)). Helm's error text is returned without the values it quotes
@@ -207,18 +209,92 @@ options:
       binary:
         description: The helm executable. Defaults to C(helm) on the PATH.
         type: path
+      cache_dir:
+        description:
+          - The cache of fetched charts, content-addressed - archives, OCI manifests and layers stored by their
+            sha256, read back only while their content has that digest. It holds no credential.
+          - Defaults to C(~/.cache/gitops.core/charts).
+        type: path
       charts:
         description:
-          - Settings for single charts, over the ones above. An entry whose O(helm.charts[].path) is not a
+          - Settings for single charts, over the ones above - a chart of the checkout (O(helm.charts[].path)), or a
+            chart to fetch and render (O(helm.charts[].repository)). An entry whose O(helm.charts[].path) is not a
             chart rendered by this run is refused (a typo would otherwise render with the shared settings).
+          - A fetched chart is rendered besides what O(path) loads; its values files are files of the checkout,
+            and a file named as a values file is never loaded as a manifest. Its objects' source file is
+            C(<repository>/<chart>@<version>/<template>). RV(charts) says what was fetched.
+          - A fetched chart is held to its O(helm.charts[].digest) - the sha256 of the chart archive (a
+            repository) or of the OCI manifest (a registry; what C(helm push) prints). Pinned and already in
+            O(helm.cache_dir), it renders with no network request, so a registry outage stops neither a sync nor a
+            drift check (C(from_cache) in RV(charts)). Fetched, a digest other than the pin (a moved tag, a re-published
+            version) is refused naming both. Without a digest the chart is refused, naming the digest served now,
+            unless O(helm.charts[].unpinned=accept).
+          - Refused, naming the chart - an archive with an absolute path, C(..), a link or a special file, a member
+            outside the chart's folder, a file over O(max_file_bytes) or 100 MiB in all; a Chart.yaml naming another
+            chart or version than asked; an index entry on another host than the repository's (unless
+            O(helm.charts[].allowed_hosts)); plain HTTP (unless O(helm.charts[].plain_http)); a URL carrying
+            credentials.
         type: list
         elements: dict
         default: []
         suboptions:
           path:
-            description: The chart folder, from the repository root, as found under O(path).
+            description:
+              - The chart folder, from the repository root, as found under O(path).
+              - One of O(helm.charts[].path) and O(helm.charts[].repository) is required.
             type: str
-            required: true
+          repository:
+            description:
+              - Where to fetch the chart - an C(https://) chart repository (its C(index.yaml)) or an C(oci://)
+                registry and path (V(oci://ghcr.io/org/charts), the chart name is added).
+            type: str
+          chart:
+            description: The chart's name (required with O(helm.charts[].repository)).
+            type: str
+          version:
+            description: The chart's exact version (required with O(helm.charts[].repository)); a tag of the registry.
+            type: str
+          digest:
+            description:
+              - V(sha256:<64 hex digits>) - of the archive (a repository), of the OCI manifest (a registry).
+            type: str
+          unpinned:
+            description:
+              - V(refuse) (the default) refuses a chart without O(helm.charts[].digest), naming the digest served now.
+              - V(accept) fetches the version as the repository serves it at each run (no cache hit, a request each
+                time) and returns the digest it resolved (RV(charts)); a moved tag then shows as a changed
+                digest and a drift of the objects it changed.
+            type: str
+            choices: [refuse, accept]
+          verify:
+            description:
+              - V(provenance) checks the chart's Helm provenance file (C(helm package --sign); the C(.prov) beside the
+                archive in a repository, the provenance layer C(helm push) pushes beside it in a registry) - a good
+                OpenPGP signature by a key of O(trusted_keys) entry O(helm.charts[].trust), over the archive's
+                sha256. Anything else is refused, naming the chart. Checked at every run, from the cache too.
+              - Cosign signatures of OCI charts are not checked (docs/helm.md says why).
+            type: str
+            choices: [none, provenance]
+          trust:
+            description: The name of the key set of O(trusted_keys) (its C(gpg_keys)) that signs the chart's provenance.
+            type: str
+          credentials:
+            description:
+              - The name of the entry of O(credentials) that the repository or registry needs - C(username) and
+                C(password) (basic auth, or a registry's token service), or C(token) (a bearer token); C(ca_file), a
+                PEM bundle trusted instead of the system's.
+              - Sent to the repository's own scheme, host and port only; a redirect to another host is followed
+                without them, and an https redirect to plain HTTP is refused.
+            type: str
+          plain_http:
+            description: Allow plain HTTP (an C(http://) repository, or a registry without TLS).
+            type: bool
+          allowed_hosts:
+            description:
+              - Hosts other than the repository's that its C(index.yaml) may point archives to (a CDN); the
+                credentials are never sent there.
+            type: list
+            elements: str
           release_name:
             description: Release name for this chart.
             type: str
@@ -338,10 +414,13 @@ options:
     default: {}
   credentials:
     description:
-      - Named Git credentials that a declared set from another repository names in C(repo.credentials) - never
-        written in Git. Each entry is C({username, password, key_file, known_hosts}), as the options of those names.
-      - Each C(password) is hidden from every output and message (only the passwords - a user name or a key path
-        may be shown).
+      - Named credentials - never written in Git - that a declared set from another repository names in
+        C(repo.credentials), and a fetched chart in O(helm.charts[].credentials). Each entry is
+        C({username, password, key_file, known_hosts}) for Git, as the options of those names;
+        C({username, password, token, ca_file}) for a chart repository or registry (an AWX credential type for
+        them is in docs/helm.md).
+      - Each C(password) and C(token) is hidden from every output and message (only those - a user name or a key
+        path may be shown).
     type: dict
     default: {}
   decryption:
@@ -521,6 +600,27 @@ EXAMPLES = r"""
   gitops.core.k8s_reconcile:
     sets: "{{ desired.sets }}"
     declaration: "{{ desired.declaration }}"
+
+- name: A chart from an OCI registry, pinned by digest and verified, with values from Git
+  gitops.core.git_desired_state:
+    repo: https://git.example.com/platform/deploy.git
+    path: [apps/podinfo]                        # holds values.yaml (a values file: not loaded as a manifest)
+    helm:
+      release_namespace: podinfo
+      charts:
+        - repository: oci://registry.example.com/charts
+          chart: podinfo
+          version: 6.14.1
+          digest: sha256:1ae2842ac0cbe595d9a373285356b662d19b5113f1494e29e4fc0cc691eaaf15
+          verify: provenance
+          trust: chart-signers
+          credentials: registry
+          values_files: [apps/podinfo/values.yaml]
+    trusted_keys:
+      chart-signers: {gpg_keys: ["{{ lookup('file', 'keys/charts.asc') }}"]}
+    credentials:
+      registry: {username: robot, password: "{{ registry_token }}", ca_file: /etc/pki/registry-ca.pem}
+  register: desired
 """
 
 RETURN = r"""
@@ -659,6 +759,20 @@ files:
   type: list
   elements: str
   sample: [apps/web.yaml, base]
+charts:
+  description:
+    - The charts fetched from repositories and registries (O(helm.charts[].repository)), in order - C(repository),
+      C(chart), C(version), C(release) (namespace/name), C(digest) (the archive's sha256 for a repository, the OCI
+      manifest's for a registry), C(archive_digest), C(pinned), C(from_cache) (rendered from O(helm.cache_dir)
+      without a network request), C(requests) (made for it), C(provenance) (the signing key's fingerprint, when
+      verified). RV(source) lists each as C(<repository>/<chart>@<version> <digest>).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{repository: "oci://registry.example.com/charts", chart: podinfo, version: 6.14.1, release: apps/podinfo,
+            digest: "sha256:1ae2842ac0cbe595d9a373285356b662d19b5113f1494e29e4fc0cc691eaaf15",
+            archive_digest: "sha256:87ba1b63dbed48a95ea8c14d183ca1b15f5783a1824c6e6b26cee7f3aeb8dcf5", pinned: true,
+            from_cache: true, requests: 0, provenance: E3284A7434DD103AEEEDC387EBE6F0558253686E}]
 helm_hooks_left_out:
   description:
     - The Helm hooks left out because they only run on delete or rollback; with O(sets_file), each names its C(set).
@@ -679,7 +793,9 @@ cache_dir:
   type: str
   sample: /home/awx/.cache/gitops.core/repos/0f1e2d3c4b5a69788796a5b4
 source:
-  description: The repository URL without credentials, the paths and the commit.
+  description:
+    - The repository URL without credentials, the paths and the commit; with fetched charts, C(charts) - each as
+      C(<repository>/<chart>@<version> <digest>).
   returned: success
   type: dict
   sample: {repo: "https://git.example.com/platform/deploy.git", path: [clusters/prod], commit: 3f1c2e9a7b1d4c0e8f6a5b4c3d2e1f0a9b8c7d6e}
@@ -755,9 +871,10 @@ def hide_credential_passwords(module):
     the rest of each entry (user name, key path, known hosts) is not secret."""
     entries = module.params.get("credentials")
     for entry in entries.values() if isinstance(entries, dict) else ():
-        password = entry.get("password") if isinstance(entry, dict) else None
-        if isinstance(password, str) and password:
-            module.no_log_values.add(password)
+        for key in ("password", "token"):
+            secret = entry.get(key) if isinstance(entry, dict) else None
+            if isinstance(secret, str) and secret:
+                module.no_log_values.add(secret)
 
 
 def main():

@@ -9,7 +9,7 @@ release binaries).
   cluster.py kill NAME      SIGKILL one component (kube-apiserver, etcd, ...): fault tests
   cluster.py restart NAME   start it again with the same arguments and wait until it serves
   cluster.py nodes N        at least N KWOK fake nodes of 110 pods each, Ready (make bench adds them)
-  cluster.py helm|sops|age-keygen   build that tool (TOOLS) from its Go module into the same cache,
+  cluster.py helm|sops|age-keygen|registry   build that tool (TOOLS) from its Go module into the same cache,
                       print its path; `up` links each as .cluster/bin/<tool> (the tests put .cluster/bin
                       first on PATH)
 
@@ -187,6 +187,8 @@ TOOLS = {
     "helm": (HELM_MODULE, "cmd/helm", HELM_VERSION, _helm_flags(HELM_VERSION)),
     "sops": (SOPS_MODULE, "cmd/sops", SOPS_VERSION, "-s -w"),
     "age-keygen": (AGE_MODULE, "cmd/age-keygen", AGE_VERSION, f"-s -w -X main.Version={AGE_VERSION}"),
+    # the OCI registry of go-containerregistry (pkg/registry) behind TLS and basic auth: tests/cluster/registry
+    "registry": (None, "registry", None, "-s -w"),
 }
 
 
@@ -194,12 +196,19 @@ def build_tool(name: str) -> Path:
     """One of TOOLS, built with `go install` from its module when the cache lacks it.  Keyed like
     the control plane: the module's sum (which covers its go.sum), the toolchain, the flags."""
     module, package, version, flags = TOOLS[name]
-    info = json.loads(run(["go", "mod", "download", "-json", f"{module}@{version}"],
-                          capture_output=True, text=True).stdout)
-    if info.get("Error"):
-        die(f"go mod download {module}@{version}: {info['Error']}")
     go_version = run(["go", "env", "GOVERSION"], capture_output=True, text=True).stdout.strip()
-    key = hashlib.sha256(f"{version}\n{info['Sum']}\n{info['GoModSum']}\n{go_version}\n{flags}\n".encode())
+    if module is None:  # a module of this repository (tests/cluster/<package>): keyed by its files
+        src = HERE / package
+        key = hashlib.sha256(f"{go_version}\n{flags}\n".encode())
+        for f in sorted(list(src.glob("*.go")) + [src / "go.mod", src / "go.sum"]):
+            key.update(f.name.encode() + b"\0" + f.read_bytes())
+        version = "local"
+    else:
+        info = json.loads(run(["go", "mod", "download", "-json", f"{module}@{version}"],
+                              capture_output=True, text=True).stdout)
+        if info.get("Error"):
+            die(f"go mod download {module}@{version}: {info['Error']}")
+        key = hashlib.sha256(f"{version}\n{info['Sum']}\n{info['GoModSum']}\n{go_version}\n{flags}\n".encode())
     out = cache_root() / name / f"{version}-{key.hexdigest()[:16]}"
     if (out / ".complete").exists():
         return out / name
@@ -207,8 +216,12 @@ def build_tool(name: str) -> Path:
     started = time.monotonic()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="build-", dir=out.parent))
-    run(["go", "install", "-trimpath", "-ldflags", flags, f"{module}/{package}@{version}"],
-        env=dict(os.environ, CGO_ENABLED="0", GOBIN=str(tmp)))
+    if module is None:
+        run(["go", "build", "-trimpath", "-ldflags", flags, "-o", str(tmp / name), "."], cwd=HERE / package,
+            env=dict(os.environ, CGO_ENABLED="0"))
+    else:
+        run(["go", "install", "-trimpath", "-ldflags", flags, f"{module}/{package}@{version}"],
+            env=dict(os.environ, CGO_ENABLED="0", GOBIN=str(tmp)))
     (tmp / ".complete").write_text(f"{name} {version} built in {time.monotonic() - started:.0f}s\n")
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)

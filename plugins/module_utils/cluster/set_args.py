@@ -36,6 +36,7 @@ SET_OPTIONS = dict(
     revision=dict(type="str"),
     source=dict(type="dict"),
     signature=dict(type="dict"),
+    charts=dict(type="list", elements="dict"),
     digest=dict(type="str"),
     object_count=dict(type="int"),
     namespace=dict(type="str"),

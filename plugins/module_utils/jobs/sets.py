@@ -192,8 +192,9 @@ def schedule(plan, run_one, parallelism):
 def _entry(name, status, value, plan):
     e = plan.entries[name]
     out = {"set": name, "status": status, "depends_on": plan.deps[name]}
-    if e.get("source"):
-        out["source"] = e["source"]
+    for key in ("source", "charts"):
+        if e.get(key):
+            out[key] = e[key]
     if status == OK:
         out.update(value)
     elif status == FAILED:

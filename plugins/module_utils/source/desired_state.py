@@ -16,7 +16,8 @@ __metaclass__ = type
 import os
 
 from ansible_collections.gitops.core.plugins.module_utils.common import decrypted, sanitize, yamlsafe
-from ansible_collections.gitops.core.plugins.module_utils.source import checkout, gitsource, helm, manifests, render, sets
+from ansible_collections.gitops.core.plugins.module_utils.source import (
+    checkout, gitsource, helm, manifests, remote_charts, render, sets)
 from ansible_collections.gitops.core.plugins.module_utils.source.secrets import encrypted, sops, vault
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.common.objref import ObjectRef
@@ -82,18 +83,31 @@ def _rendered_documents(runner, dest, src, params, max_bytes, decryption):
     return manifests.parse_documents(text, name), {}
 
 
+def _values_files(helm_params):
+    """The values files the helm settings name: files of the checkout that are never manifests."""
+    named = list(helm_params.get("values_files") or [])
+    for entry in helm_params.get("charts") or []:
+        named += entry.get("values_files") or []
+    return set(os.path.normpath(rel) for rel in named)
+
+
 def _load(runner, dest, params, decryption):
+    """(loaded objects, files, hooks left out, fetched charts) of one set of paths and charts."""
     paths = params.get("path") or ["."]
-    sources = manifests.collect_sources(dest, paths, recursive=params.get("recursive", True),
-                                        include=params.get("include"), exclude=params.get("exclude") or (),
-                                        render=params.get("render") or "auto")
+    helm_params = params.get("helm") or {}
+    values = _values_files(helm_params)
+    sources = [src for src in manifests.collect_sources(dest, paths, recursive=params.get("recursive", True),
+                                                        include=params.get("include"),
+                                                        exclude=params.get("exclude") or (),
+                                                        render=params.get("render") or "auto")
+               if not (src.renderer in ("plain", "jinja") and os.path.normpath(src.path) in values)]
     max_bytes = params.get("max_file_bytes") or manifests.MAX_FILE_BYTES
     max_objects = params.get("max_objects") or manifests.MAX_OBJECTS
-    helm_params = params.get("helm") or {}
     helm.check_chart_entries(helm_params, [s.path for s in sources if s.renderer == "helm"])
     loaded = []
     files = []
     left_out = []
+    charts = []
     for src in sources:
         if src.renderer == "helm":
             objects, hooks = helm.render_chart(runner, dest, src.path, helm_params, max_bytes, decryption)
@@ -111,8 +125,17 @@ def _load(runner, dest, params, decryption):
         loaded.extend(objects)
         files.append(src.path)
         manifests.check_count(loaded, max_objects)
+    for entry in helm_params.get("charts") or []:
+        if remote_charts.is_remote(entry):  # a chart fetched from a repository or registry, pinned by digest
+            with remote_charts.Fetched(runner, entry, params, max_bytes) as fetched:
+                objects, hooks = helm.render_chart(runner, dest, remote_charts.label(entry), helm_params, max_bytes,
+                                                   decryption, fetched)
+            left_out.extend(hooks)
+            loaded.extend(objects)
+            charts.append(fetched.info)
+            manifests.check_count(loaded, max_objects)
     manifests.check_unique(loaded)
-    return loaded, files, left_out
+    return loaded, files, left_out, charts
 
 
 def _commit_result(root, changed):
@@ -132,8 +155,9 @@ def fetch_desired_state(params, runner):
     credential-free message.  With `sets_file`, the sets of that declaration instead (_fetch_sets)."""
     if params.get("sets_file"):
         return _fetch_sets(params, runner)
+    remote_charts.check_module_entries(params)
     root = checkout.fetch(params, runner, lambda dest, decryption, _commit: _load(runner, dest, params, decryption))
-    loaded, files, left_out = root.loaded
+    loaded, files, left_out, charts = root.loaded
     objects = [item.obj for item in loaded]
     return dict(
         _commit_result(root, root.previous != root.commit),
@@ -142,18 +166,30 @@ def fetch_desired_state(params, runner):
         sources=_sources(loaded),
         files=files,
         helm_hooks_left_out=left_out,
+        charts=charts,
         digest=manifests.digest([sanitize.mask_secret(obj) for obj in objects]),
-        source={"repo": root.url.display, "path": params.get("path") or ["."], "commit": root.commit},
+        source=_source(root.url.display, params.get("path") or ["."], root.commit, charts),
     )
+
+
+def _source(repo, path, commit, charts):
+    """Where a set's objects come from: the repository, paths and commit, and each fetched chart's
+    reference and digest (the inventory records it; a moved tag shows as a changed digest)."""
+    out = {"repo": repo, "path": path, "commit": commit}
+    if charts:
+        out["charts"] = ["%s/%s@%s %s" % (c["repository"].rstrip("/"), c["chart"], c["version"], c["digest"])
+                         for c in charts]
+    return out
 
 
 # ---------------------------------------------------------------- a sets declaration (option sets_file)
 # The named key sets and credentials of the play (options trusted_keys, credentials): their fields.
 _NAMED = {"trusted_keys": {"gpg_keys": list, "allowed_signers": str},
-          "credentials": {"username": str, "password": str, "key_file": str, "known_hosts": str}}
+          "credentials": {"username": str, "password": str, "key_file": str, "known_hosts": str, "token": str,
+                          "ca_file": str}}
 # The play's helm settings that describe the cluster or the machine, not a chart: every set's charts use them
 # unless the set's own helm gives them.
-_HELM_FROM_PLAY = ("kube_version", "api_versions", "binary")
+_HELM_FROM_PLAY = ("kube_version", "api_versions", "binary", "cache_dir")
 
 
 def _named(params, option):
@@ -183,7 +219,8 @@ def _set_params(params, declared):
             chart[key] = params["helm"][key]
     return dict(path=declared.path, render=declared.render, helm=chart, template_vars=declared.template_vars,
                 recursive=declared.recursive, include=declared.include, exclude=declared.exclude,
-                max_file_bytes=params.get("max_file_bytes"), max_objects=params.get("max_objects"))
+                max_file_bytes=params.get("max_file_bytes"), max_objects=params.get("max_objects"),
+                trusted_keys=params.get("trusted_keys") or {}, credentials=params.get("credentials") or {})
 
 
 class _SetError(GitOpsError):
@@ -228,10 +265,11 @@ def _repo_params(params, repo, trusted, credentials):
 
 def _set_entry(declared, loaded, repo):
     """One entry of the result's `sets` (k8s_reconcile's and drift_check's option `sets`)."""
-    items, _files, _left_out = loaded
+    items, _files, _left_out, charts = loaded
     objects = [item.obj for item in items]
     entry = dict(name=declared.name, depends_on=list(declared.depends_on), objects=objects, sources=_sources(items),
-                 revision=repo.commit, source={"repo": repo.url.display, "path": list(declared.path), "commit": repo.commit},
+                 revision=repo.commit, source=_source(repo.url.display, list(declared.path), repo.commit, charts),
+                 charts=charts,
                  digest=manifests.digest([sanitize.mask_secret(obj) for obj in objects]), object_count=len(objects))
     for key in ("namespace", "prune", "max_deletions", "wait", "wait_timeout", "ignore", "recreate", "adopt", "policy",
                 "service_account", "impersonate_user", "impersonate_groups", "inventory_namespace"):

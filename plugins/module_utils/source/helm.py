@@ -68,7 +68,17 @@ def option_spec():
     """git_desired_state's `helm` option (its suboptions, argument-spec form); a declared set's `helm`
     (source/sets.py) is checked against the same fields."""
     chart = dict(
-        path=dict(type="str", required=True),
+        path=dict(type="str"),
+        repository=dict(type="str"),
+        chart=dict(type="str"),
+        version=dict(type="str"),
+        digest=dict(type="str"),
+        unpinned=dict(type="str", choices=["refuse", "accept"]),
+        verify=dict(type="str", choices=["none", "provenance"]),
+        trust=dict(type="str"),
+        credentials=dict(type="str", no_log=False),
+        plain_http=dict(type="bool"),
+        allowed_hosts=dict(type="list", elements="str"),
         release_name=dict(type="str"),
         release_namespace=dict(type="str"),
         values_files=dict(type="list", elements="str"),
@@ -90,6 +100,7 @@ def option_spec():
         lookup=dict(type="str", default="refuse", choices=list(LOOKUP_MODES)),
         random=dict(type="str", default="refuse", choices=list(RANDOM_MODES)),
         binary=dict(type="path"),
+        cache_dir=dict(type="path"),
         charts=dict(type="list", elements="dict", default=[], options=chart),
     )
 
@@ -164,14 +175,15 @@ def check_chart_tree(root, chart_rel, max_bytes=MAX_FILE_BYTES):
     return chart_name, lookup, random
 
 
-def chart_settings(helm, chart_rel):
-    """The settings for one chart: the shared ones of `helm`, overlaid by its `charts` entry."""
+def chart_settings(helm, chart_rel, entry=None):
+    """The settings for one chart: the shared ones of `helm`, overlaid by its `charts` entry (the one
+    whose path is `chart_rel`, or `entry`, a fetched chart's, whose release is named after the chart)."""
     settings = {key: helm.get(key) for key in CHART_SETTINGS}
-    for entry in helm.get("charts") or []:
-        if os.path.normpath(entry.get("path") or "") == os.path.normpath(chart_rel):
-            settings.update({key: entry[key] for key in CHART_SETTINGS if entry.get(key) is not None})
+    for given in [entry] if entry else [e for e in helm.get("charts") or [] if e.get("path")]:
+        if entry or os.path.normpath(given["path"]) == os.path.normpath(chart_rel):
+            settings.update({key: given[key] for key in CHART_SETTINGS if given.get(key) is not None})
     if not settings.get("release_name"):
-        settings["release_name"] = os.path.basename(os.path.normpath(chart_rel))
+        settings["release_name"] = entry["chart"] if entry else os.path.basename(os.path.normpath(chart_rel))
     settings["release_namespace"] = settings.get("release_namespace") or "default"
     if settings.get("include_crds") is None:
         settings["include_crds"] = True
@@ -184,7 +196,7 @@ def check_chart_entries(helm, rendered):
     known = set(os.path.normpath(c) for c in rendered)
     for index, entry in enumerate(helm.get("charts") or []):
         path = entry.get("path") or ""
-        if os.path.normpath(path) not in known:
+        if path and os.path.normpath(path) not in known:
             raise GitOpsError("helm.charts[%d].path '%s' is not a chart rendered by this run (charts: %s)"
                               % (index, path, ", ".join(sorted(known)) or "none"))
 
@@ -412,18 +424,25 @@ def _check_same(first, second, chart_rel, chart_name, namespace):
                           % (chart_rel, listed))
 
 
-def render_chart(runner, root, chart_rel, helm, max_bytes, decryption):
-    """Loaded records of one chart of the checkout and the list of hooks left out.  With hooks=helm
+def render_chart(runner, root, chart_rel, helm, max_bytes, decryption, fetched=None):
+    """Loaded records of one chart of the checkout and the list of hooks left out.  `fetched`: a chart
+    fetched from a repository (remote_charts.Fetched; `chart_rel` is then its label), whose values files
+    are still files of the checkout `root`.  With hooks=helm
     each hook is marked with its release (namespace/name) and the digest of the whole rendered
     release, which k8s_reconcile compares with the one whose hooks last succeeded.  Values files
     encrypted with SOPS are decrypted with `decryption` (sops.Decryption); the fields of the
     rendered objects that hold a decrypted value are named on them (decrypted.mark)."""
-    chart_name, calls_lookup, uses_random = check_chart_tree(root, chart_rel, max_bytes)
-    settings = chart_settings(helm, chart_rel)
+    if fetched is not None:
+        tree_root, tree_rel = os.path.split(fetched.path)
+        chart_path = fetched.path
+    else:
+        tree_root, tree_rel = root, chart_rel
+        chart_path = inside(root, chart_rel)
+    chart_name, calls_lookup, uses_random = check_chart_tree(tree_root, tree_rel, max_bytes)
+    settings = chart_settings(helm, chart_rel, fetched.entry if fetched is not None else None)
     mode = settings.get("hooks") or "helm"
     if mode not in HOOK_MODES:
         raise GitOpsError("helm.hooks must be one of %s" % ", ".join(HOOK_MODES))
-    chart_path = inside(root, chart_rel)
     start = decryption.checkpoint()
     home = tempfile.mkdtemp(prefix="gitops-core-helm-")
     try:
@@ -433,9 +452,9 @@ def render_chart(runner, root, chart_rel, helm, max_bytes, decryption):
         if calls_lookup and (settings.get("lookup") or "refuse") == "refuse":  # render the copy that fails if reached
             chart_path = chart_probe.probe_copy(chart_path, os.path.join(home, "probe"))
         cmd = helm_command(helm.get("binary"), chart_path, settings, values, helm)
-        out = _template(runner, cmd, home, root, chart_rel, chart_name, secrets)
+        out = _template(runner, cmd, home, tree_root, chart_rel, chart_name, secrets)
         if uses_random and (settings.get("random") or "refuse") == "refuse":
-            again = _template(runner, cmd, home, root, chart_rel, chart_name, secrets)
+            again = _template(runner, cmd, home, tree_root, chart_rel, chart_name, secrets)
             _check_same(out, again, chart_rel, chart_name, settings["release_namespace"])
     finally:
         shutil.rmtree(home, ignore_errors=True)

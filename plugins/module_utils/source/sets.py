@@ -39,7 +39,7 @@ from ansible_collections.gitops.core.plugins.module_utils.common import graph, p
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.common.vocab import DECLARATION_NAME_PATTERN, SET_NAME_PATTERN
 from ansible_collections.gitops.core.plugins.module_utils.common.yamlsafe import load_one
-from ansible_collections.gitops.core.plugins.module_utils.source import helm, manifests
+from ansible_collections.gitops.core.plugins.module_utils.source import helm, manifests, remote_charts
 from ansible_collections.gitops.core.plugins.module_utils.source.gitsource import RepoUrl, check_version
 from ansible_collections.gitops.core.plugins.module_utils.source.signatures import VERIFY_MODES
 
@@ -154,6 +154,7 @@ def _one_set(raw, path, defaults, root, trusted, credentials):
                  for key, (_check, default) in SET_FIELDS.items())
     _identity(entry, path)
     entry["repo"] = _repo(given.get("repo"), path + ("repo",), trusted, credentials)
+    remote_charts.check_entries(entry["helm"], trusted, credentials, path + ("helm",))
     if entry["repo"] is None and root is not None:
         _in_checkout(root, entry["path"], isinstance(raw.get("path"), list), path)
     return entry

@@ -24,7 +24,7 @@ VERIFY_MODES = ("none", "head", "tag", "all")
 _SSH_GOOD = re.compile(r'^Good "git" signature for (?P<signer>.+?) with (?P<type>\S+) key (?P<key>\S+)\s*$', re.M)
 
 
-def _content_or_file(value, what):
+def content_or_file(value, what):
     """A key given inline or as a path; the path must exist when the value is not key text."""
     if not isinstance(value, str) or not value.strip():
         raise GitOpsError("%s entries must be non-empty strings" % what)
@@ -58,9 +58,9 @@ class Keyring(object):
             self.signers_file = os.path.join(self.tmp, "allowed_signers")
             with open(self.signers_file, "w") as fh:
                 if self.allowed_signers:
-                    fh.write(_content_or_file(self.allowed_signers, "allowed_signers").rstrip("\n") + "\n")
+                    fh.write(content_or_file(self.allowed_signers, "allowed_signers").rstrip("\n") + "\n")
             for index, key in enumerate(self.gpg_keys):
-                self.home.import_key(_content_or_file(key, "gpg_keys"), "gpg_keys[%d]" % index)
+                self.home.import_key(content_or_file(key, "gpg_keys"), "gpg_keys[%d]" % index)
         except BaseException:
             self.__exit__()
             raise

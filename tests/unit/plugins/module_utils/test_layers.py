@@ -13,16 +13,18 @@ PACKAGE = "ansible_collections.gitops.core.plugins.module_utils"
 
 # layer -> the layers it may import (itself included).  common is the floor; cluster, observe and the
 # source side stand side by side on it; the engine builds on cluster and observe; report on the engine;
-# jobs (what the modules call) on everything.  source/secrets sits under the rest of the source side.
+# jobs (what the modules call) on everything.  source/secrets and source/charts (fetching charts) sit under
+# the rest of the source side.
 ALLOWED = {
     "common": {"common"},
     "cluster": {"common", "cluster"},
     "observe": {"common", "observe"},
     "source.secrets": {"common", "source.secrets"},
-    "source": {"common", "source.secrets", "source"},
+    "source.charts": {"common", "source.charts"},
+    "source": {"common", "source.secrets", "source.charts", "source"},
     "engine": {"common", "cluster", "observe", "engine"},
     "report": {"common", "observe", "engine", "report"},
-    "jobs": {"common", "cluster", "observe", "source", "source.secrets", "engine", "report", "jobs"},
+    "jobs": {"common", "cluster", "observe", "source", "source.secrets", "source.charts", "engine", "report", "jobs"},
 }
 
 

@@ -25,7 +25,7 @@ from files import write  # noqa: E402  pylint: disable=wrong-import-position
 F = "clusters/prod/sets.yaml"
 RESULT_KEYS = {"name", "depends_on", "objects", "sources", "revision", "source", "digest", "object_count", "namespace",
                "prune", "max_deletions", "wait", "wait_timeout", "ignore", "recreate", "adopt", "policy",
-               "service_account", "impersonate_user", "impersonate_groups", "inventory_namespace", "signature"}
+               "service_account", "impersonate_user", "impersonate_groups", "inventory_namespace", "signature", "charts"}
 
 
 def parse(text, root=None, trusted=("team-keys",), credentials=("team-ro",)):
@@ -140,9 +140,9 @@ sets:
     ("name: p\nsets:\n  - name: a\n    helm: {value_files: [v.yaml]}\n",
      "line 4: sets[0].helm.value_files: unknown field; did you mean values_files? (known: release_name, "
      "release_namespace, values_files, release_values, include_crds, kube_version, api_versions, hooks, lookup, random, binary, "
-     "charts)"),
+     "cache_dir, charts)"),
     ("name: p\nsets:\n  - name: a\n    helm:\n      charts:\n        - {release_name: x}\n",
-     "line 6: sets[0].helm.charts[0].path: is required"),
+     "line 6: sets[0].helm.charts[0].path: is required (or repository, chart and version for a fetched chart)"),
     ("name: p\nsets:\n  - name: a\n    ignore:\n      - {kind: Deployment, path: [spec.replicas]}\n",
      "line 5: sets[0].ignore[0].path: unknown field; did you mean paths? (known: group, kind, namespace, name, paths, "
      "managers)"),
@@ -387,7 +387,7 @@ def test_sets_of_the_root_repository_and_of_a_second_one_fetched_once(tmp_path, 
         source={"repo": str(root), "path": ["crds"], "commit": root_commit}, namespace="apps", prune=True,
         max_deletions=None, wait=True, wait_timeout=300, ignore=[], recreate=False, adopt=False, policy=None,
         service_account=None, impersonate_user=None, impersonate_groups=None, inventory_namespace=None,
-        signature={"verified": False, "format": None, "signer": None, "key": None})
+        signature={"verified": False, "format": None, "signer": None, "key": None}, charts=[])
     assert (apps["depends_on"], apps["wait_timeout"], apps["policy"], apps["service_account"]) == (
         ["crds"], 60, {"namespaces": ["apps"]}, "apps/deployer")
     assert [o["metadata"]["name"] for o in web["objects"]] == ["web", "other"]
