@@ -111,3 +111,19 @@ notes:
   - Set the options once for every gitops.core module that talks to Kubernetes with
     C(module_defaults) and the action group C(group/gitops.core.gitops).
 """
+
+    # The read-only cluster modules (k8s_capabilities, set_info): their attributes and retries.
+    READ_ONLY = r"""
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+options:
+  api_retries:
+    description: How often a request is sent again after a 429, a 5xx or a connection error.
+    type: int
+    default: 5
+"""

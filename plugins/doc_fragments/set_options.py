@@ -122,6 +122,28 @@ options:
     description:
       - The revision of the desired state, for example the commit.
     type: str
+  source:
+    description:
+      - Where the objects come from, for the set's status - git_desired_state's RV(gitops.core.git_desired_state#module:source)
+        (repository, paths, commit, commit subject and date, fetched charts). Informational; a set of O(sets) brings
+        its own.
+      - The set's status is recorded on its inventory ConfigMap, annotations C(gitops.core/sync-status)
+        (M(gitops.core.k8s_reconcile)) and C(gitops.core/drift-status) (M(gitops.core.drift_check)), and
+        M(gitops.core.set_info) reads it (docs/observability.md). Never in check mode.
+    type: dict
+  started_by:
+    description:
+      - What started this run, for the set's status (for example C({awx_job_id, awx_job_url, user})); the roles fill it
+        from AWX's job variables. Defaults to the AWX job of the environment (E(JOB_ID), E(AWX_HOST)), else the user
+        and host.
+    type: dict
+  status_interval:
+    description:
+      - The set's status is written when it says something new (revision, result, objects, health, drift), or when the
+        recorded one is this many seconds old - so an unchanged run writes nothing, and its recorded time is at most
+        this old. V(0) writes it at every run.
+    type: int
+    default: 300
   namespace:
     description: Namespace for namespaced objects that do not name one.
     type: str

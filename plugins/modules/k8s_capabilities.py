@@ -21,18 +21,7 @@ author:
   - gitops.core developers (@gitops-core)
 extends_documentation_fragment:
   - gitops.core.k8s_auth_options
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-options:
-  api_retries:
-    description: How often a request is sent again after a 429, a 5xx or a connection error.
-    type: int
-    default: 5
+  - gitops.core.k8s_auth_options.read_only
 seealso:
   - module: gitops.core.git_desired_state
 """

@@ -9,7 +9,7 @@ release binaries).
   cluster.py kill NAME      SIGKILL one component (kube-apiserver, etcd, ...): fault tests
   cluster.py restart NAME   start it again with the same arguments and wait until it serves
   cluster.py nodes N        at least N KWOK fake nodes of 110 pods each, Ready (make bench adds them)
-  cluster.py helm|sops|age-keygen|registry   build that tool (TOOLS) from its Go module into the same cache,
+  cluster.py helm|sops|age-keygen|registry|prometheus   build that tool (TOOLS) from its Go module into the same cache,
                       print its path; `up` links each as .cluster/bin/<tool> (the tests put .cluster/bin
                       first on PATH)
 
@@ -189,6 +189,8 @@ TOOLS = {
     "age-keygen": (AGE_MODULE, "cmd/age-keygen", AGE_VERSION, f"-s -w -X main.Version={AGE_VERSION}"),
     # the OCI registry of go-containerregistry (pkg/registry) behind TLS and basic auth: tests/cluster/registry
     "registry": (None, "registry", None, "-s -w"),
+    # the Prometheus server (github.com/prometheus/prometheus v0.316.0, its `tool` in tests/cluster/prometheus)
+    "prometheus": (None, "prometheus", None, "-s -w"),
 }
 
 
@@ -216,9 +218,10 @@ def build_tool(name: str) -> Path:
     started = time.monotonic()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="build-", dir=out.parent))
-    if module is None:
-        run(["go", "build", "-trimpath", "-ldflags", flags, "-o", str(tmp / name), "."], cwd=HERE / package,
-            env=dict(os.environ, CGO_ENABLED="0"))
+    if module is None:  # its main package, or the one `tool` its go.mod names
+        tools = re.findall(r"^tool (\S+)$", (HERE / package / "go.mod").read_text(), re.M)
+        run(["go", "build", "-trimpath", "-ldflags", flags, "-o", str(tmp / name), tools[0] if tools else "."],
+            cwd=HERE / package, env=dict(os.environ, CGO_ENABLED="0"))
     else:
         run(["go", "install", "-trimpath", "-ldflags", flags, f"{module}/{package}@{version}"],
             env=dict(os.environ, CGO_ENABLED="0", GOBIN=str(tmp)))

@@ -25,6 +25,8 @@ RECREATE_ANNOTATION = "gitops.core/recreate"  # "enabled": delete and create aga
 RELEASE_ANNOTATION = "gitops.core/release"    # on a chart's hooks: the release (namespace/name) they belong to
 RELEASE_DIGEST_ANNOTATION = "gitops.core/release-digest"  # on a chart's hooks: the digest of the rendered release
 DECRYPTED_FIELDS_ANNOTATION = "gitops.core/decrypted-fields"  # the fields that hold decrypted values (decrypted.py)
+SYNC_STATUS_ANNOTATION = "gitops.core/sync-status"    # on a set's inventory: its last sync (engine/status.py)
+DRIFT_STATUS_ANNOTATION = "gitops.core/drift-status"  # on a set's inventory: its last drift check
 DISABLED, ENABLED = "disabled", "enabled"
 # Helm's names, read on charts' objects
 HELM_HOOK = "helm.sh/hook"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ansible_collections.gitops.core.plugins.module_utils.report import report, result
+from ansible_collections.gitops.core.plugins.module_utils.engine import status
 from ansible_collections.gitops.core.plugins.module_utils.engine.changeset import ADOPT, PRUNE, UPDATE
 from ansible_collections.gitops.core.plugins.module_utils.engine.converge import converge, record_inventory
 from ansible_collections.gitops.core.plugins.module_utils.engine.engine import Engine
@@ -32,6 +33,8 @@ class Options:
     remediate: bool
     fail_on_drift: bool
     report_dir: Optional[str]
+    started_by: dict
+    status_interval: int
 
     @classmethod
     def from_params(cls, params, check_mode):
@@ -42,7 +45,19 @@ class Options:
                                            prune=params["prune"] and params["check_orphans"],
                                            ignore=Rules(params["ignore"]), count_unowned=False)
         return cls(engine, params["check_orphans"], params["server_side_confirm"], params["list_in_sync"],
-                   params["remediate"], params["fail_on_drift"], params["report_dir"])
+                   params["remediate"], params["fail_on_drift"], params["report_dir"],
+                   status.started_by(params.get("started_by")), params.get("status_interval", status.INTERVAL))
+
+
+def _drift_status(client, options, out, inventory_cm):
+    """The check recorded on the set's inventory (engine/status.py): in sync, drift (how many objects)
+    or healed; never in check mode."""
+    opts = options.engine
+    drifted = sum(n for key, n in out["summary"].items() if key not in (result.IN_SYNC, "total"))
+    outcome = "healed" if out.get("healed") else "drift" if out["drift"] else "in sync"
+    document = status.drift_status(opts.revision, outcome, drifted, None, options.started_by)
+    return status.record(client, opts.inventory_namespace, opts.set_name, status.DRIFT_STATUS_ANNOTATION,
+                         inventory_cm, document, opts.field_manager, options.status_interval)
 
 
 def check(client, options, objects, sources=None, shared=None):
@@ -73,6 +88,8 @@ def check(client, options, objects, sources=None, shared=None):
         lock = engine.lock.result()
         if lock:
             out["lock"] = lock
+        if not opts.check_mode and opts.set_name:
+            out["status"] = _drift_status(client, options, out, cs.inventory.configmap)
 
     if shared is None:  # sets sharing a client: the requests of all of them, in jobs/sets.py's result
         out["api_requests"] = dict(sorted(client.counts.items()))

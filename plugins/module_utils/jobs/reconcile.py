@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 from ansible_collections.gitops.core.plugins.module_utils.report import result
+from ansible_collections.gitops.core.plugins.module_utils.engine import status
 from ansible_collections.gitops.core.plugins.module_utils.engine.changeset import RUN, SKIP
 from ansible_collections.gitops.core.plugins.module_utils.engine.converge import converge, record_inventory, writes_nothing
 from ansible_collections.gitops.core.plugins.module_utils.engine.engine import Engine
@@ -27,23 +28,75 @@ class Options:
     wait_timeout: int
     list_unchanged: bool
     diff: bool
+    source: dict
+    started_by: dict
+    status_interval: int
 
     def __post_init__(self):
         if self.wait_timeout < 1:
             raise GitOpsError("wait_timeout must be at least 1")
+        if self.status_interval < 0:
+            raise GitOpsError("status_interval must be 0 or more")
 
     @classmethod
     def from_params(cls, params, check_mode, diff):
         return cls(EngineOptions.from_params(params, check_mode=check_mode, keep_results=bool(diff)),
-                   params["wait"], params["wait_timeout"], params["list_unchanged"], bool(diff))
+                   params["wait"], params["wait_timeout"], params["list_unchanged"], bool(diff),
+                   dict(params.get("source") or {}), status.started_by(params.get("started_by")),
+                   params.get("status_interval", status.INTERVAL))
+
+
+def health_summary(health):
+    """{healthy, unhealthy, by status} of a wait's per-object health."""
+    if not health:
+        return None
+    out = {"healthy": sum(1 for h in health if h.get("healthy")), "unhealthy": sum(1 for h in health if not h.get("healthy"))}
+    for h in health:
+        out[h.get("status") or "Unknown"] = out.get(h.get("status") or "Unknown", 0) + 1
+    return out
+
+
+def _record_failure(client, options, exc, started):
+    """A failed sync is recorded too (always: a failure is never the unchanged case), best effort - a
+    status that cannot be written never hides the run's own error."""
+    opts = options.engine
+    if opts.check_mode or not opts.set_name:
+        return
+    try:
+        _cm, previous = status.read(client, opts.inventory_namespace, opts.set_name, status.SYNC_STATUS_ANNOTATION)
+        document = status.sync_status(opts.revision, options.source, "failed", exc.message,
+                                      time.monotonic() - started, [], None, options.started_by, previous)
+        if previous:  # what the inventory still records: a failed run never forgets an object
+            document["objects"], document["object_count"] = previous.get("objects") or {}, previous.get("object_count") or 0
+        status.write(client, opts.inventory_namespace, opts.set_name, status.SYNC_STATUS_ANNOTATION, document,
+                     opts.field_manager)
+    except Exception:  # pylint: disable=broad-except
+        pass
 
 
 def run(client, options, objects, sources=None, shared=None):
-    """One set's reconcile.  With `shared` (jobs/sets.py: the sets of one run), the set first plans
+    """One set's reconcile (_run), its status recorded on its inventory (engine/status.py)."""
+    started = time.monotonic()
+    try:
+        out, refs, inventory_cm = _run(client, options, objects, sources, shared, started)
+    except GitOpsError as exc:
+        _record_failure(client, options, exc, started)
+        raise
+    opts = options.engine
+    if not opts.check_mode:
+        document = status.sync_status(out["inventory"]["revision"], options.source, "succeeded", None, out["duration"],
+                                      refs, health_summary(out.get("health")), options.started_by)
+        out["status"] = status.record(client, opts.inventory_namespace, opts.set_name, status.SYNC_STATUS_ANNOTATION,
+                                      inventory_cm, document, opts.field_manager, options.status_interval)
+    return out
+
+
+def _run(client, options, objects, sources, shared, started):
+    """One set's reconcile: (its result, the refs its inventory records, the inventory ConfigMap as
+    read).  With `shared` (jobs/sets.py: the sets of one run), the set first plans
     from the run's grouped reads without its Lease; a set with nothing to write stops there, having
     written nothing (not even its Lease); any other set takes its Lease and plans again from its own
     fresh reads."""
-    started = time.monotonic()
     opts = options.engine
     with Engine(client, opts, shared) as engine:
         cs = None
@@ -72,4 +125,4 @@ def run(client, options, objects, sources=None, shared=None):
     if shared is None:  # sets sharing a client: the requests of all of them, in jobs/sets.py's result
         out["api_requests"] = dict(sorted(client.counts.items()))
     out["duration"] = round(time.monotonic() - started, 3)
-    return out
+    return out, refs, cs.inventory.configmap

@@ -39,7 +39,7 @@ OK, FAILED, SKIPPED = "ok", "failed", "skipped"
 Job = namedtuple("Job", "kind options run")
 PRUNED, ABANDONED = "pruned", "abandoned"
 # A set's fields that replace the module's option of the same name (None: keep the module's).
-OVERRIDES = ("objects", "sources", "revision", "namespace", "prune", "max_deletions", "adopt", "recreate",
+OVERRIDES = ("objects", "sources", "revision", "source", "namespace", "prune", "max_deletions", "adopt", "recreate",
              "policy", "inventory_namespace", "wait", "wait_timeout", "impersonate_user", "impersonate_groups")
 
 

@@ -28,7 +28,7 @@ MODIFIED, DELETED, UNRECORDED, STARTUP = "modified", "deleted", "unrecorded", "s
 Change = namedtuple("Change", "set ref change managers fields")
 
 
-def _set_of(obj):
+def set_of(obj):
     labels = (obj.get("metadata") or {}).get("labels") or {}
     return labels.get(SET_LABEL)
 
@@ -116,7 +116,7 @@ class Tracker(object):
 
     def observe(self, event_type, obj, listed=False):
         """One watch event (ADDED, MODIFIED, DELETED) or, with `listed`, one object of a (re)list."""
-        set_name = _set_of(obj)
+        set_name = set_of(obj)
         if set_name not in self.sets:
             return None
         ref = ObjectRef.from_object(obj)

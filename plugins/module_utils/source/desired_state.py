@@ -168,14 +168,16 @@ def fetch_desired_state(params, runner):
         helm_hooks_left_out=left_out,
         charts=charts,
         digest=manifests.digest([sanitize.mask_secret(obj) for obj in objects]),
-        source=_source(root.url.display, params.get("path") or ["."], root.commit, charts),
+        source=_source(root, params.get("path") or ["."], charts),
     )
 
 
-def _source(repo, path, commit, charts):
-    """Where a set's objects come from: the repository, paths and commit, and each fetched chart's
-    reference and digest (the inventory records it; a moved tag shows as a changed digest)."""
-    out = {"repo": repo, "path": path, "commit": commit}
+def _source(repo, path, charts):
+    """Where a set's objects come from: the repository, paths, commit (its subject and date), and each
+    fetched chart's reference and digest - k8s_reconcile records it in the set's status, where a moved
+    tag shows as a changed digest."""
+    out = {"repo": repo.url.display, "path": path, "commit": repo.commit, "subject": repo.info.get("subject"),
+           "commit_date": repo.info.get("commit_date")}
     if charts:
         out["charts"] = ["%s/%s@%s %s" % (c["repository"].rstrip("/"), c["chart"], c["version"], c["digest"])
                          for c in charts]
@@ -268,7 +270,7 @@ def _set_entry(declared, loaded, repo):
     items, _files, _left_out, charts = loaded
     objects = [item.obj for item in items]
     entry = dict(name=declared.name, depends_on=list(declared.depends_on), objects=objects, sources=_sources(items),
-                 revision=repo.commit, source=_source(repo.url.display, list(declared.path), repo.commit, charts),
+                 revision=repo.commit, source=_source(repo, list(declared.path), charts),
                  charts=charts,
                  digest=manifests.digest([sanitize.mask_secret(obj) for obj in objects]), object_count=len(objects))
     for key in ("namespace", "prune", "max_deletions", "wait", "wait_timeout", "ignore", "recreate", "adopt", "policy",

@@ -76,6 +76,19 @@ options:
     description: Seconds one watch request lasts before it is renewed (from its resourceVersion).
     type: int
     default: 300
+  metrics_port:
+    description:
+      - Serve Prometheus metrics on this port (C(/metrics), prometheus-client) - per set, the objects watched,
+        drifted now, events emitted and the last event's time; per watched resource, the watches connected,
+        relists and reconnects; and per set, from its inventory's status (read at each scrape, at most every
+        10 s), its revision, last sync time, result and duration, last drift check, and whether a run holds its
+        Lease. docs/observability.md names each. V(0) (the default) serves none.
+    type: int
+    default: 0
+  metrics_address:
+    description: The address the metrics are served on.
+    type: str
+    default: 0.0.0.0
 notes:
   - The event is C({"gitops" {"set", "change" (modified, deleted, unrecorded, startup), "ref", "object"
     {group, version, kind, namespace, name}, "managers", "fields"}}), plus C(lease_expired) (the
@@ -133,7 +146,10 @@ _importable()
 
 from ansible_collections.gitops.core.plugins.module_utils.cluster import auth_args, kube, kubeconfig, set_args  # noqa: E402
 from ansible_collections.gitops.core.plugins.module_utils.engine import declaration, inventory, lease  # noqa: E402
+from ansible_collections.gitops.core.plugins.module_utils.jobs import set_info  # noqa: E402
+from ansible_collections.gitops.core.plugins.module_utils.report import metrics  # noqa: E402
 from ansible_collections.gitops.core.plugins.module_utils.observe import live_drift  # noqa: E402
+from ansible_collections.gitops.core.plugins.module_utils.observe.agent_stats import AgentStats  # noqa: E402
 from ansible_collections.gitops.core.plugins.module_utils.cluster.discovery import Discovery  # noqa: E402
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError  # noqa: E402
 from ansible_collections.gitops.core.plugins.module_utils.common.objref import ObjectRef  # noqa: E402
@@ -153,6 +169,7 @@ HEALTHY_AFTER = 10.0  # a watch up this long, or one that delivered an event, wa
 LEASE_WAIT = 300.0    # the longest a set's events wait for a Lease its holder keeps renewing
 LEASE_POLL = 0.5
 STARTUP_WAIT = 60.0
+INVENTORY_SCRAPE = 10.0  # a scrape reads the inventories at most this often
 # The modules' defaults, from their one definition (the DOCUMENTATION above repeats them for the reader).
 _SPEC = set_args.set_argument_spec()
 DEFAULTS = {name: _SPEC[name]["default"] for name in ("inventory_namespace", "field_manager", "api_retries",
@@ -217,6 +234,10 @@ class Agent:
         self.debounce = float(args.get("debounce", 1.0))
         self.startup_events = bool(args.get("startup_events", True))
         self.watch_timeout = int(args.get("watch_timeout", 300))
+        self.metrics_port = int(args.get("metrics_port") or 0)
+        self.metrics_address = args.get("metrics_address") or "0.0.0.0"
+        self.stats = AgentStats()
+        self._status_cache = None           # (when, the watched sets' set_info entries): the scrape's
         self.params = auth_params(args)
         if self.params["api_retries"] < 0:
             raise GitOpsError("gitops.core.k8s_drift: api_retries must not be negative")
@@ -316,6 +337,8 @@ class Agent:
                     error = exc
                 if attempt.delivered or self._monotonic() - attempt.started >= HEALTHY_AFTER:
                     delay, gone_before = BACKOFF_MIN, False
+                if not stop.is_set():
+                    self.stats.reconnected(what.split(" ", 1)[-1])
                 if isinstance(error, kube.ApiError) and error.status == 410 and not gone_before:
                     LOG.info("gitops.core.k8s_drift: %s: 410 Gone (resourceVersion too old); relisting at once", what)
                     gone_before = True
@@ -344,13 +367,18 @@ class Agent:
         """List and watch the declaration's record (ConfigMap gitops-sets-<name>): its sets are watched."""
         selector = "%s=%s" % (DECLARATION_LABEL, self.declaration)
         version = None
+        self.stats.relisted("the declaration")
         for items, version in client.pages_for_watch(kube.CONFIG_MAPS, self.inventory_namespace, selector):
             self._declared_sets(items[0] if items else None)
         self.declared.set()
-        for event_type, cm in client.watch_collection(kube.CONFIG_MAPS, self.inventory_namespace, selector, version,
-                                                      self.watch_timeout, self.stopping):
-            attempt.delivered = True
-            self._declared_sets(None if event_type == "DELETED" else cm)
+        self.stats.watch_opened("the declaration")
+        try:
+            for event_type, cm in client.watch_collection(kube.CONFIG_MAPS, self.inventory_namespace, selector, version,
+                                                          self.watch_timeout, self.stopping):
+                attempt.delivered = True
+                self._declared_sets(None if event_type == "DELETED" else cm)
+        finally:
+            self.stats.watch_closed("the declaration")
 
     def _declared_sets(self, cm: dict | None) -> None:
         """Watch the sets `cm` (a declaration's record) lists, and `sets`; stop watching the others."""
@@ -370,12 +398,14 @@ class Agent:
         for set_name in added:
             if seen[set_name] is not None:
                 self._record(set_name, seen[set_name])
+        self.stats.forget_sets(wanted)
 
     def _inventories(self, client: kube.Client, attempt: _Attempt) -> None:
         """List and watch the sets' inventory ConfigMaps; watch the kinds they record.  An inventory a
         relist no longer shows was deleted while the watch was away."""
         selector = self._selector(INVENTORY_LABEL)
         listed, version = set(), None
+        self.stats.relisted("inventories")
         for items, version in client.pages_for_watch(kube.CONFIG_MAPS, self.inventory_namespace, selector):
             for cm in items:
                 listed.add(self._inventory_changed("ADDED", cm))
@@ -383,10 +413,14 @@ class Agent:
             gone = sorted(s for s in self.tracker.recorded if s not in listed)
         for set_name in gone:
             self._record(set_name, [])
-        for event_type, cm in client.watch_collection(kube.CONFIG_MAPS, self.inventory_namespace, selector, version,
-                                                      self.watch_timeout, self.stopping):
-            attempt.delivered = True
-            self._inventory_changed(event_type, cm)
+        self.stats.watch_opened("inventories")
+        try:
+            for event_type, cm in client.watch_collection(kube.CONFIG_MAPS, self.inventory_namespace, selector, version,
+                                                          self.watch_timeout, self.stopping):
+                attempt.delivered = True
+                self._inventory_changed(event_type, cm)
+        finally:
+            self.stats.watch_closed("inventories")
 
     def _inventory_changed(self, event_type: str, cm: dict) -> str | None:
         """Record one inventory (its set's name, or None for another set's)."""
@@ -454,11 +488,13 @@ class Agent:
         the next is read: a relist of a large collection never holds it whole."""
         selector = self._selector(SET_LABEL)
         listed, version = set(), None
+        self.stats.relisted(res.plural)
         for items, version in client.pages_for_watch(res, namespace, selector):
             for obj in items:
                 listed.add(ObjectRef.from_object(obj).key)
                 with self.lock:
                     change = self.tracker.observe("MODIFIED", obj, listed=True)
+                self.stats.observed("MODIFIED", obj, self.manager, self.tracker)
                 self._emit(change)
         with self.lock:
             gone = self.tracker.relisted(res, namespace, listed)
@@ -467,13 +503,18 @@ class Agent:
             self._emit(change)
         if ready is not None:
             ready.set()
-        for event_type, obj in client.watch_collection(res, namespace, selector, version, self.watch_timeout, stop):
-            if stop.is_set():  # unwatched (no inventory records the kind now): what it saw was forgotten
-                return
-            attempt.delivered = True
-            with self.lock:
-                change = self.tracker.observe(event_type, obj)
-            self._emit(change)
+        self.stats.watch_opened(res.plural)
+        try:
+            for event_type, obj in client.watch_collection(res, namespace, selector, version, self.watch_timeout, stop):
+                if stop.is_set():  # unwatched (no inventory records the kind now): what it saw was forgotten
+                    return
+                attempt.delivered = True
+                with self.lock:
+                    change = self.tracker.observe(event_type, obj)
+                self.stats.observed(event_type, obj, self.manager, self.tracker)
+                self._emit(change)
+        finally:
+            self.stats.watch_closed(res.plural)
 
     # ------------------------------------------------------------------ debounce and checks (event loop)
     def _emit(self, change) -> None:
@@ -519,6 +560,7 @@ class Agent:
                 for seen, change in zip(changes, checked):
                     if change is not None:
                         await self.queue.put(live_drift.event(change, lease_expired=expired))
+                        self.stats.emitted(change)
                     else:
                         LOG.info("gitops.core.k8s_drift: %s settled by gitops.core meanwhile; no event", seen.ref)
         finally:
@@ -597,6 +639,8 @@ class Agent:
 
     # ------------------------------------------------------------------ run
     async def run(self) -> None:
+        if self.metrics_port:
+            serve_metrics(self)
         if self.declaration:
             threading.Thread(target=self._loop_until_stopped, daemon=True, name="k8s_drift declaration",
                              args=("watch the declaration", self._declaration_watch, self.stopping, True)).start()
@@ -641,7 +685,56 @@ class Agent:
         with self.lock:
             names = list(self.sets)
         for set_name in names:
-            await self.queue.put(live_drift.event(live_drift.Change(set_name, None, live_drift.STARTUP, [], [])))
+            change = live_drift.Change(set_name, None, live_drift.STARTUP, [], [])
+            await self.queue.put(live_drift.event(change))
+            self.stats.emitted(change)
+
+    # ------------------------------------------------------------------ metrics (the scrape's thread)
+    def metric_samples(self) -> dict:
+        """{metric name: [(labels, value)]}: the agent's own counts, and each watched set's status from its
+        inventory (report/metrics.py), read at most every INVENTORY_SCRAPE seconds."""
+        with self.lock:
+            sets = list(self.sets)
+            watched = {}
+            for set_name, _snapshot in self.tracker.owned.values():
+                watched[set_name] = watched.get(set_name, 0) + 1
+        samples = self.stats.samples(sets, watched)
+        now = self._monotonic()
+        if self._status_cache is None or now - self._status_cache[0] >= INVENTORY_SCRAPE:
+            try:
+                entries = self._call(lambda client: set_info.read(client, [self.inventory_namespace]))
+                self._status_cache = (now, [e for e in entries if e["name"] in sets])
+            except Exception as exc:  # the API server away: the agent's own metrics still answer
+                LOG.warning("gitops.core.k8s_drift: metrics: could not read the inventories: %s", exc,
+                            exc_info=not isinstance(exc, EXPECTED))
+        if self._status_cache is not None:
+            samples.update(metrics.set_samples(self._status_cache[1]))
+        return samples
+
+
+def serve_metrics(agent: Agent) -> None:
+    """Serve the agent's metrics on its metrics_port (prometheus-client's HTTP server, in a thread of its own)."""
+    try:
+        from prometheus_client import start_http_server
+        from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily
+    except ImportError:
+        raise GitOpsError("gitops.core.k8s_drift: metrics_port needs the prometheus-client package (pip install "
+                          "prometheus-client) in the decision environment")
+
+    class Collector(object):
+        def collect(self):
+            for name, values in agent.metric_samples().items():
+                kind, text = metrics.ALL[name]
+                labels = sorted(values[0][0]) if values else []
+                family = (CounterMetricFamily if kind == "counter" else GaugeMetricFamily)(name, text, labels=labels)
+                for given, value in values:
+                    family.add_metric([str(given[k]) for k in labels], value)
+                yield family
+
+    registry = CollectorRegistry()
+    registry.register(Collector())
+    start_http_server(agent.metrics_port, addr=agent.metrics_address, registry=registry)
+    LOG.info("gitops.core.k8s_drift: metrics on http://%s:%d/metrics", agent.metrics_address, agent.metrics_port)
 
 
 async def main(queue: asyncio.Queue, args: dict[str, Any]) -> None:

@@ -384,7 +384,8 @@ def test_sets_of_the_root_repository_and_of_a_second_one_fetched_once(tmp_path, 
                                 "file": "crds/gadgets.yaml", "document": 1}]
     assert {k: crds[k] for k in RESULT_KEYS - {"objects", "sources", "digest"}} == dict(
         name="crds", depends_on=[], revision=root_commit, object_count=1,
-        source={"repo": str(root), "path": ["crds"], "commit": root_commit}, namespace="apps", prune=True,
+        source={"repo": str(root), "path": ["crds"], "commit": root_commit, "subject": crds["source"]["subject"],
+                "commit_date": crds["source"]["commit_date"]}, namespace="apps", prune=True,
         max_deletions=None, wait=True, wait_timeout=300, ignore=[], recreate=False, adopt=False, policy=None,
         service_account=None, impersonate_user=None, impersonate_groups=None, inventory_namespace=None,
         signature={"verified": False, "format": None, "signer": None, "key": None}, charts=[])
@@ -392,7 +393,9 @@ def test_sets_of_the_root_repository_and_of_a_second_one_fetched_once(tmp_path, 
         ["crds"], 60, {"namespaces": ["apps"]}, "apps/deployer")
     assert [o["metadata"]["name"] for o in web["objects"]] == ["web", "other"]
     assert (web["revision"], web["source"], web["prune"]) == (
-        team_commit, {"repo": str(team), "path": ["web"], "commit": team_commit}, False)
+        team_commit, {"repo": str(team), "path": ["web"], "commit": team_commit, "subject": web["source"]["subject"],
+                      "commit_date": web["source"]["commit_date"]}, False)
+    assert web["source"]["subject"] and web["source"]["commit_date"] and web["source"]["subject"] != "None"
     assert sets.waves(parse(DECLARATION % team).sets) == [["crds"], ["apps"], ["team"]]
     # each repository resolved and fetched once; the second one in a cache of its own
     remotes = [a[a.index("ls-remote") + 3] for a in calls if "ls-remote" in a]
