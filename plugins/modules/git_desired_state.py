@@ -206,6 +206,23 @@ options:
         type: str
         default: refuse
         choices: [refuse, accept]
+      dependencies:
+        description:
+          - V(vendored) (the default) renders a chart of the checkout only with the dependencies committed in its
+            C(charts/) folder, and refuses one that is not there.
+          - V(fetch) fetches each dependency that C(charts/) lacks at the version the chart's C(Chart.lock) pins, from
+            its C(https://) repository or C(oci://) registry (as C(helm dependency build) does), into a private copy of
+            the chart - never into the checkout. C(Chart.lock) pins versions, not content - the digests fetched are in
+            RV(charts) (C(dependency_of)); a chart without C(Chart.lock), or a dependency it does not list, is refused.
+        type: str
+        default: vendored
+        choices: [vendored, fetch]
+      dependency_credentials:
+        description:
+          - For O(helm.dependencies=fetch) - the name of the O(credentials) entry to use for each dependency
+            repository URL, as C(Chart.lock) writes it (a mapping of URL to name).
+        type: dict
+        default: {}
       binary:
         description: The helm executable. Defaults to C(helm) on the PATH.
         type: path
@@ -323,6 +340,10 @@ options:
             description: This chart's random or time-based values (see O(helm.random)).
             type: str
             choices: [refuse, accept]
+          dependencies:
+            description: This chart's dependencies (see O(helm.dependencies)).
+            type: str
+            choices: [vendored, fetch]
   dest:
     description:
       - The checkout cache. It is a cache, not a workspace; local edits are discarded.

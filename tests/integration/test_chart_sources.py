@@ -198,7 +198,14 @@ def test_a_moved_tag_a_bad_provenance_an_unpinned_chart_and_a_hostile_archive_ar
         ("elsewhere", "0.1.0", "https://charts.example.invalid/elsewhere-0.1.0.tgz", "sha256:" + "0" * 64),
     ]))
     git = Repo(tmp_path)
-    git.commit({"apps/values.yaml": "logLevel: debug\n"})
+    # a chart of the checkout whose dependency comes from the registry, pinned by its Chart.lock
+    umbrella = "apiVersion: v2\nname: umbrella\nversion: 1.0.0\ndependencies:\n  - name: podinfo\n    version: 6.14.1\n" \
+               f"    repository: {registry.url}\n"
+    lock = f"dependencies:\n- name: podinfo\n  repository: {registry.url}\n  version: 6.14.1\n" \
+           "digest: sha256:" + "1" * 64 + "\ngenerated: \"2026-12-01T00:00:00Z\"\n"
+    git.commit({"apps/values.yaml": "logLevel: debug\n", "charts/umbrella/Chart.yaml": umbrella,
+                "charts/umbrella/Chart.lock": lock, "charts/umbrella/values.yaml": "podinfo: {replicaCount: 4}\n",
+                "charts/unlocked/Chart.yaml": umbrella.replace("umbrella", "unlocked")})
     credentials = {"registry": {"username": "puller", "password": REGISTRY_PASSWORD, "ca_file": str(certs["ca"])},
                    "repo": {"username": "reader", "password": REPO_PASSWORD, "ca_file": str(certs["ca"])},
                    "wrong": {"username": "puller", "password": "not-" + REGISTRY_PASSWORD, "ca_file": str(certs["ca"])}}
@@ -223,8 +230,15 @@ def test_a_moved_tag_a_bad_provenance_an_unpinned_chart_and_a_hostile_archive_ar
         ("git_desired_state", desired(dict(repo, chart="hostile", digest=sha256(www / "hostile-0.1.0.tgz")))),
         ("git_desired_state", desired(dict(repo, chart="elsewhere", digest="sha256:" + "0" * 64))),
         ("git_desired_state", desired(dict(oci, digest=pinned, trust="nobody"))),        # not the play's
+        ("git_desired_state", dict(base, path=["charts/umbrella"], helm={
+            "cache_dir": str(tmp_path / "cache"), "dependencies": "fetch",
+            "dependency_credentials": {registry.url: "registry"}})),                      # Chart.lock's, fetched
+        ("git_desired_state", dict(base, path=["charts/umbrella"], helm={"cache_dir": str(tmp_path / "cache")})),
+        ("git_desired_state", dict(base, path=["charts/unlocked"], helm={
+            "cache_dir": str(tmp_path / "cache"), "dependencies": "fetch"})),               # no Chart.lock
     ]
-    names = ["moved", "unpinned", "accepted", "wrong", "plain", "prov", "hostile", "elsewhere", "untrusted"]
+    names = ["moved", "unpinned", "accepted", "wrong", "plain", "prov", "hostile", "elsewhere", "untrusted",
+             "dependency", "vendored_only", "unlocked"]
     run = ansible_playbook(tasks_book(tasks, names=names), args=("-vvv",))
     r = run.results
     assert "not-" + REGISTRY_PASSWORD not in run.stdout + run.stderr and REPO_PASSWORD not in run.stdout + run.stderr
@@ -249,4 +263,14 @@ def test_a_moved_tag_a_bad_provenance_an_unpinned_chart_and_a_hostile_archive_ar
     assert r["elsewhere"]["failed"] and "another host than the repository's; refused" in r["elsewhere"]["msg"]
     assert r["untrusted"]["failed"] and r["untrusted"]["msg"].startswith(
         "helm.charts[0].trust: 'nobody' is not among the play's trusted_keys (charts)")
-    assert not any(r[n].get("objects") for n in names if n != "accepted")
+    dependency = r["dependency"]
+    assert not dependency.get("failed"), dependency.get("msg")
+    [deploy] = [o for o in dependency["objects"] if o["kind"] == "Deployment"]
+    assert deploy["metadata"]["name"] == "umbrella-podinfo" and deploy["spec"]["replicas"] == 4  # the parent's values
+    [dep_info] = dependency["charts"]
+    assert (dep_info["dependency_of"], dep_info["chart"], dep_info["digest"]) == ("charts/umbrella", "podinfo", moved)
+    assert r["vendored_only"]["failed"] and "set helm.dependencies=fetch to fetch it as Chart.lock pins it" in r[
+        "vendored_only"]["msg"]
+    assert r["unlocked"]["failed"] and "the chart has none: run `helm dependency update` and commit Chart.lock" in r[
+        "unlocked"]["msg"]
+    assert not any(r[n].get("objects") for n in names if n not in ("accepted", "dependency"))

@@ -85,7 +85,9 @@ def test_clean_cluster_reports_no_drift(apply_then_check, namespace):
     assert not r.get("failed"), r.get("msg")
     assert r["drift"] is False
     assert r["summary"] == {"in_sync": 2, "modified": 0, "missing": 0, "orphaned": 0, "total": 2}
-    assert set(r["api_requests"]) <= {"discovery", "list", "get"}
+    # reads, and one write: the set's drift status on its inventory (a first check; then only when it changes)
+    assert set(r["api_requests"]) <= {"discovery", "list", "get", "apply"} and r["api_requests"]["apply"] == 1
+    assert r["status"] == "recorded"
 
 
 def test_scaled_replicas_are_drift_changed_by_kubectl_scale(applied, drift, kubectl, namespace):
@@ -249,4 +251,4 @@ def test_a_thousand_object_clean_check_costs_one_list_per_kind(apply_then_check,
     r = apply_then_check(objects, {"parallelism": 16})
     assert not r.get("failed"), r.get("msg")
     assert r["summary"]["in_sync"] == 1001
-    assert r["api_requests"] == {"discovery": 2, "list": 2, "get": 1}
+    assert r["api_requests"] == {"discovery": 2, "list": 2, "get": 1, "apply": 1}  # the apply: its status, once

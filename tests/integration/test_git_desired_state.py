@@ -65,7 +65,8 @@ def test_default_branch_gives_commit_metadata_and_objects(repo, gds):
     assert r["files"] == ["apps/cm.yaml", "apps/web.yaml"]
     assert [o["kind"] for o in r["objects"]] == ["ConfigMap", "Deployment"] and r["object_count"] == 2
     assert r["sources"][1] == {"ref": "apps/Deployment default/web", "file": "apps/web.yaml", "document": 1}
-    assert r["source"] == {"repo": repo.url, "path": ["."], "commit": sha}
+    assert r["source"] == {"repo": repo.url, "path": ["."], "commit": sha, "subject": r["subject"],
+                           "commit_date": r["commit_date"]}
     assert r["signature"] == {"verified": False, "format": None, "signer": None, "key": None}
     assert len(r["digest"]) == 64
 

@@ -34,14 +34,15 @@ def test_set_info_shows_synced_failed_drifted_and_running_sets_and_their_metrics
     synced = dict(base, set_name=names["synced"], objects="{{ desired.objects }}")
     drifted = dict(base, set_name=names["drifted"], namespace=namespace,
                    objects=[cm(f"d-{tag}", namespace, {"color": "blue"})])
-    bad = dict(base, set_name=names["failed"], objects=[cm(f"Not_A_Name-{tag}", namespace)])
+    good = dict(base, set_name=names["failed"], objects=[cm(f"f-{tag}", namespace)])
+    bad = dict(good, objects=[cm(f"f-{tag}", namespace), cm(f"Not_A_Name-{tag}", namespace)])
     running = dict(base, set_name=names["running"], objects=[cm(f"r-{tag}", namespace)])
     textfile = tmp_path / "gitops.prom"
     book = tasks_book([
         ("git_desired_state", {"repo": git.url, "dest": str(tmp_path / "cache"), "path": ["apps"]}),
-        ("k8s_reconcile", synced), ("k8s_reconcile", synced), ("k8s_reconcile", bad), ("k8s_reconcile", drifted),
-        ("k8s_reconcile", running),
-    ], names=["desired", "synced", "again", "bad", "drifted", "running"])
+        ("k8s_reconcile", synced), ("k8s_reconcile", synced), ("k8s_reconcile", good), ("k8s_reconcile", bad),
+        ("k8s_reconcile", drifted), ("k8s_reconcile", running),
+    ], names=["desired", "synced", "again", "good", "bad", "drifted", "running"])
     # then a run in progress elsewhere: the running set's Lease, held and renewed now
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     lease = tmp_path / "lease.json"
@@ -81,6 +82,7 @@ def test_set_info_shows_synced_failed_drifted_and_running_sets_and_their_metrics
     assert s["drift"]["result"] == "in sync" and s["drift"]["drifted"] == 0 and s["lock"] is None
     f = sets[names["failed"]]
     assert f["state"] == "failed" and f["last_sync"]["result"] == "failed" and "Not_A_Name" in f["last_sync"]["message"]
+    assert f["objects"] == {"ConfigMap": 1} and f["last_success"]["revision"] == desired["commit"]  # kept from before
     d = sets[names["drifted"]]
     assert d["state"] == "drifted" and d["drift"]["drifted"] == 1 and d["drift"]["result"] == "drift"
     g = sets[names["running"]]

@@ -132,9 +132,13 @@ def sync_status(revision, source, result, message, duration, refs, health, start
     return status
 
 
-def drift_status(revision, result, drifted, message, started):
+def drift_status(revision, result, drifted, message, started, charts=None):
+    """The drift-status document of one drift_check run; `charts`: the fetched charts' references and
+    digests the check compared with (a chart taken unpinned shows a moved tag here, beside the sync's)."""
     status = {"revision": revision or "", "time": now_text(), "result": result, "drifted": drifted,
               "started_by": started}
+    if charts:
+        status["charts"] = charts
     if message:
         status["message"] = message[:MESSAGE_CHARS]
     return status

@@ -35,6 +35,7 @@ class Options:
     report_dir: Optional[str]
     started_by: dict
     status_interval: int
+    source: dict
 
     @classmethod
     def from_params(cls, params, check_mode):
@@ -46,7 +47,8 @@ class Options:
                                            ignore=Rules(params["ignore"]), count_unowned=False)
         return cls(engine, params["check_orphans"], params["server_side_confirm"], params["list_in_sync"],
                    params["remediate"], params["fail_on_drift"], params["report_dir"],
-                   status.started_by(params.get("started_by")), params.get("status_interval", status.INTERVAL))
+                   status.started_by(params.get("started_by")), params.get("status_interval", status.INTERVAL),
+                   dict(params.get("source") or {}))
 
 
 def _drift_status(client, options, out, inventory_cm):
@@ -55,7 +57,8 @@ def _drift_status(client, options, out, inventory_cm):
     opts = options.engine
     drifted = sum(n for key, n in out["summary"].items() if key not in (result.IN_SYNC, "total"))
     outcome = "healed" if out.get("healed") else "drift" if out["drift"] else "in sync"
-    document = status.drift_status(opts.revision, outcome, drifted, None, options.started_by)
+    document = status.drift_status(opts.revision, outcome, drifted, None, options.started_by,
+                                   options.source.get("charts"))
     return status.record(client, opts.inventory_namespace, opts.set_name, status.DRIFT_STATUS_ANNOTATION,
                          inventory_cm, document, opts.field_manager, options.status_interval)
 
@@ -88,7 +91,7 @@ def check(client, options, objects, sources=None, shared=None):
         lock = engine.lock.result()
         if lock:
             out["lock"] = lock
-        if not opts.check_mode and opts.set_name:
+        if not opts.check_mode and opts.set_name and cs.inventory.configmap is not None:  # a set that has synced
             out["status"] = _drift_status(client, options, out, cs.inventory.configmap)
 
     if shared is None:  # sets sharing a client: the requests of all of them, in jobs/sets.py's result

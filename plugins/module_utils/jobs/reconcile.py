@@ -57,13 +57,16 @@ def health_summary(health):
 
 
 def _record_failure(client, options, exc, started):
-    """A failed sync is recorded too (always: a failure is never the unchanged case), best effort - a
-    status that cannot be written never hides the run's own error."""
+    """A failed sync of a set that has an inventory is recorded too (always: a failure is never the
+    unchanged case); a set that never synced gets none (a refused first run changes nothing).  Best
+    effort - a status that cannot be written never hides the run's own error."""
     opts = options.engine
     if opts.check_mode or not opts.set_name:
         return
     try:
-        _cm, previous = status.read(client, opts.inventory_namespace, opts.set_name, status.SYNC_STATUS_ANNOTATION)
+        configmap, previous = status.read(client, opts.inventory_namespace, opts.set_name, status.SYNC_STATUS_ANNOTATION)
+        if configmap is None:
+            return
         document = status.sync_status(opts.revision, options.source, "failed", exc.message,
                                       time.monotonic() - started, [], None, options.started_by, previous)
         if previous:  # what the inventory still records: a failed run never forgets an object
@@ -81,6 +84,8 @@ def run(client, options, objects, sources=None, shared=None):
         out, refs, inventory_cm = _run(client, options, objects, sources, shared, started)
     except GitOpsError as exc:
         _record_failure(client, options, exc, started)
+        if shared is None:  # the engine closed the client it owned; the status read and write reopened it
+            client.close()
         raise
     opts = options.engine
     if not opts.check_mode:
@@ -88,6 +93,9 @@ def run(client, options, objects, sources=None, shared=None):
                                       refs, health_summary(out.get("health")), options.started_by)
         out["status"] = status.record(client, opts.inventory_namespace, opts.set_name, status.SYNC_STATUS_ANNOTATION,
                                       inventory_cm, document, opts.field_manager, options.status_interval)
+        if shared is None:  # the status write counted too; the engine closed the client it owned, the write reopened it
+            out["api_requests"] = dict(sorted(client.counts.items()))
+            client.close()
     return out
 
 

@@ -110,7 +110,8 @@ def _load(runner, dest, params, decryption):
     charts = []
     for src in sources:
         if src.renderer == "helm":
-            objects, hooks = helm.render_chart(runner, dest, src.path, helm_params, max_bytes, decryption)
+            objects, hooks = helm.render_chart(runner, dest, src.path, helm_params, max_bytes, decryption,
+                                               play=params, charts=charts)
             left_out.extend(hooks)
         else:
             start = decryption.checkpoint()
@@ -129,7 +130,7 @@ def _load(runner, dest, params, decryption):
         if remote_charts.is_remote(entry):  # a chart fetched from a repository or registry, pinned by digest
             with remote_charts.Fetched(runner, entry, params, max_bytes) as fetched:
                 objects, hooks = helm.render_chart(runner, dest, remote_charts.label(entry), helm_params, max_bytes,
-                                                   decryption, fetched)
+                                                   decryption, fetched, play=params, charts=charts)
             left_out.extend(hooks)
             loaded.extend(objects)
             charts.append(fetched.info)

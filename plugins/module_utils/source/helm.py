@@ -20,7 +20,7 @@ import tarfile
 import tempfile
 
 from ansible_collections.gitops.core.plugins.module_utils.common import decrypted, paths, sanitize, vocab, yamlsafe
-from ansible_collections.gitops.core.plugins.module_utils.source import chart_probe
+from ansible_collections.gitops.core.plugins.module_utils.source import chart_probe, remote_charts
 from ansible_collections.gitops.core.plugins.module_utils.source.secrets import encrypted, vault
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
 from ansible_collections.gitops.core.plugins.module_utils.source.manifests import (
@@ -36,7 +36,8 @@ HOOK_ANNOTATION, KEEP_ANNOTATION = HELM_HOOK, HELM_RESOURCE_POLICY
 HOOK_MODES = ("helm", "refuse", "waves")
 # Settings a chart entry (helm.charts) may set over the shared ones.
 CHART_SETTINGS = ("release_name", "release_namespace", "values_files", "release_values", "include_crds", "hooks",
-                  "lookup", "random")
+                  "lookup", "random", "dependencies")
+DEPENDENCY_MODES = ("vendored", "fetch")  # helm.dependencies: only charts/, or Chart.lock's fetched
 
 LOOKUP_MODES = ("refuse", "empty")   # helm.lookup: a reached lookup call refused, or rendered as helm template does
 RANDOM_MODES = ("refuse", "accept")  # helm.random: a chart rendering differently each time refused, or accepted
@@ -87,6 +88,7 @@ def option_spec():
         hooks=dict(type="str", choices=list(HOOK_MODES)),
         lookup=dict(type="str", choices=list(LOOKUP_MODES)),
         random=dict(type="str", choices=list(RANDOM_MODES)),
+        dependencies=dict(type="str", choices=list(DEPENDENCY_MODES)),
     )
     return dict(
         release_name=dict(type="str"),
@@ -99,27 +101,33 @@ def option_spec():
         hooks=dict(type="str", default="helm", choices=list(HOOK_MODES)),
         lookup=dict(type="str", default="refuse", choices=list(LOOKUP_MODES)),
         random=dict(type="str", default="refuse", choices=list(RANDOM_MODES)),
+        dependencies=dict(type="str", default="vendored", choices=list(DEPENDENCY_MODES)),
+        dependency_credentials=dict(type="dict", default={}),
         binary=dict(type="path"),
         cache_dir=dict(type="path"),
         charts=dict(type="list", elements="dict", default=[], options=chart),
     )
 
 
-def _check_dependencies(chart_rel, meta, vendored):
+def _check_dependencies(chart_rel, meta, vendored, missing=None):
     """Each dependency in Chart.yaml must be vendored in charts/ (a folder or an archive); helm
-    template never fetches, and nothing else would pin its content to the commit."""
+    template never fetches.  With `missing` (a list: helm.dependencies=fetch, the top chart only), a
+    dependency that is not there is added to it instead (remote_charts.with_dependencies fetches it as
+    Chart.lock pins it)."""
     for index, dep in enumerate(meta.get("dependencies") or []):
         if not isinstance(dep, dict) or not isinstance(dep.get("name"), str):
             raise GitOpsError("%s/%s: dependencies[%d] needs a name" % (chart_rel, CHART_FILE, index))
         name = dep["name"]
         if name in vendored or any(v.startswith(name + "-") and v.endswith(".tgz") for v in vendored):
             continue
+        if missing is not None:
+            missing.append(dep)
+            continue
         repo = dep.get("repository") or ""
         where = " from %s" % repo if repo else ""
         raise GitOpsError(
-            "chart %s: dependency '%s'%s is not vendored in %s/charts/; only dependencies committed in the "
-            "chart's charts/ folder are rendered (remote repositories and OCI registries are refused): run "
-            "`helm dependency build` and commit charts/" % (chart_rel, name, where, chart_rel))
+            "chart %s: dependency '%s'%s is not vendored in %s/charts/: run `helm dependency build` and commit "
+            "charts/, or set helm.dependencies=fetch to fetch it as Chart.lock pins it" % (chart_rel, name, where, chart_rel))
 
 
 def _archive_templates(path, rel, max_bytes):
@@ -140,7 +148,7 @@ def _archive_templates(path, rel, max_bytes):
         raise GitOpsError("%s: not a readable chart archive (%s)" % (rel, exc))
 
 
-def check_chart_tree(root, chart_rel, max_bytes=MAX_FILE_BYTES):
+def check_chart_tree(root, chart_rel, max_bytes=MAX_FILE_BYTES, missing=None):
     """Refuse a chart that would render from anything but its commit: a file or folder resolving
     outside the checkout, or a dependency not vendored in charts/ (templates over `max_bytes` or not
     UTF-8 are refused, as any file of the checkout).  Returns (the chart's own name, its Chart.yaml's
@@ -160,7 +168,7 @@ def check_chart_tree(root, chart_rel, max_bytes=MAX_FILE_BYTES):
                     meta = load_mapping(fh.read(), rel)
                 charts_dir = os.path.join(dirpath, "charts")
                 vendored = sorted(os.listdir(charts_dir)) if os.path.isdir(charts_dir) else []
-                _check_dependencies(rel_dir, meta, vendored)
+                _check_dependencies(rel_dir, meta, vendored, missing if dirpath == top else None)
                 if dirpath == top:
                     chart_name = meta.get("name") or ""
             elif name.endswith(".tgz") and os.path.basename(dirpath) == "charts":
@@ -424,10 +432,12 @@ def _check_same(first, second, chart_rel, chart_name, namespace):
                           % (chart_rel, listed))
 
 
-def render_chart(runner, root, chart_rel, helm, max_bytes, decryption, fetched=None):
+def render_chart(runner, root, chart_rel, helm, max_bytes, decryption, fetched=None, play=None, charts=None):
     """Loaded records of one chart of the checkout and the list of hooks left out.  `fetched`: a chart
     fetched from a repository (remote_charts.Fetched; `chart_rel` is then its label), whose values files
-    are still files of the checkout `root`.  With hooks=helm
+    are still files of the checkout `root`.  With helm.dependencies=fetch, the dependencies Chart.lock
+    pins and charts/ lacks are fetched (with `play`'s credentials) into a private copy of the chart,
+    and what was fetched is added to `charts` (a list).  With hooks=helm
     each hook is marked with its release (namespace/name) and the digest of the whole rendered
     release, which k8s_reconcile compares with the one whose hooks last succeeded.  Values files
     encrypted with SOPS are decrypted with `decryption` (sops.Decryption); the fields of the
@@ -438,8 +448,9 @@ def render_chart(runner, root, chart_rel, helm, max_bytes, decryption, fetched=N
     else:
         tree_root, tree_rel = root, chart_rel
         chart_path = inside(root, chart_rel)
-    chart_name, calls_lookup, uses_random = check_chart_tree(tree_root, tree_rel, max_bytes)
     settings = chart_settings(helm, chart_rel, fetched.entry if fetched is not None else None)
+    missing = [] if settings.get("dependencies") == "fetch" else None
+    chart_name, calls_lookup, uses_random = check_chart_tree(tree_root, tree_rel, max_bytes, missing)
     mode = settings.get("hooks") or "helm"
     if mode not in HOOK_MODES:
         raise GitOpsError("helm.hooks must be one of %s" % ", ".join(HOOK_MODES))
@@ -449,6 +460,12 @@ def render_chart(runner, root, chart_rel, helm, max_bytes, decryption, fetched=N
         for sub in ("cache", "config", "data", "plugins", "probe"):
             os.mkdir(os.path.join(home, sub))
         values, secrets = _values_paths(root, chart_rel, settings, home, max_bytes, decryption)
+        if missing:  # Chart.lock's dependencies, fetched into a private copy of the chart
+            chart_path, infos, dep_lookup, dep_random = remote_charts.with_dependencies(
+                runner, chart_path, chart_rel, missing, helm, play or {}, os.path.join(home, "deps"), max_bytes)
+            calls_lookup, uses_random = calls_lookup or dep_lookup, uses_random or dep_random
+            if charts is not None:
+                charts.extend(infos)
         if calls_lookup and (settings.get("lookup") or "refuse") == "refuse":  # render the copy that fails if reached
             chart_path = chart_probe.probe_copy(chart_path, os.path.join(home, "probe"))
         cmd = helm_command(helm.get("binary"), chart_path, settings, values, helm)

@@ -30,6 +30,8 @@ import tempfile
 from ansible_collections.gitops.core.plugins.module_utils.common import fields as f
 from ansible_collections.gitops.core.plugins.module_utils.common import paths
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
+from ansible_collections.gitops.core.plugins.module_utils.common.yamlsafe import load_one
+from ansible_collections.gitops.core.plugins.module_utils.source import chart_probe
 from ansible_collections.gitops.core.plugins.module_utils.source.charts import archive, cache, fetch
 from ansible_collections.gitops.core.plugins.module_utils.source.signatures import content_or_file
 
@@ -143,3 +145,61 @@ class Fetched(object):
 
 def cache_path(params):
     return os.path.expanduser((params.get("helm") or {}).get("cache_dir") or cache.DEFAULT_ROOT)
+
+
+# ---------------------------------------------------------------- a chart's dependencies (helm.dependencies=fetch)
+def _locked(chart_dir, chart_rel):
+    """{name: entry} of the chart's Chart.lock (what `helm dependency update` resolved and Git holds)."""
+    path = os.path.join(chart_dir, "Chart.lock")
+    if not os.path.isfile(path):
+        raise GitOpsError("chart %s: helm.dependencies=fetch fetches what Chart.lock pins, and the chart has none: run "
+                          "`helm dependency update` and commit Chart.lock" % chart_rel)
+    with open(path, encoding="utf-8") as fh:
+        data, _lines = load_one(fh.read(), "%s/Chart.lock" % chart_rel)
+    entries = data.get("dependencies") if isinstance(data, dict) else None
+    return dict((e["name"], e) for e in entries or [] if isinstance(e, dict) and isinstance(e.get("name"), str))
+
+
+def with_dependencies(runner, chart_dir, chart_rel, missing, helm, play, dest, max_bytes):
+    """(a private copy of the chart with each `missing` dependency fetched into its charts/ folder at the
+    version its Chart.lock pins, their result entries, whether a fetched template calls lookup, whether
+    one uses a random or time-based function).  A dependency's repository must be https:// or oci://;
+    its credentials are the play's entry that helm.dependency_credentials names for that URL."""
+    locked = _locked(chart_dir, chart_rel)
+    copy = os.path.join(dest, os.path.basename(chart_dir.rstrip(os.sep)))
+    shutil.copytree(chart_dir, copy, symlinks=False)  # the tree was checked: nothing in it resolves outside
+    if not os.path.isdir(os.path.join(copy, "charts")):
+        os.makedirs(os.path.join(copy, "charts"), 0o700)
+    blobs = cache.Blobs(helm.get("cache_dir"))
+    infos, lookup, random = [], False, False
+    for dep in missing:
+        name = dep["name"]
+        lock = locked.get(name)
+        if lock is None:
+            raise GitOpsError("chart %s: dependency '%s' is not in Chart.lock: run `helm dependency update` and commit "
+                              "Chart.lock" % (chart_rel, name))
+        repository, version = str(lock.get("repository") or ""), str(lock.get("version") or "")
+        if not repository.startswith(("https://", "oci://")) or not version:
+            raise GitOpsError("chart %s: dependency '%s' comes from '%s'; only https:// repositories and oci:// registries "
+                              "are fetched (vendor it in charts/ otherwise)" % (chart_rel, name, repository))
+        named = (helm.get("dependency_credentials") or {}).get(repository)
+        given = play.get("credentials") or {}
+        if named and named not in given:
+            raise GitOpsError("helm.dependency_credentials: '%s' is not among the play's credentials (%s)"
+                              % (named, ", ".join(sorted(given)) or "none given"))
+        login = given.get(named) or {} if named else {}
+        spec_ = fetch.Spec(repository, name, version, None, "accept", "none", [],
+                           dict((k, login[k]) for k in ("username", "password", "token") if login.get(k)),
+                           login.get("ca_file") or None, False, [])
+        got = fetch.fetch(spec_, blobs, runner, max_bytes)
+        with open(os.path.join(copy, "charts", "%s-%s.tgz" % (name, version)), "wb") as fh:
+            fh.write(got.data)
+        for rel, data in got.files.items():
+            if chart_probe.is_template(rel):
+                text = data.decode("utf-8", "replace")
+                lookup = lookup or chart_probe.calls_lookup(text)
+                random = random or chart_probe.uses_random(text)
+        infos.append(dict(repository=repository, chart=name, version=version, dependency_of=chart_rel,
+                          digest=got.digest, archive_digest=got.archive, pinned=False, from_cache=got.requests == 0,
+                          requests=got.requests, provenance=None))
+    return copy, infos, lookup, random

@@ -29,8 +29,9 @@ from ansible_collections.gitops.core.plugins.module_utils.source.charts.transpor
 Spec = namedtuple("Spec", "repository chart version digest unpinned verify keys credentials ca_file plain_http "
                           "allowed_hosts")
 # what was fetched: `files` {path in the chart: bytes}; `digest` the chart's (above); `archive` the
-# archive's sha256; `requests` how many were made (0: from the cache); `signer` the provenance key
-Fetched = namedtuple("Fetched", "files digest archive requests signer url")
+# archive's sha256; `requests` how many were made (0: from the cache); `signer` the provenance key;
+# `data` the archive itself
+Fetched = namedtuple("Fetched", "files digest archive requests signer url data")
 
 
 def describe(spec):
@@ -133,4 +134,4 @@ def fetch(spec, blobs, runner, max_file_bytes, max_chart_bytes=archive.MAX_CHART
         filename = "%s-%s.tgz" % (spec.chart, spec.version)
         signer = provenance.verify(runner, prov, archive_digest, filename, spec.keys, what)
     files = archive.read(data, spec.chart, spec.version, what, max_file_bytes, max_chart_bytes)
-    return Fetched(files, digest, archive_digest, transport.requests, signer, url)
+    return Fetched(files, digest, archive_digest, transport.requests, signer, url, data)

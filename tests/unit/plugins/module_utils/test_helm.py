@@ -77,6 +77,9 @@ def test_dependencies_must_be_vendored_and_archives_are_searched(tmp_path):
                                                   "- {name: packed, repository: 'file://../packed'}\n")
     with pytest.raises(GitOpsError, match=r"chart c: dependency 'dep' from https://x.invalid is not vendored in c/charts/"):
         helm.check_chart_tree(str(tmp_path), "c")
+    missing = []  # helm.dependencies=fetch: the top chart's missing dependencies are listed, not refused
+    helm.check_chart_tree(str(tmp_path), "c", missing=missing)
+    assert [d["name"] for d in missing] == ["dep", "packed"]
     write(tmp_path, "c/charts/dep/Chart.yaml", CHART % "dep")
     with pytest.raises(GitOpsError, match="dependency 'packed'"):
         helm.check_chart_tree(str(tmp_path), "c")

@@ -139,8 +139,8 @@ sets:
      "line 6: sets[0].path[1]: 'x/../../up' leaves the checkout (..)"),
     ("name: p\nsets:\n  - name: a\n    helm: {value_files: [v.yaml]}\n",
      "line 4: sets[0].helm.value_files: unknown field; did you mean values_files? (known: release_name, "
-     "release_namespace, values_files, release_values, include_crds, kube_version, api_versions, hooks, lookup, random, binary, "
-     "cache_dir, charts)"),
+     "release_namespace, values_files, release_values, include_crds, kube_version, api_versions, hooks, lookup, random, dependencies, "
+     "dependency_credentials, binary, cache_dir, charts)"),
     ("name: p\nsets:\n  - name: a\n    helm:\n      charts:\n        - {release_name: x}\n",
      "line 6: sets[0].helm.charts[0].path: is required (or repository, chart and version for a fetched chart)"),
     ("name: p\nsets:\n  - name: a\n    ignore:\n      - {kind: Deployment, path: [spec.replicas]}\n",
