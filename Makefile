@@ -73,6 +73,7 @@ bench: venv collection cluster-up ## benchmarks beside kubectl and kubernetes.co
 	$(VENV)/bin/python bench/bench_reconcile.py $${BENCH_N:-}
 	$(VENV)/bin/python bench/bench_tenant.py
 	$(VENV)/bin/python bench/bench_sets.py $$([ -n "$$BENCH_SHORT" ] && echo 20 || echo 20 200)
+	$(VENV)/bin/python bench/bench_charts.py $$([ -n "$$BENCH_SHORT" ] && echo 20 || echo 100)
 	$(VENV)/bin/python bench/bench_sops.py
 	$(VENV)/bin/python bench/bench_eda.py
 	@[ -n "$$BENCH_SHORT" ] || $(VENV)/bin/python bench/bench_eda_soak.py
