@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from eda_harness import Rulebook
 from gitfixtures import Repo
@@ -83,9 +84,13 @@ def test_prometheus_scrapes_the_agent_and_sees_a_drift_appear_and_clear_after_a_
     set_name = unique_name("obs", 6)
     common = {"set_name": set_name, "path": ["app"], "repo": git.url, "kubeconfig": str(kubeconfig)}
     role_vars = {f"{prefix}_{key}": value for prefix in ("drift", "sync") for key, value in common.items()}
+    textfile = tmp_path / "gitops.prom"  # the sync role writes every set's metrics for node_exporter
     book = "- hosts: localhost\n  connection: local\n  gather_facts: false\n  roles:\n    - gitops.core.sync\n"
-    synced = ansible_playbook(book, extra_vars=role_vars)
+    synced = ansible_playbook(book, extra_vars=dict(role_vars, sync_metrics_textfile=str(textfile)))
     assert synced.rc == 0, synced.stdout[-3000:]
+    [sample] = [s for f in text_string_to_metric_families(textfile.read_text()) if f.name == "gitops_set_last_sync_success"
+                for s in f.samples if s.labels["set"] == set_name]
+    assert sample.value == 1
 
     port = free_port()
     agent = Rulebook("drift.yml", {"gitops_sets": [set_name], "gitops_kubeconfig": str(kubeconfig),
