@@ -25,10 +25,15 @@ def test_playbook_with_the_collections_action_group_reaches_the_cluster(ansible_
     - name: Ansible version
       ansible.builtin.debug:
         var: ansible_version.full
+    - name: The sets of the cluster, the kubeconfig from the action group's defaults
+      gitops.core.set_info:
+        set_name: no-such-set
+      register: info
 """)
     assert run.rc == 0, run.stdout + run.stderr
     nodes = json.loads(run.results["nodes"]["stdout"])["items"]
     assert sorted(n["metadata"]["name"] for n in nodes)[:2] == ["kwok-node-0", "kwok-node-1"]
+    assert run.results["info"]["sets"] == [] and run.results["info"]["summary"] == {"sets": 0}
 
 
 def test_git_desired_state_runs_on_this_ansible_core(ansible_playbook, tmp_path):
