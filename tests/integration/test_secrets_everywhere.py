@@ -8,6 +8,10 @@ A further Secret and a ConfigMap value are kept in Git encrypted with SOPS (age)
 with Ansible Vault (`!vault`, the runs given --vault-password-file), decrypted with `decryption` (the
 sync role's `sync_decryption`): their plain values and the vault password are planted too.
 
+A chart is fetched from a real OCI registry (TLS, basic auth) with a planted registry password (the play's
+`credentials`), its cache folder scanned too; and the set's status on its inventory (the sync-status and
+drift-status annotations set_info reads) is scanned.
+
 One exception, by design: git_desired_state's registered `objects` carry the desired Secrets to
 k8s_reconcile, so its task runs with `no_log: true` (as the sync role's does), and the scan skips
 that one registered variable."""
@@ -23,6 +27,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from chartservers import OCIRegistry, package, tls
 from conftest import CLUSTER_DIR
 from gitfixtures import GitHttpServer, Repo
 from helpers import unique_name
@@ -34,6 +39,8 @@ GIT_TOKEN = "gitTok-PLANTED-7f3a9c21"
 SECRET_VALUES = ("SECRET-PLANTED-pw-4821xq", "SECRET-PLANTED-key-9917zr", "SECRET-PLANTED-drifted-55qa")
 VAULT_VALUE, VAULT_PASSWORD = "VAULT-PLANTED-value-81d3f0", "VAULT-PLANTED-password-c72e"
 SOPS_VALUES = ("SOPS-PLANTED-secret-3c8e1a", "SOPS-PLANTED-config-7b2f9d", "SOPS-PLANTED-drifted-e40c55")
+REGISTRY_PASSWORD = "REGISTRY-PLANTED-pw-5d1e77"
+PODINFO = Path(__file__).resolve().parent / "charts" / "podinfo-6.14.1"
 
 
 def forms(value: str) -> set[str]:
@@ -112,7 +119,15 @@ def test_no_credential_or_secret_value_in_any_output_on_any_path(planted, ansibl
     common = {"set_name": set_name, "objects": "{{ desired.objects }}", "sources": "{{ desired.sources }}",
               "revision": "{{ desired.commit }}", "namespace": ns}
     token_auth = planted["auth_token"]
-    play_vars = {"kc": planted["kubeconfig"], "repo_url": planted["url"], "age_key": planted["age_key"]}
+    certs = tls(tmp_path / "tls")
+    (tmp_path / "registry").mkdir()
+    registry = OCIRegistry(tmp_path / "registry", certs, "puller", REGISTRY_PASSWORD)
+    registry.start()
+    digest = registry.push(package(PODINFO, tmp_path / "built", tmp_path / "helm"), tmp_path / "helm")
+    chart_cache = tmp_path / "chart-cache"
+    values = dict(planted["values"], **{"registry password": REGISTRY_PASSWORD})
+    play_vars = {"kc": planted["kubeconfig"], "repo_url": planted["url"], "age_key": planted["age_key"],
+                 "registry_password": REGISTRY_PASSWORD}
     # credentials reach the plays as variables (an AWX credential, a vault), as in real jobs: Ansible
     # itself prints a failed task's playbook lines, so literals written there are the playbook's own
 
@@ -123,7 +138,12 @@ def test_no_credential_or_secret_value_in_any_output_on_any_path(planted, ansibl
 
     pull = ("    - name: pull\n      gitops.core.git_desired_state: %s\n      register: desired\n      no_log: true\n"
             % json.dumps({"repo": "{{ repo_url }}", "dest": str(cache), "path": ["app"],
-                          "decryption": {"age_keys": ["{{ age_key }}"]}}))
+                          "decryption": {"age_keys": ["{{ age_key }}"]},
+                          "credentials": {"registry": {"username": "puller", "password": "{{ registry_password }}",
+                                                       "ca_file": str(certs["ca"])}},
+                          "helm": {"release_namespace": ns, "cache_dir": str(chart_cache), "charts": [
+                              {"repository": registry.url, "chart": "podinfo", "version": "6.14.1", "digest": digest,
+                               "credentials": "registry"}]}}))
     first = "- hosts: localhost\n  gather_facts: false\n  tasks:\n" + pull + "".join([
         task("k8s_reconcile", dict(common, **token_auth), "preview", check=True, diff=True),
         task("k8s_reconcile", dict(common, kubeconfig="{{ kc }}"), "applied", diff=True),
@@ -131,6 +151,7 @@ def test_no_credential_or_secret_value_in_any_output_on_any_path(planted, ansibl
     ])
     runs = [ansible_playbook(first, extra_vars=play_vars, args=("-vvv", *planted["vault_args"]), env=env)]
     assert runs[0].results["applied"].get("failed") is not True, runs[0].results["applied"].get("msg")
+    assert f"apps/Deployment {ns}/podinfo" in runs[0].results["applied"]["created"]  # the fetched chart
     assert kubectl.json("-n", ns, "get", "secret", "creds")["data"]["password"] == \
         base64.b64encode(SECRET_VALUES[0].encode()).decode()
     assert kubectl.json("-n", ns, "get", "configmap", "vaulted")["data"]["dsn"] == VAULT_VALUE
@@ -167,7 +188,9 @@ def test_no_credential_or_secret_value_in_any_output_on_any_path(planted, ansibl
         args=("-vvv", *planted["vault_args"]), env=dict(env, HOME=str(home))))  # the role's Git cache goes under this HOME
     assert runs[2].rc == 0, runs[2].stdout[-3000:]
 
-    texts = {}
+    registry.stop()
+    texts = {"the set's inventory (its status)": json.dumps(kubectl.json("-n", "gitops-system", "get", "configmap",
+                                                                       "gitops-set-" + set_name))}
     for i, run in enumerate(runs):
         texts["run %d stdout" % i] = run.stdout
         texts["run %d stderr" % i] = run.stderr
@@ -175,18 +198,19 @@ def test_no_credential_or_secret_value_in_any_output_on_any_path(planted, ansibl
             if name == "desired":
                 result = {k: v for k, v in result.items() if k != "objects"}
             texts["run %d result %s" % (i, name)] = json.dumps(result)
-    for folder in (cache, reports, ansible_tmp, home):
+    for folder in (cache, reports, ansible_tmp, home, chart_cache):
         if folder.exists():
             for path in folder.rglob("*"):
                 if path.is_file() and path.stat().st_size < 50_000_000:
                     texts[str(path)] = path.read_bytes().decode("utf-8", "replace")
     assert len(texts) > 20, sorted(texts)  # the scan did see the cache and the reports
     assert (cache / ".git" / "config").exists() and any(k.startswith(str(reports)) for k in texts)
+    assert any(k.startswith(str(chart_cache)) for k in texts)  # the chart cache was scanned
     assert any(k.startswith(str(home / ".cache")) and k.endswith("/.git/config") for k in texts), sorted(texts)
     # A cache's checkout and Git objects hold the repository's own files, Secret manifests included: that
     # is the repository, not a leak.  Everything else (the cache's .git/config, refs, logs and state, the
     # reports, Ansible's leftovers, outputs and results) is scanned for everything.
     checkout = {"app/secret.yaml", "app/cm.yaml"}
     leaks = scan({k: v for k, v in texts.items()
-                  if "/.git/objects/" not in k and not any(k.endswith("/" + f) for f in checkout)}, planted["values"])
+                  if "/.git/objects/" not in k and not any(k.endswith("/" + f) for f in checkout)}, values)
     assert not leaks, leaks
