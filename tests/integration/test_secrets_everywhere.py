@@ -189,8 +189,9 @@ def test_no_credential_or_secret_value_in_any_output_on_any_path(planted, ansibl
     assert runs[2].rc == 0, runs[2].stdout[-3000:]
 
     registry.stop()
-    texts = {"the set's inventory (its status)": json.dumps(kubectl.json("-n", "gitops-system", "get", "configmap",
-                                                                       "gitops-set-" + set_name))}
+    inventory = kubectl.json("-n", "gitops-system", "get", "configmap", "gitops-set-" + set_name)
+    assert {"gitops.core/sync-status", "gitops.core/drift-status"} <= set(inventory["metadata"]["annotations"])
+    texts = {"the set's inventory (its status)": json.dumps(inventory)}
     for i, run in enumerate(runs):
         texts["run %d stdout" % i] = run.stdout
         texts["run %d stderr" % i] = run.stderr
