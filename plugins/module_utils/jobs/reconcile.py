@@ -52,7 +52,8 @@ def health_summary(health):
         return None
     out = {"healthy": sum(1 for h in health if h.get("healthy")), "unhealthy": sum(1 for h in health if not h.get("healthy"))}
     for h in health:
-        out[h.get("status") or "Unknown"] = out.get(h.get("status") or "Unknown", 0) + 1
+        key = h.get("status") or "Unknown"
+        out[key] = out.get(key, 0) + 1
     return out
 
 
@@ -77,51 +78,48 @@ def _record_failure(client, options, exc, started):
         pass
 
 
+def _record_success(engine, options, revision, refs, health, started, inventory_cm):
+    """What the result's `status` says of the set's status after a successful sync (never in check mode)."""
+    opts = options.engine
+    document = status.sync_status(revision, options.source, "succeeded", None, time.monotonic() - started, refs,
+                                  health_summary(health), options.started_by)
+    return status.record(engine.client, opts.inventory_namespace, opts.set_name, status.SYNC_STATUS_ANNOTATION,
+                         inventory_cm, document, opts.field_manager, options.status_interval)
+
+
 def run(client, options, objects, sources=None, shared=None):
-    """One set's reconcile (_run), its status recorded on its inventory (engine/status.py)."""
+    """One set's reconcile, its status recorded on its inventory (engine/status.py) before the engine
+    lets go of its Lease and client.  With `shared` (jobs/sets.py: the sets of one run), the set first
+    plans from the run's grouped reads without its Lease; a set with nothing to write stops there,
+    having written nothing (not even its Lease); any other set takes its Lease and plans again from its
+    own fresh reads."""
     started = time.monotonic()
-    try:
-        out, refs, inventory_cm = _run(client, options, objects, sources, shared, started)
-    except GitOpsError as exc:
-        _record_failure(client, options, exc, started)
-        if shared is None:  # the engine closed the client it owned; the status read and write reopened it
-            client.close()
-        raise
     opts = options.engine
-    if not opts.check_mode:
-        document = status.sync_status(out["inventory"]["revision"], options.source, "succeeded", None, out["duration"],
-                                      refs, health_summary(out.get("health")), options.started_by)
-        out["status"] = status.record(client, opts.inventory_namespace, opts.set_name, status.SYNC_STATUS_ANNOTATION,
-                                      inventory_cm, document, opts.field_manager, options.status_interval)
-        if shared is None:  # the status write counted too; the engine closed the client it owned, the write reopened it
-            out["api_requests"] = dict(sorted(client.counts.items()))
-            client.close()
-    return out
-
-
-def _run(client, options, objects, sources, shared, started):
-    """One set's reconcile: (its result, the refs its inventory records, the inventory ConfigMap as
-    read).  With `shared` (jobs/sets.py: the sets of one run), the set first plans
-    from the run's grouped reads without its Lease; a set with nothing to write stops there, having
-    written nothing (not even its Lease); any other set takes its Lease and plans again from its own
-    fresh reads."""
-    opts = options.engine
+    said = None
     with Engine(client, opts, shared) as engine:
-        cs = None
-        if engine.reads is not None:  # the run's grouped reads: enough for check mode, and for a plan that writes nothing
-            cs = engine.plan(objects, sources)
-            if not opts.check_mode and not writes_nothing(engine, cs):
-                engine.reads = cs = None  # it writes: under its Lease, from its own reads
-        if cs is None:
-            engine.take_lock()
-            cs = engine.plan(objects, sources)
-        cs = converge(engine, cs, hook_timeout=options.wait_timeout)
-        health = None
-        if options.wait and not opts.check_mode:
-            health = engine.wait([e for e in cs.desired() if e.action not in (SKIP, RUN)], options.wait_timeout)
-        refs, abandoned, revision = record_inventory(engine, cs, hooks_ran=True)
+        try:
+            cs = None
+            if engine.reads is not None:  # the run's grouped reads: enough for check mode, and for a plan that writes nothing
+                cs = engine.plan(objects, sources)
+                if not opts.check_mode and not writes_nothing(engine, cs):
+                    engine.reads = cs = None  # it writes: under its Lease, from its own reads
+            if cs is None:
+                engine.take_lock()
+                cs = engine.plan(objects, sources)
+            cs = converge(engine, cs, hook_timeout=options.wait_timeout)
+            health = None
+            if options.wait and not opts.check_mode:
+                health = engine.wait([e for e in cs.desired() if e.action not in (SKIP, RUN)], options.wait_timeout)
+            refs, abandoned, revision = record_inventory(engine, cs, hooks_ran=True)
+        except GitOpsError as exc:
+            _record_failure(client, options, exc, started)
+            raise
+        if not opts.check_mode:
+            said = _record_success(engine, options, revision, refs, health, started, cs.inventory.configmap)
     out = result.reconcile_result(cs, opts.set_name, opts.inventory_namespace, revision, refs, abandoned,
                                   options.list_unchanged)
+    if said is not None:
+        out["status"] = said
     lock = engine.lock.result()
     if lock:
         out["lock"] = lock
@@ -133,4 +131,4 @@ def _run(client, options, objects, sources, shared, started):
     if shared is None:  # sets sharing a client: the requests of all of them, in jobs/sets.py's result
         out["api_requests"] = dict(sorted(client.counts.items()))
     out["duration"] = round(time.monotonic() - started, 3)
-    return out, refs, cs.inventory.configmap
+    return out

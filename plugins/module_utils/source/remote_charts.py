@@ -101,14 +101,25 @@ def label(entry):
     return "%s/%s@%s" % (entry["repository"].rstrip("/"), entry["chart"], entry["version"])
 
 
+def _login(entry):
+    """(the transport's credentials, the CA bundle) of one entry of the play's `credentials` (or None)."""
+    entry = entry or {}
+    return dict((k, entry[k]) for k in ("username", "password", "token") if entry.get(k)), entry.get("ca_file") or None
+
+
+def _info(repository, chart, version, got, pinned, **extra):
+    """One entry of the result's `charts`: what was fetched (never a credential)."""
+    return dict(repository=repository, chart=chart, version=version, digest=got.digest, archive_digest=got.archive,
+                pinned=pinned, from_cache=got.requests == 0, requests=got.requests, provenance=got.signer, **extra)
+
+
 def spec(entry, params):
     keyset = (params.get("trusted_keys") or {}).get(entry.get("trust")) or {}
-    login = dict((params.get("credentials") or {}).get(entry.get("credentials")) or {})
     keys = [content_or_file(k, "trusted_keys.%s.gpg_keys" % entry.get("trust")) for k in keyset.get("gpg_keys") or []]
+    login, ca_file = _login((params.get("credentials") or {}).get(entry.get("credentials")))
     return fetch.Spec(entry["repository"], entry["chart"], str(entry["version"]), entry.get("digest"),
-                      entry.get("unpinned") or "refuse", entry.get("verify") or "none", keys,
-                      dict((k, login[k]) for k in ("username", "password", "token") if login.get(k)),
-                      login.get("ca_file") or None, bool(entry.get("plain_http")), entry.get("allowed_hosts") or [])
+                      entry.get("unpinned") or "refuse", entry.get("verify") or "none", keys, login, ca_file,
+                      bool(entry.get("plain_http")), entry.get("allowed_hosts") or [])
 
 
 class Fetched(object):
@@ -131,10 +142,8 @@ class Fetched(object):
             raise
         settings = dict(helm, **dict((k, v) for k, v in self.entry.items() if v is not None))
         release = "%s/%s" % (settings.get("release_namespace") or "default", settings.get("release_name") or self.entry["chart"])
-        self.info = dict(repository=self.entry["repository"], chart=self.entry["chart"], release=release,
-                         version=str(self.entry["version"]), digest=got.digest, archive_digest=got.archive,
-                         pinned=bool(self.entry.get("digest")), from_cache=got.requests == 0, requests=got.requests,
-                         provenance=got.signer)
+        self.info = _info(self.entry["repository"], self.entry["chart"], str(self.entry["version"]), got,
+                          bool(self.entry.get("digest")), release=release)
         return self
 
     def __exit__(self, *exc):
@@ -187,10 +196,8 @@ def with_dependencies(runner, chart_dir, chart_rel, missing, helm, play, dest, m
         if named and named not in given:
             raise GitOpsError("helm.dependency_credentials: '%s' is not among the play's credentials (%s)"
                               % (named, ", ".join(sorted(given)) or "none given"))
-        login = given.get(named) or {} if named else {}
-        spec_ = fetch.Spec(repository, name, version, None, "accept", "none", [],
-                           dict((k, login[k]) for k in ("username", "password", "token") if login.get(k)),
-                           login.get("ca_file") or None, False, [])
+        login, ca_file = _login(given.get(named) if named else None)
+        spec_ = fetch.Spec(repository, name, version, None, "accept", "none", [], login, ca_file, False, [])
         got = fetch.fetch(spec_, blobs, runner, max_bytes)
         with open(os.path.join(copy, "charts", "%s-%s.tgz" % (name, version)), "wb") as fh:
             fh.write(got.data)
@@ -199,7 +206,5 @@ def with_dependencies(runner, chart_dir, chart_rel, missing, helm, play, dest, m
                 text = data.decode("utf-8", "replace")
                 lookup = lookup or chart_probe.calls_lookup(text)
                 random = random or chart_probe.uses_random(text)
-        infos.append(dict(repository=repository, chart=name, version=version, dependency_of=chart_rel,
-                          digest=got.digest, archive_digest=got.archive, pinned=False, from_cache=got.requests == 0,
-                          requests=got.requests, provenance=None))
+        infos.append(_info(repository, name, version, got, False, dependency_of=chart_rel))
     return copy, infos, lookup, random
