@@ -289,11 +289,18 @@ options:
                 archive in a repository, the provenance layer C(helm push) pushes beside it in a registry) - a good
                 OpenPGP signature by a key of O(trusted_keys) entry O(helm.charts[].trust), over the archive's
                 sha256. Anything else is refused, naming the chart. Checked at every run, from the cache too.
-              - Cosign signatures of OCI charts are not checked (docs/helm.md says why).
+              - V(cosign) (an C(oci://) chart) checks the chart's key-based cosign signature (C(cosign sign --key)),
+                offline - a signature by a key of the O(trusted_keys) entry's C(cosign_keys) over the chart's
+                manifest digest, as a Sigstore bundle (cosign 3; found through the registry's referrers API or
+                its C(sha256-<hex>) tag) or a simple-signing payload (cosign 2; the C(sha256-<hex>.sig) tag). No
+                transparency log or keyless identity is consulted. The signatures are kept in O(helm.cache_dir)
+                and checked again at every run, without a request when the chart is cached.
             type: str
-            choices: [none, provenance]
+            choices: [none, provenance, cosign]
           trust:
-            description: The name of the key set of O(trusted_keys) (its C(gpg_keys)) that signs the chart's provenance.
+            description:
+              - The name of the key set of O(trusted_keys) that signs the chart - its C(gpg_keys) for
+                V(provenance), its C(cosign_keys) for V(cosign).
             type: str
           credentials:
             description:
@@ -431,6 +438,9 @@ options:
     description:
       - Named key sets that a declared set from another repository names in C(repo.trust) - keys are named in Git,
         never written there. Each entry is C({gpg_keys, allowed_signers}), as O(gpg_keys) and O(allowed_signers).
+      - A fetched chart names one in O(helm.charts[].trust) - C(gpg_keys) check its provenance, C(cosign_keys)
+        (PEM public keys, the C(cosign.pub) of C(cosign generate-key-pair), as text or a file path; ECDSA or RSA)
+        its cosign signature.
     type: dict
     default: {}
   credentials:
@@ -786,7 +796,8 @@ charts:
       C(chart), C(version), C(release) (namespace/name), C(digest) (the archive's sha256 for a repository, the OCI
       manifest's for a registry), C(archive_digest), C(pinned), C(from_cache) (rendered from O(helm.cache_dir)
       without a network request), C(requests) (made for it), C(provenance) (the signing key's fingerprint, when
-      verified). RV(source) lists each as C(<repository>/<chart>@<version> <digest>).
+      verified), C(cosign) (when verified - C(key), the O(trusted_keys) entry that signed, C(fingerprint), the
+      sha256 of that public key, and C(format), V(bundle) or V(simplesigning)). RV(source) lists each as C(<repository>/<chart>@<version> <digest>).
   returned: success
   type: list
   elements: dict

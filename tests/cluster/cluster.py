@@ -9,7 +9,7 @@ release binaries).
   cluster.py kill NAME      SIGKILL one component (kube-apiserver, etcd, ...): fault tests
   cluster.py restart NAME   start it again with the same arguments and wait until it serves
   cluster.py nodes N        at least N KWOK fake nodes of 110 pods each, Ready (make bench adds them)
-  cluster.py helm|sops|age-keygen|registry|prometheus   build that tool (TOOLS) from its Go module into the same cache,
+  cluster.py helm|sops|age-keygen|registry|prometheus|cosign   build that tool (TOOLS) from its Go module into the same cache,
                       print its path; `up` links each as .cluster/bin/<tool> (the tests put .cluster/bin
                       first on PATH)
 
@@ -46,6 +46,8 @@ SOPS_MODULE = "github.com/getsops/sops/v3"
 SOPS_VERSION = "v3.13.3"
 AGE_MODULE = "filippo.io/age"
 AGE_VERSION = "v1.3.1"  # the version sops (SOPS_VERSION) requires
+COSIGN_MODULE = "github.com/sigstore/cosign/v3"
+COSIGN_VERSION = "v3.1.3"
 # The KWOK stages that make fake nodes Ready (with leases) and pods Running/Ready/Completed.
 KWOK_STAGES = [
     "kustomize/stage/node/fast/node-initialize.yaml",
@@ -191,6 +193,9 @@ TOOLS = {
     "registry": (None, "registry", None, "-s -w"),
     # the Prometheus server (github.com/prometheus/prometheus v0.316.0, its `tool` in tests/cluster/prometheus)
     "prometheus": (None, "prometheus", None, "-s -w"),
+    # cosign signs the charts pushed to the registry, for the signature checks of OCI charts
+    "cosign": (COSIGN_MODULE, "cmd/cosign", COSIGN_VERSION,
+               f"-s -w -X sigs.k8s.io/release-utils/version.gitVersion={COSIGN_VERSION}"),
 }
 
 

@@ -8,7 +8,9 @@ test can stop it (an outage) and start it again:
   as static files, as Helm's own repository test server does), behind basic auth; it logs, per
   request, the path and whether an Authorization header came with it.
 - tls(): a CA and a server certificate for 127.0.0.1 and localhost, made with openssl.
-- sign_key(): a GPG key that signs charts (`helm package --sign`), its public half to trust."""
+- SignKey: a GPG key that signs charts (`helm package --sign`), its public half to trust.
+- CosignKey: a key pair made by the real `cosign generate-key-pair` that signs charts in the registry with
+  the real `cosign sign`, in either shape cosign writes (a Sigstore bundle, or the older simple signing)."""
 from __future__ import annotations
 
 import json
@@ -83,12 +85,16 @@ class _Server:
 
 
 class OCIRegistry(_Server):
-    """The registry at oci://127.0.0.1:PORT; blobs on disk, manifests in memory (a restart empties it)."""
+    """The registry at oci://127.0.0.1:PORT; blobs on disk, manifests in memory (a restart empties it).
+    With `referrers`, it answers the OCI 1.1 referrers API; without, clients use the sha256-<hex> tag."""
+
+    referrers = False
 
     def _argv(self, port_file: Path) -> list[str]:
         return [str(CLUSTER_BIN / "registry"), "-addr", f"127.0.0.1:{self.port}", "-cert", str(self.certs["cert"]),
                 "-key", str(self.certs["key"]), "-htpasswd", f"{self.user}:{self.password}",
-                "-disk", str(self.folder / "blobs"), "-port-file", str(port_file)]
+                "-disk", str(self.folder / "blobs"), "-port-file", str(port_file),
+                *(["-referrers"] if self.referrers else [])]
 
     @property
     def url(self) -> str:
@@ -164,3 +170,28 @@ class SignKey:
         self.public = sh("gpg", "--armor", "--export", env=env)
         subprocess.run(["gpgconf", "--kill", "all"], env=dict(os.environ, **env), check=False)
         shutil.rmtree(home, ignore_errors=True)
+
+
+class CosignKey:
+    """A cosign key pair (`cosign generate-key-pair`, empty password): `public` the PEM to trust."""
+
+    def __init__(self, folder: Path, name: str):
+        self.folder = folder / f"cosign-{name}"
+        self.folder.mkdir(parents=True)
+        self.env = dict(os.environ, COSIGN_PASSWORD="", DOCKER_CONFIG=str(self.folder / "docker"))
+        self.env.pop("COSIGN_REPOSITORY", None)
+        out = subprocess.run([str(CLUSTER_BIN / "cosign"), "generate-key-pair"], cwd=self.folder, env=self.env,
+                             capture_output=True, text=True, check=False)
+        assert out.returncode == 0, out.stderr
+        self.public = (self.folder / "cosign.pub").read_text()
+
+    def sign(self, registry: OCIRegistry, chart: str, digest: str, bundle: bool = True) -> None:
+        """`cosign sign` the chart's manifest offline (no transparency log): as a bundle (cosign 3's
+        default) or as simple signing (`--new-bundle-format=false`, what cosign 2 writes)."""
+        ref = f"127.0.0.1:{registry.port}/charts/{chart}@{digest}"
+        args = [str(CLUSTER_BIN / "cosign"), "sign", "--key", str(self.folder / "cosign.key"), "--use-signing-config=false",
+                "--tlog-upload=false", "--registry-cacert", str(registry.certs["ca"]),
+                "--registry-username", registry.user, "--registry-password", registry.password,
+                *([] if bundle else ["--new-bundle-format=false"]), ref]
+        out = subprocess.run(args, env=self.env, capture_output=True, text=True, check=False)
+        assert out.returncode == 0, out.stderr

@@ -2,7 +2,8 @@
 repository, a version and a digest, fetched by git_desired_state through real ansible-playbook from
 real servers (chartservers.py: go-containerregistry's registry behind TLS and basic auth, charts
 pushed by the real `helm push`; an HTTPS chart repository with signed provenance files made by the
-real `helm package --sign`), rendered by the real helm and applied to the real control plane.
+real `helm package --sign`; cosign signatures made by the real cosign, built from its Go module),
+rendered by the real helm and applied to the real control plane.
 
 The chart is podinfo 6.14.1 (vendored under charts/, SOURCE.md there: the chart of Flux's own
 benchmark), not a fixture of ours."""
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from chartservers import ChartRepo, OCIRegistry, SignKey, package, tls
+from chartservers import ChartRepo, CosignKey, OCIRegistry, SignKey, package, tls
 from conftest import tasks_book
 from gitfixtures import Repo
 
@@ -274,3 +275,70 @@ def test_a_moved_tag_a_bad_provenance_an_unpinned_chart_and_a_hostile_archive_ar
     assert r["unlocked"]["failed"] and "the chart has none: run `helm dependency update` and commit Chart.lock" in r[
         "unlocked"]["msg"]
     assert not any(r[n].get("objects") for n in names if n not in ("accepted", "dependency"))
+
+
+def test_cosign_signatures_of_both_shapes_verify_from_the_registry_and_the_cache_and_others_are_refused(
+        tmp_path, servers, ansible_playbook):
+    registry, _chartrepo, certs = servers
+    modern = OCIRegistry(tmp_path / "modern", certs, "puller", REGISTRY_PASSWORD)
+    modern.referrers = True  # the OCI 1.1 referrers API; `registry` lacks it, so cosign writes its tag instead
+    (tmp_path / "modern").mkdir()
+    modern.start()
+    try:
+        helm_home, built = tmp_path / "helm", tmp_path / "built"
+        alice, mallory = CosignKey(tmp_path, "alice"), CosignKey(tmp_path, "mallory")
+        digests = {}
+        for version in ("6.14.1", "6.14.2", "6.14.3", "6.14.4"):
+            digests[version] = registry.push(package(PODINFO, built / version, helm_home, version=version), helm_home)
+        modern_digest = modern.push(built / "6.14.1" / "podinfo-6.14.1.tgz", helm_home)
+        alice.sign(registry, "podinfo", digests["6.14.1"])                  # a bundle, found through the tag
+        alice.sign(modern, "podinfo", modern_digest)                        # a bundle, found through referrers
+        alice.sign(registry, "podinfo", digests["6.14.2"], bundle=False)    # simple signing (cosign 2's shape)
+        mallory.sign(registry, "podinfo", digests["6.14.3"])                # by a key the play does not trust
+
+        git = Repo(tmp_path)
+        git.commit({"apps/values.yaml": "replicaCount: 2\n"})
+        credentials = {"registry": {"username": "puller", "password": REGISTRY_PASSWORD, "ca_file": str(certs["ca"])}}
+        base = {"repo": git.url, "dest": str(tmp_path / "git-cache"), "path": ["apps"], "credentials": credentials,
+                "trusted_keys": {"charts": {"cosign_keys": [alice.public]}, "gpg-only": {"gpg_keys": []}}}
+
+        def entry(version, repository=registry.url, **extra):
+            return dict({"repository": repository, "chart": "podinfo", "version": version, "credentials": "registry",
+                         "verify": "cosign", "trust": "charts", "digest": digests[version],
+                         "values_files": ["apps/values.yaml"], "release_name": "r" + version.replace(".", "")}, **extra)
+
+        def desired(*charts):
+            return dict(base, helm={"cache_dir": str(tmp_path / "cache"), "charts": list(charts)})
+
+        signed = desired(entry("6.14.1"), entry("6.14.1", modern.url, digest=modern_digest, release_name="modern"),
+                         entry("6.14.2"))
+        tasks = [("git_desired_state", signed), ("git_desired_state", signed),
+                 ("git_desired_state", desired(entry("6.14.3"))), ("git_desired_state", desired(entry("6.14.4"))),
+                 ("git_desired_state", desired(entry("6.14.1", "https://charts.example.invalid"))),
+                 ("git_desired_state", desired(entry("6.14.1", trust="gpg-only")))]
+        names = ["signed", "cached", "mallory", "unsigned", "repository", "no_keys"]
+        run = ansible_playbook(tasks_book(tasks, names=names), args=("-vvv",))
+    finally:
+        modern.stop()
+    r = run.results
+    assert REGISTRY_PASSWORD not in run.stdout + run.stderr
+    assert not r["signed"].get("failed"), r["signed"].get("msg")
+    got = [(c["repository"], c["version"], c["cosign"]["format"], c["cosign"]["key"]) for c in r["signed"]["charts"]]
+    assert got == [(registry.url, "6.14.1", "bundle", "trusted_keys.charts.cosign_keys[0]"),
+                   (modern.url, "6.14.1", "bundle", "trusted_keys.charts.cosign_keys[0]"),
+                   (registry.url, "6.14.2", "simplesigning", "trusted_keys.charts.cosign_keys[0]")]
+    assert len({c["cosign"]["fingerprint"] for c in r["signed"]["charts"]}) == 1
+    cached = r["cached"]  # the chart and its signatures from the cache: verified again, no request
+    assert not cached.get("failed"), cached.get("msg")
+    assert all(c["from_cache"] and c["requests"] == 0 and c["cosign"] for c in cached["charts"]), cached["charts"]
+    what = f"chart {registry.url}/podinfo"
+    assert r["mallory"]["failed"] and r["mallory"]["msg"] == (
+        f"{what} 6.14.3: none of the 1 cosign signatures of {digests['6.14.3']} is good: not by a trusted key; refused")
+    assert r["unsigned"]["failed"] and r["unsigned"]["msg"] == (
+        f"{what} 6.14.4: verify=cosign, but the registry holds no cosign signature of {digests['6.14.4']} (sign it "
+        "with `cosign sign --key`); refused")
+    assert r["repository"]["failed"] and r["repository"]["msg"].startswith(
+        "helm.charts[0].verify: cosign signs charts in an OCI registry")
+    assert r["no_keys"]["failed"] and r["no_keys"]["msg"] == (
+        f"{what} 6.14.1: verify=cosign needs keys: trusted_keys.gpg-only.cosign_keys is empty or missing")
+    assert not any(r[n].get("objects") for n in names[2:])

@@ -187,7 +187,7 @@ def _source(repo, path, charts):
 
 # ---------------------------------------------------------------- a sets declaration (option sets_file)
 # The named key sets and credentials of the play (options trusted_keys, credentials): their fields.
-_NAMED = {"trusted_keys": {"gpg_keys": list, "allowed_signers": str},
+_NAMED = {"trusted_keys": {"gpg_keys": list, "allowed_signers": str, "cosign_keys": list},
           "credentials": {"username": str, "password": str, "key_file": str, "known_hosts": str, "token": str,
                           "ca_file": str}}
 # The play's helm settings that describe the cluster or the machine, not a chart: every set's charts use them

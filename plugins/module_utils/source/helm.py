@@ -75,7 +75,7 @@ def option_spec():
         version=dict(type="str"),
         digest=dict(type="str"),
         unpinned=dict(type="str", choices=["refuse", "accept"]),
-        verify=dict(type="str", choices=["none", "provenance"]),
+        verify=dict(type="str", choices=["none", "provenance", "cosign"]),
         trust=dict(type="str"),
         credentials=dict(type="str", no_log=False),
         plain_http=dict(type="bool"),

@@ -12,7 +12,8 @@ that is removed at the end.  Values files stay files of the checkout.
           chart: podinfo
           version: 6.9.2
           digest: sha256:...     # OCI: the manifest's (helm push prints it); https: the archive's
-          verify: provenance     # the .prov signed by a key of trusted_keys[trust]
+          verify: provenance     # the .prov signed by a key of trusted_keys[trust] (gpg_keys); or cosign:
+                                 # a cosign signature by a key of trusted_keys[trust] (cosign_keys)
           trust: charts-team
           credentials: registry  # credentials[registry]: username/password or token, ca_file
           values_files: [apps/podinfo/values.yaml]
@@ -36,7 +37,9 @@ from ansible_collections.gitops.core.plugins.module_utils.source.charts import a
 from ansible_collections.gitops.core.plugins.module_utils.source.signatures import content_or_file
 
 UNPINNED_MODES = ("refuse", "accept")
-VERIFY_MODES = ("none", "provenance")
+VERIFY_MODES = ("none", "provenance", "cosign")
+# the field of a trusted_keys entry each verify mode takes its keys from
+KEYS_OF = {"provenance": "gpg_keys", "cosign": "cosign_keys"}
 REMOTE_FIELDS = ("repository", "chart", "version", "digest", "unpinned", "verify", "trust", "credentials",
                  "plain_http", "allowed_hosts")
 _CHART_NAME = re.compile(r"^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$")
@@ -77,8 +80,13 @@ def _check_entry(entry, where, trusted, credentials):
         if entry.get(key) and entry[key] not in names:
             raise f.Invalid(where + (key,), "'%s' is not among the play's %s (%s); keys and credentials are named in "
                             "Git, given by the play" % (entry[key], option, ", ".join(sorted(names)) or "none given"))
-    if entry.get("verify") == "provenance" and not entry.get("trust"):
-        raise f.Invalid(where + ("verify",), "provenance needs trust (a key set of the play's trusted_keys)")
+    verify = entry.get("verify")
+    if verify in KEYS_OF and not entry.get("trust"):
+        raise f.Invalid(where + ("verify",), "%s needs trust (a key set of the play's trusted_keys with %s)"
+                        % (verify, KEYS_OF[verify]))
+    if verify == "cosign" and scheme != "oci":
+        raise f.Invalid(where + ("verify",), "cosign signs charts in an OCI registry; a chart repository's charts "
+                        "are signed with provenance files (verify: provenance)")
 
 
 def check_entries(helm, trusted=(), credentials=(), where=("helm",)):
@@ -110,16 +118,19 @@ def _login(entry):
 def _info(repository, chart, version, got, pinned, **extra):
     """One entry of the result's `charts`: what was fetched (never a credential)."""
     return dict(repository=repository, chart=chart, version=version, digest=got.digest, archive_digest=got.archive,
-                pinned=pinned, from_cache=got.requests == 0, requests=got.requests, provenance=got.signer, **extra)
+                pinned=pinned, from_cache=got.requests == 0, requests=got.requests, provenance=got.signer,
+                cosign=got.cosign, **extra)
 
 
 def spec(entry, params):
-    keyset = (params.get("trusted_keys") or {}).get(entry.get("trust")) or {}
-    keys = [content_or_file(k, "trusted_keys.%s.gpg_keys" % entry.get("trust")) for k in keyset.get("gpg_keys") or []]
+    verify, trust = entry.get("verify") or "none", entry.get("trust")
+    field = KEYS_OF.get(verify)
+    given = ((params.get("trusted_keys") or {}).get(trust) or {}).get(field) or [] if field else []
+    keys = [content_or_file(k, "trusted_keys.%s.%s" % (trust, field)) for k in given]
     login, ca_file = _login((params.get("credentials") or {}).get(entry.get("credentials")))
     return fetch.Spec(entry["repository"], entry["chart"], str(entry["version"]), entry.get("digest"),
-                      entry.get("unpinned") or "refuse", entry.get("verify") or "none", keys, login, ca_file,
-                      bool(entry.get("plain_http")), entry.get("allowed_hosts") or [])
+                      entry.get("unpinned") or "refuse", verify, keys, login, ca_file,
+                      bool(entry.get("plain_http")), entry.get("allowed_hosts") or [], trust)
 
 
 class Fetched(object):
@@ -197,7 +208,7 @@ def with_dependencies(runner, chart_dir, chart_rel, missing, helm, play, dest, m
             raise GitOpsError("helm.dependency_credentials: '%s' is not among the play's credentials (%s)"
                               % (named, ", ".join(sorted(given)) or "none given"))
         login, ca_file = _login(given.get(named) if named else None)
-        spec_ = fetch.Spec(repository, name, version, None, "accept", "none", [], login, ca_file, False, [])
+        spec_ = fetch.Spec(repository, name, version, None, "accept", "none", [], login, ca_file, False, [], None)
         got = fetch.fetch(spec_, blobs, runner, max_bytes)
         with open(os.path.join(copy, "charts", "%s-%s.tgz" % (name, version)), "wb") as fh:
             fh.write(got.data)

@@ -5,7 +5,7 @@
 //
 // usage: registry -addr 127.0.0.1:0 -cert server.crt -key server.key -htpasswd user:password \
 //
-//	-disk DIR -port-file FILE [-log FILE]
+//	-disk DIR -port-file FILE [-referrers] [-log FILE]
 //
 // A request without the right credentials gets 401 with a Basic challenge, as a registry behind
 // htpasswd auth answers (helm and other ORAS clients then retry with the credentials).
@@ -33,6 +33,7 @@ func main() {
 	htpasswd := flag.String("htpasswd", "", "user:password that may push and pull (empty: no auth)")
 	disk := flag.String("disk", "", "folder for blobs (empty: memory)")
 	portFile := flag.String("port-file", "", "write the port here once listening")
+	referrers := flag.Bool("referrers", false, "answer the OCI 1.1 referrers API (off: clients fall back to the sha256-<hex> tag)")
 	flag.Parse()
 
 	var blobs registry.BlobHandler = registry.NewInMemoryBlobHandler()
@@ -43,7 +44,8 @@ func main() {
 		blobs = registry.NewDiskBlobHandler(*disk)
 	}
 	var requests atomic.Int64
-	inner := registry.New(registry.WithBlobHandler(blobs), registry.Logger(log.New(os.Stderr, "", log.LstdFlags)))
+	inner := registry.New(registry.WithBlobHandler(blobs), registry.WithReferrersSupport(*referrers),
+		registry.Logger(log.New(os.Stderr, "", log.LstdFlags)))
 	user, password, _ := strings.Cut(*htpasswd, ":")
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)

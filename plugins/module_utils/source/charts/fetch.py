@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """One chart named by repository (https://, index.yaml) or registry (oci://), its version and its
 digest, fetched into the content-addressed cache (cache.py), checked (archive.py) and, when asked,
-verified against its provenance (provenance.py).
+verified against its provenance (provenance.py) or its cosign signature (cosign.py).
 
 The digest is the chart's identity: the sha256 of the archive for a repository chart, of the OCI
 manifest for a registry chart (what `helm push` prints).  A pinned chart already in the cache is
@@ -20,18 +20,19 @@ import os
 from collections import namedtuple
 
 from ansible_collections.gitops.core.plugins.module_utils.common.errors import GitOpsError
-from ansible_collections.gitops.core.plugins.module_utils.source.charts import archive, oci, provenance, repo
+from ansible_collections.gitops.core.plugins.module_utils.source.charts import archive, cosign, oci, provenance, repo
 from ansible_collections.gitops.core.plugins.module_utils.source.charts.cache import digest_of
 from ansible_collections.gitops.core.plugins.module_utils.source.charts.transport import Transport
 
-# what a chart entry names (`keys`: armored public keys of its trust; `credentials`: {username,
-# password} or {token}; `ca_file`: a PEM bundle)
+# what a chart entry names (`keys`: the public keys of its trust that `verify` uses, armored OpenPGP for
+# provenance, PEM for cosign; `trust` that key set's name; `credentials`: {username, password} or
+# {token}; `ca_file`: a PEM bundle)
 Spec = namedtuple("Spec", "repository chart version digest unpinned verify keys credentials ca_file plain_http "
-                          "allowed_hosts")
+                          "allowed_hosts trust")
 # what was fetched: `files` {path in the chart: bytes}; `digest` the chart's (above); `archive` the
 # archive's sha256; `requests` how many were made (0: from the cache); `signer` the provenance key;
-# `data` the archive itself
-Fetched = namedtuple("Fetched", "files digest archive requests signer url data")
+# `cosign` the cosign signature's {key, fingerprint, format}; `data` the archive itself
+Fetched = namedtuple("Fetched", "files digest archive requests signer cosign url data")
 
 
 def describe(spec):
@@ -47,8 +48,7 @@ def _pin_check(spec, served, what):
                           "unpinned=accept" % (what, served))
 
 
-def _oci(spec, blobs, transport, what, max_bytes):
-    registry = oci.Registry(transport, spec.repository, spec.chart, spec.plain_http)
+def _oci(spec, blobs, registry, what, max_bytes):
     manifest = blobs.get(spec.digest) if spec.digest else None
     digest = spec.digest
     if manifest is None:
@@ -79,10 +79,8 @@ def _repository(spec, blobs, transport, what, max_bytes):
     prov = None
     url = repo.index_url(spec.repository)
     if data is not None and spec.verify == "provenance":
-        try:
-            with open(prov_file, "rb") as fh:
-                prov = fh.read()
-        except (IOError, OSError):
+        prov = _read(prov_file)
+        if prov is None:
             data = None  # fetch both again
     if data is None:
         url, listed = repo.entry(transport, spec.repository, spec.chart, spec.version)
@@ -107,6 +105,30 @@ def _repository(spec, blobs, transport, what, max_bytes):
     return digest_of(data), data, prov, url
 
 
+def _cosign(spec, blobs, registry, trusted, digest, what):
+    """The cosign signature of the manifest `digest` by a trusted key: from what the cache kept of the
+    registry's signatures when that still verifies, else from the registry (then kept)."""
+    path = os.path.join(blobs.root, "cosign", digest.split(":", 1)[1] + ".json")
+    kept = cosign.loads(_read(path) or b"")
+    if kept is not None:
+        try:
+            return cosign.verify(kept, digest, trusted, what)
+        except GitOpsError:
+            pass  # a signature may have been added since, or the trust changed: ask the registry
+    evidence = cosign.collect(registry, digest, what)
+    signer = cosign.verify(evidence, digest, trusted, what)
+    _write(path, cosign.dumps(evidence), blobs)
+    return signer
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except (IOError, OSError):
+        return None
+
+
 def _write(path, data, blobs):
     try:
         folder = os.path.dirname(path)
@@ -124,8 +146,13 @@ def fetch(spec, blobs, runner, max_file_bytes, max_chart_bytes=archive.MAX_CHART
     """Fetched for `spec` (see the module's docstring); raises naming the chart."""
     what = describe(spec)
     transport = Transport(what, spec.credentials, spec.ca_file, spec.plain_http)
+    signed_by = None
     if spec.repository.startswith("oci://"):
-        digest, data, prov, url = _oci(spec, blobs, transport, what, max_chart_bytes)
+        trusted = cosign.keys(spec.keys, "trusted_keys.%s.cosign_keys" % spec.trust, what) if spec.verify == "cosign" else None
+        registry = oci.Registry(transport, spec.repository, spec.chart, spec.plain_http)
+        digest, data, prov, url = _oci(spec, blobs, registry, what, max_chart_bytes)
+        if trusted:
+            signed_by = _cosign(spec, blobs, registry, trusted, digest, what)
     else:
         digest, data, prov, url = _repository(spec, blobs, transport, what, max_chart_bytes)
     archive_digest = digest_of(data)
@@ -134,4 +161,4 @@ def fetch(spec, blobs, runner, max_file_bytes, max_chart_bytes=archive.MAX_CHART
         filename = "%s-%s.tgz" % (spec.chart, spec.version)
         signer = provenance.verify(runner, prov, archive_digest, filename, spec.keys, what)
     files = archive.read(data, spec.chart, spec.version, what, max_file_bytes, max_chart_bytes)
-    return Fetched(files, digest, archive_digest, transport.requests, signer, url, data)
+    return Fetched(files, digest, archive_digest, transport.requests, signer, signed_by, url, data)

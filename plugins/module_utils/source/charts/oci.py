@@ -69,7 +69,8 @@ class Registry(object):
         except (ValueError, KeyError, TypeError, AttributeError):
             raise GitOpsError("%s: the registry's token service %s answered no token" % (self.what, display(url)))
 
-    def get(self, suffix, max_bytes, accept=None):
+    def get(self, suffix, max_bytes, accept=None, absent=(404,)):
+        """The body of a 200 answer, None for a status of `absent`; raise naming the chart otherwise."""
         url = "%s/%s" % (self.base, suffix)
         answer = self.transport.get(url, max_bytes, accept=accept, authorization=self._authorization)
         if answer.status == 401 and self._authorization is None:  # the registry's challenge, answered once
@@ -84,16 +85,22 @@ class Registry(object):
             answer = self.transport.get(url, max_bytes, accept=accept, authorization=self._authorization)
         if answer.status in (401, 403):
             raise GitOpsError("%s: the registry refused the credentials for %s (%d)" % (self.what, display(url), answer.status))
-        if answer.status == 404:
+        if answer.status in absent:
             return None
         if answer.status != 200:
             raise GitOpsError("%s: %s answered %d" % (self.what, display(url), answer.status))
         return answer.body
 
-    def manifest(self, reference):
+    def manifest(self, reference, accept=MANIFEST_TYPES):
         """(digest, manifest bytes) of a tag or digest, or None when the registry has no such tag."""
-        body = self.get("manifests/%s" % reference, MAX_MANIFEST_BYTES, accept=MANIFEST_TYPES)
+        body = self.get("manifests/%s" % reference, MAX_MANIFEST_BYTES, accept=accept)
         return None if body is None else (digest_of(body), body)
+
+    def referrers(self, digest):
+        """The OCI 1.1 referrers index of a manifest (bytes), or None when the registry does not answer
+        that API (404, 400, 405 or 501: clients then read the `sha256-<hex>` tag)."""
+        return self.get("referrers/%s" % digest, MAX_MANIFEST_BYTES, accept="application/vnd.oci.image.index.v1+json",
+                        absent=(400, 404, 405, 501))
 
     def blob(self, layer, max_bytes):
         if layer["size"] > max_bytes:
