@@ -234,12 +234,15 @@ def test_a_moved_tag_a_bad_provenance_an_unpinned_chart_and_a_hostile_archive_ar
         ("git_desired_state", dict(base, path=["charts/umbrella"], helm={
             "cache_dir": str(tmp_path / "cache"), "dependencies": "fetch",
             "dependency_credentials": {registry.url: "registry"}})),                      # Chart.lock's, fetched
+        ("git_desired_state", dict(base, path=["charts/umbrella"], helm={
+            "cache_dir": str(tmp_path / "cache"), "dependencies": "fetch",
+            "dependency_credentials": {registry.url: "registry"}})),                      # the same, from the cache
         ("git_desired_state", dict(base, path=["charts/umbrella"], helm={"cache_dir": str(tmp_path / "cache")})),
         ("git_desired_state", dict(base, path=["charts/unlocked"], helm={
             "cache_dir": str(tmp_path / "cache"), "dependencies": "fetch"})),               # no Chart.lock
     ]
     names = ["moved", "unpinned", "accepted", "wrong", "plain", "prov", "hostile", "elsewhere", "untrusted",
-             "dependency", "vendored_only", "unlocked"]
+             "dependency", "dependency_cached", "vendored_only", "unlocked"]
     run = ansible_playbook(tasks_book(tasks, names=names), args=("-vvv",))
     r = run.results
     assert "not-" + REGISTRY_PASSWORD not in run.stdout + run.stderr and REPO_PASSWORD not in run.stdout + run.stderr
@@ -270,11 +273,14 @@ def test_a_moved_tag_a_bad_provenance_an_unpinned_chart_and_a_hostile_archive_ar
     assert deploy["metadata"]["name"] == "umbrella-podinfo" and deploy["spec"]["replicas"] == 4  # the parent's values
     [dep_info] = dependency["charts"]
     assert (dep_info["dependency_of"], dep_info["chart"], dep_info["digest"]) == ("charts/umbrella", "podinfo", moved)
+    assert dep_info["requests"] > 0 and not dep_info["from_cache"]
+    [again] = r["dependency_cached"]["charts"]  # the version resolved once, rendered again with no request
+    assert (again["digest"], again["from_cache"], again["requests"]) == (moved, True, 0)
     assert r["vendored_only"]["failed"] and "set helm.dependencies=fetch to fetch it as Chart.lock pins it" in r[
         "vendored_only"]["msg"]
     assert r["unlocked"]["failed"] and "the chart has none: run `helm dependency update` and commit Chart.lock" in r[
         "unlocked"]["msg"]
-    assert not any(r[n].get("objects") for n in names if n not in ("accepted", "dependency"))
+    assert not any(r[n].get("objects") for n in names if n not in ("accepted", "dependency", "dependency_cached"))
 
 
 def test_cosign_signatures_of_both_shapes_verify_from_the_registry_and_the_cache_and_others_are_refused(

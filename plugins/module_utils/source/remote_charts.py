@@ -208,8 +208,11 @@ def with_dependencies(runner, chart_dir, chart_rel, missing, helm, play, dest, m
             raise GitOpsError("helm.dependency_credentials: '%s' is not among the play's credentials (%s)"
                               % (named, ", ".join(sorted(given)) or "none given"))
         login, ca_file = _login(given.get(named) if named else None)
-        spec_ = fetch.Spec(repository, name, version, None, "accept", "none", [], login, ca_file, False, [], None)
+        # Chart.lock pins the version: the content it resolved to at its first fetch is read back from the cache
+        known = blobs.version_digest(repository, name, version)
+        spec_ = fetch.Spec(repository, name, version, known, "accept", "none", [], login, ca_file, False, [], None)
         got = fetch.fetch(spec_, blobs, runner, max_bytes)
+        blobs.remember_version(repository, name, version, got.digest)
         with open(os.path.join(copy, "charts", "%s-%s.tgz" % (name, version)), "wb") as fh:
             fh.write(got.data)
         for rel, data in got.files.items():

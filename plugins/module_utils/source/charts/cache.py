@@ -4,8 +4,9 @@
 """The chart cache: blobs (chart archives, OCI manifests, provenance files) stored by the sha256 of
 their content, `<root>/sha256/<hex>`.  A blob is read back only when its content still has its name's
 digest (a damaged one is removed and fetched again); it is written to a temporary file and renamed,
-so a concurrent run sees it whole or not at all.  Chart archives are public content: no credential
-is ever stored here."""
+so a concurrent run sees it whole or not at all.  `<root>/versions/<hex>` records the digest a chart
+version pinned by version only (a dependency of Chart.lock) resolved to.  Chart archives are public
+content: no credential is ever stored here."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -73,3 +74,30 @@ class Blobs(object):
         except (IOError, OSError) as exc:
             raise GitOpsError("the chart cache %s cannot be written (%s); set helm.cache_dir" % (self.root, exc))
         return digest
+
+    def _version_path(self, repository, chart, version):
+        key = hashlib.sha256(("%s\0%s\0%s" % (repository.rstrip("/"), chart, version)).encode("utf-8")).hexdigest()
+        return os.path.join(self.root, "versions", key)
+
+    def version_digest(self, repository, chart, version):
+        """The digest a version of a chart resolved to when it was fetched unpinned, while that content is
+        still cached (a dependency that Chart.lock pins by version only); else None."""
+        try:
+            with open(self._version_path(repository, chart, version), "r") as fh:
+                digest = fh.read().strip()
+        except (IOError, OSError, UnicodeDecodeError):
+            return None
+        return digest if DIGEST.match(digest) and self.get(digest) is not None else None
+
+    def remember_version(self, repository, chart, version, digest):
+        """Record what a version resolved to (version_digest); best effort, as the cache is."""
+        path = self._version_path(repository, chart, version)
+        try:
+            if not os.path.isdir(os.path.dirname(path)):
+                os.makedirs(os.path.dirname(path), 0o755)
+            fd, tmp = tempfile.mkstemp(prefix=".part-", dir=os.path.dirname(path))
+            with os.fdopen(fd, "w") as fh:
+                fh.write(digest + "\n")
+            os.rename(tmp, path)
+        except (IOError, OSError) as exc:
+            raise GitOpsError("the chart cache %s cannot be written (%s); set helm.cache_dir" % (self.root, exc))

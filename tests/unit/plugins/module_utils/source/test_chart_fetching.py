@@ -86,6 +86,18 @@ def test_the_cache_returns_only_content_that_still_has_its_digest(tmp_path):
     assert blobs.get("sha256:" + "0" * 64) is None
 
 
+def test_a_version_resolved_once_is_read_back_only_while_its_content_is_cached(tmp_path):
+    blobs = cache.Blobs(str(tmp_path))
+    repo = "oci://registry.example/charts"
+    assert blobs.version_digest(repo, "web", "1.2.3") is None
+    digest = blobs.put(b"manifest")
+    blobs.remember_version(repo + "/", "web", "1.2.3", digest)
+    assert blobs.version_digest(repo, "web", "1.2.3") == digest
+    assert blobs.version_digest(repo, "web", "1.2.4") is None and blobs.version_digest(repo, "api", "1.2.3") is None
+    (tmp_path / "sha256" / digest.split(":")[1]).unlink()  # the content gone: fetched again
+    assert blobs.version_digest(repo, "web", "1.2.3") is None
+
+
 def test_urls_must_be_https_and_carry_no_credentials():
     check_url("https://charts.example.com/x", False, "chart x")
     check_url("http://charts.example.com/x", True, "chart x")
