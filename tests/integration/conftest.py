@@ -1,6 +1,7 @@
 """Fixtures for tests that run against the real local control plane (make cluster-up)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import resource
@@ -143,6 +144,21 @@ def ansible_playbook(tmp_path):
     return run
 
 
+def _ansiballz_cache() -> str:
+    """The AnsiballZ payload folder the test run's playbooks share (callback_plugins/shared_ansiballz.py),
+    keyed by the ansible-core version and the installed collection's content: a payload is built once
+    per test run, and never reused for other code."""
+    import ansible
+    key = hashlib.sha256(f"{ansible.__version__}\0{Path(ansible.__file__).parent}\0".encode())
+    plugins = ROOT / ".collections" / "ansible_collections" / "gitops" / "core" / "plugins"
+    for path in sorted(plugins.rglob("*.py")):
+        key.update(str(path.relative_to(plugins)).encode() + b"\0" + path.read_bytes())
+    return str(ROOT / ".build" / "ansiballz" / key.hexdigest()[:16])
+
+
+ANSIBALLZ_CACHE = _ansiballz_cache()
+
+
 def _ansible_env(env: dict | None, record_dir: Path | None = None) -> dict:
     """ansible-playbook's environment; registered results are saved to `record_dir` by the test
     callback callback_plugins/record_results.py."""
@@ -150,11 +166,14 @@ def _ansible_env(env: dict | None, record_dir: Path | None = None) -> dict:
     if record_dir is not None:  # Ansible's temporary files (kept by a killed run) stay in the test's folder
         scratch = {"ANSIBLE_LOCAL_TEMP": str(record_dir.parent / "ansible-local"),
                    "ANSIBLE_REMOTE_TMP": str(record_dir.parent / "ansible-remote")}
-    return dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"),
-                ANSIBLE_CALLBACK_PLUGINS=str(Path(__file__).parent / "callback_plugins"),
-                GITOPS_TEST_RECORD_DIR=str(record_dir or ""),
-                ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_RETRY_FILES_ENABLED="0",
-                ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0", **{**scratch, **(env or {})})
+    out = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"),
+               ANSIBLE_CALLBACK_PLUGINS=str(Path(__file__).parent / "callback_plugins"),
+               GITOPS_TEST_RECORD_DIR=str(record_dir or ""), GITOPS_TEST_ANSIBALLZ_CACHE=ANSIBALLZ_CACHE,
+               ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_RETRY_FILES_ENABLED="0",
+               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0", **{**scratch, **(env or {})})
+    if out["ANSIBLE_COLLECTIONS_PATH"] != str(ROOT / ".collections"):  # another copy of the collection
+        out.pop("GITOPS_TEST_ANSIBALLZ_CACHE")
+    return out
 
 
 class RunningPlaybook:
