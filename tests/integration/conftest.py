@@ -64,12 +64,16 @@ def cpu_seconds(record_property):
     record_property("cpu_s", round(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, 1))
 
 
-@pytest.fixture(scope="session")
-def cluster_state() -> dict:
+def _cluster_state() -> dict:
     state_file = CLUSTER_DIR / "state.json"
     if not state_file.exists():
         pytest.fail(f"no running control plane ({state_file} missing): run `make cluster-up` first", pytrace=False)
     return json.loads(state_file.read_text())
+
+
+@pytest.fixture(scope="session")
+def cluster_state() -> dict:
+    return _cluster_state()
 
 
 @pytest.fixture(scope="session")
@@ -125,26 +129,33 @@ def ansible_playbook(tmp_path):
 
     def run(playbook: str, extra_vars: dict | None = None, check: bool = False, diff: bool = False,
             env: dict | None = None, args: tuple[str, ...] = ()) -> PlaybookRun:
-        book = tmp_path / f"play-{uuid.uuid4().hex[:6]}.yml"
-        book.write_text(playbook)
-        record_dir = tmp_path / "records"
-        record_dir.mkdir(exist_ok=True)
-        variables = {"kubeconfig": str(CLUSTER_DIR / "kubeconfig"), "record_dir": str(record_dir),
-                     "ansible_python_interpreter": sys.executable, **(extra_vars or {})}
-        argv = [str(bindir / "ansible-playbook"), "-i", "localhost,", "-c", "local",
-                "-e", json.dumps(variables), str(book)]
-        if check:
-            argv.append("--check")
-        if diff:
-            argv.append("--diff")
-        argv.extend(args)
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=_ansible_env(env, record_dir),
-                              check=False)
-        results = {f.stem: json.loads(f.read_text()) for f in record_dir.glob("*.json")}
-        return PlaybookRun(proc, results)
+        return play(tmp_path, playbook, extra_vars, check, diff, env, args)
 
     run.start = start
     return run
+
+
+def play(folder: Path, playbook: str, extra_vars: dict | None = None, check: bool = False, diff: bool = False,
+         env: dict | None = None, args: tuple[str, ...] = ()) -> PlaybookRun:
+    """Run a real ansible-playbook (the one beside this pytest's Python) on localhost with the playbook
+    text written in `folder`; registered results come back in PlaybookRun.results."""
+    book = folder / f"play-{uuid.uuid4().hex[:6]}.yml"
+    book.write_text(playbook)
+    record_dir = folder / "records"
+    record_dir.mkdir(exist_ok=True)
+    variables = {"kubeconfig": str(CLUSTER_DIR / "kubeconfig"), "record_dir": str(record_dir),
+                 "ansible_python_interpreter": sys.executable, **(extra_vars or {})}
+    argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+            "-e", json.dumps(variables), str(book)]
+    if check:
+        argv.append("--check")
+    if diff:
+        argv.append("--diff")
+    argv.extend(args)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=_ansible_env(env, record_dir),
+                          check=False)
+    results = {f.stem: json.loads(f.read_text()) for f in record_dir.glob("*.json")}
+    return PlaybookRun(proc, results)
 
 
 def _ansiballz_cache() -> str:
@@ -219,14 +230,15 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
-def tasks_book(tasks: list, names: list[str] | None = None) -> str:
+def tasks_book(tasks: list, names: list[str] | None = None, titles: list[str] | None = None) -> str:
     """A playbook of gitops.core tasks, in order, failures kept (`ignore_errors`).  A task is (module,
-    params) or (module, params, {"check": bool, "diff": bool}); task i registers names[i] (default stepI).
-    A task's check or diff flag is set only when true, so ansible-playbook's --check/--diff still apply."""
+    params) or (module, params, {"check": bool, "diff": bool}); task i registers names[i] (default stepI)
+    and is named titles[i] (default "Step I, MODULE").  A task's check or diff flag is set only when true,
+    so ansible-playbook's --check/--diff still apply."""
     lines = ["- name: Run gitops.core modules", "  hosts: localhost", "  gather_facts: false", "  tasks:"]
     for index, task in enumerate(tasks):
         module, params, flags = task[0], task[1], (task[2] if len(task) > 2 else {})
-        lines += [f"    - name: Step {index}, {module}",
+        lines += [f"    - name: {json.dumps(titles[index] if titles else f'Step {index}, {module}')}",
                   f"      gitops.core.{module}: {json.dumps(params)}",
                   f"      register: {names[index] if names else f'step{index}'}",
                   "      ignore_errors: true"]
@@ -277,6 +289,44 @@ def run_task(run_tasks):
         return run_tasks([(module, params, {"check": check, "diff": diff})])[0]
 
     return run
+
+
+@pytest.fixture(scope="module")
+def lockstep_batch(request, tmp_path_factory):
+    """The module's `@lockstep.case`s (tests/integration/lockstep.py), run together when the first of
+    them is called (so its cpu_s counts the whole batch); the namespaces they made are deleted at the end."""
+    from lockstep import Batch, builtin_fixtures
+    book = request.module.lockstep
+    selected = [item.name for item in request.session.items
+                if item.module is request.module and item.name in book.cases]
+    folder = tmp_path_factory.mktemp("lockstep")
+    runs = iter(range(10 ** 6))
+    batch = Batch(book, lambda text: play(_mkdir(folder / f"run-{next(runs)}"), text),
+                  builtin_fixtures(tmp_path_factory, lambda: Kubectl(CLUSTER_DIR / "kubeconfig"),
+                                   _cluster_state, lambda: CLUSTER_DIR / "kubeconfig"))
+    ran = []
+
+    def outcome(case: str) -> None:
+        if not ran:
+            ran.append(True)
+            batch.run(selected)
+        error = batch.outcomes.get(case)
+        if error is not None:
+            raise error
+
+    yield outcome
+    batch.finish()
+
+
+@pytest.fixture
+def lockstep_outcome(lockstep_batch):
+    """Passes or fails as the lockstep case of the test's name did."""
+    return lockstep_batch
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True)
+    return path
 
 
 @pytest.fixture(scope="session")

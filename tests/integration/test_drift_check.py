@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 from helpers import cm, unique_name
+from lockstep import Lockstep
 
 pytestmark = pytest.mark.integration
+# the tests that run playbooks are lockstep cases: their runs share ansible-playbook start-ups (lockstep.py)
+lockstep = Lockstep()
 
 
 def deployment(ns, replicas=2, containers=None, labels=None, **pod_spec):
@@ -22,12 +25,12 @@ def deployment(ns, replicas=2, containers=None, labels=None, **pod_spec):
                          containers=containers or [{"name": "app", "image": "registry.invalid/web:1"}], **pod_spec)}}}
 
 
-@pytest.fixture
+@lockstep.fixture
 def set_name():
     return unique_name("d")
 
 
-@pytest.fixture
+@lockstep.fixture
 def run_module(run_tasks, set_name):
     """run_module(module, objects, **params): one run of the test's set; run_module.steps((module,
     objects, params), ...): consecutive runs with nothing between them, in one playbook."""
@@ -42,7 +45,7 @@ def run_module(run_tasks, set_name):
     return run
 
 
-@pytest.fixture
+@lockstep.fixture
 def apply_then_check(run_module):
     """Apply objects with k8s_reconcile (must succeed), then drift-check them, in one playbook."""
     def run(objects, apply_params=None, **params):
@@ -52,7 +55,7 @@ def apply_then_check(run_module):
     return run
 
 
-@pytest.fixture
+@lockstep.fixture
 def applied(run_module):
     """Apply objects with k8s_reconcile (must succeed)."""
     def apply(objects, **params):
@@ -62,7 +65,7 @@ def applied(run_module):
     return apply
 
 
-@pytest.fixture
+@lockstep.fixture
 def drift(run_module):
     def check(objects, **params):
         return run_module("drift_check", objects, **params)
@@ -79,6 +82,7 @@ def field(obj, path):
     return next(d for d in obj["diffs"] if d["path"] == path)
 
 
+@lockstep.case
 def test_clean_cluster_reports_no_drift(apply_then_check, namespace):
     objects = [deployment(namespace), cm("a", namespace)]
     r = apply_then_check(objects)
@@ -90,6 +94,7 @@ def test_clean_cluster_reports_no_drift(apply_then_check, namespace):
     assert r["status"] == "recorded"
 
 
+@lockstep.case
 def test_scaled_replicas_are_drift_changed_by_kubectl_scale(applied, drift, kubectl, namespace):
     objects = [deployment(namespace, replicas=2)]
     applied(objects)
@@ -103,6 +108,7 @@ def test_scaled_replicas_are_drift_changed_by_kubectl_scale(applied, drift, kube
     assert "spec.replicas: 2 -> 5 (changed by kubectl (Update via scale))" in r["msg"]
 
 
+@lockstep.case
 def test_patched_field_and_added_container_are_drift(applied, drift, kubectl, namespace):
     objects = [deployment(namespace)]
     applied(objects)
@@ -118,6 +124,7 @@ def test_patched_field_and_added_container_are_drift(applied, drift, kubectl, na
     assert sidecar["desired"] is None and sidecar["live"]["image"] == "registry.invalid/miner:1"
 
 
+@lockstep.case
 def test_removed_label_and_removed_field_are_drift(applied, drift, kubectl, namespace):
     objects = [deployment(namespace, nodeSelector={"disk": "ssd"})]
     applied(objects)
@@ -134,6 +141,7 @@ def test_removed_label_and_removed_field_are_drift(applied, drift, kubectl, name
         assert guess["subresource"] != "status" and guess["note"].startswith("last writer")
 
 
+@lockstep.case
 def test_deleted_object_is_missing_and_extra_object_is_orphaned(applied, drift, kubectl, namespace):
     applied([cm("a", namespace), cm("b", namespace)])
     kubectl.run("-n", namespace, "delete", "configmap", "a")
@@ -143,6 +151,7 @@ def test_deleted_object_is_missing_and_extra_object_is_orphaned(applied, drift, 
     assert not only(without_orphans, "orphaned")
 
 
+@lockstep.case
 def test_normalised_values_are_not_drift_after_a_real_apply(run_module, namespace):
     containers = [{"name": "app", "image": "registry.invalid/web:1",
                    "resources": {"limits": {"cpu": "0.5", "memory": "1024Mi"}, "requests": {"cpu": 0.1, "memory": 65536}},
@@ -167,6 +176,7 @@ def test_normalised_values_are_not_drift_after_a_real_apply(run_module, namespac
 
 
 @pytest.mark.slow
+@lockstep.case
 def test_ignore_by_path_list_selector_and_manager(applied, drift, kubectl, namespace):
     objects = [deployment(namespace, replicas=2)]
     applied(objects)
@@ -187,6 +197,7 @@ def test_ignore_by_path_list_selector_and_manager(applied, drift, kubectl, names
     assert len(only(other_object, "modified")[0]["diffs"]) == 2
 
 
+@lockstep.case
 def test_remediate_heals_and_a_second_check_is_clean(applied, drift, kubectl, namespace):
     objects = [deployment(namespace, replicas=2), cm("a", namespace)]
     applied(objects + [cm("orphan", namespace)])
@@ -201,6 +212,7 @@ def test_remediate_heals_and_a_second_check_is_clean(applied, drift, kubectl, na
     assert kubectl.json("-n", namespace, "get", "deployment", "web")["spec"]["replicas"] == 2
 
 
+@lockstep.case
 def test_check_mode_remediation_writes_nothing(applied, drift, kubectl, namespace):
     objects = [deployment(namespace, replicas=2)]
     applied(objects)
@@ -210,6 +222,7 @@ def test_check_mode_remediation_writes_nothing(applied, drift, kubectl, namespac
     assert kubectl.json("-n", namespace, "get", "deployment", "web")["spec"]["replicas"] == 4
 
 
+@lockstep.case
 def test_reports_are_valid_and_match_the_result(applied, drift, kubectl, namespace, tmp_path):
     objects = [deployment(namespace), cm("a", namespace)]
     applied(objects)
@@ -231,6 +244,7 @@ def test_reports_are_valid_and_match_the_result(applied, drift, kubectl, namespa
     assert md.startswith("## Drift in `") and "| `spec.replicas` | 2 | 6 | kubectl (Update via scale) |" in md
 
 
+@lockstep.case
 def test_secret_values_never_appear(applied, drift, kubectl, namespace, tmp_path):
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": namespace},
               "stringData": {"password": "git-side-s3cret"}}
@@ -246,6 +260,7 @@ def test_secret_values_never_appear(applied, drift, kubectl, namespace, tmp_path
 
 
 @pytest.mark.slow
+@lockstep.case
 def test_a_thousand_object_clean_check_costs_one_list_per_kind(apply_then_check, namespace):
     objects = [cm("c%04d" % i, namespace, {"i": str(i)}) for i in range(1000)] + [deployment(namespace)]
     r = apply_then_check(objects, {"parallelism": 16})

@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 from helpers import cm, health_of, inventory_entries, module_params, ok
+from lockstep import Lockstep
 
 pytestmark = pytest.mark.integration
+# the tests that run playbooks are lockstep cases: their runs share ansible-playbook start-ups (lockstep.py)
+lockstep = Lockstep()
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -32,14 +35,14 @@ def labels(kubectl, ns, name):
     return kubectl.json("-n", ns, "get", "configmap", name)["metadata"].get("labels") or {}
 
 
-@pytest.fixture
+@lockstep.fixture
 def sets():
     """Two fresh set names."""
     tag = uuid.uuid4().hex[:8]
     return f"a{tag}", f"b{tag}"
 
 
-@pytest.fixture
+@lockstep.fixture
 def module(run_tasks):
     """module(name, set_name, objects, **params): one run; module.steps((name, set_name, objects, params), ...):
     consecutive runs with nothing between them, in one playbook."""
@@ -56,6 +59,7 @@ def module(run_tasks):
 
 # ------------------------------------------------------------------ heal goes through the guards
 
+@lockstep.case
 def test_heal_with_an_empty_desired_state_deletes_nothing(module, kubectl, sets):
     """Before: drift_check remediate+prune with objects: [] deleted the whole set, Namespace included."""
     set_a = sets[0]
@@ -71,6 +75,7 @@ def test_heal_with_an_empty_desired_state_deletes_nothing(module, kubectl, sets)
     ok(module("k8s_reconcile", set_a, [], allow_empty=True))
 
 
+@lockstep.case
 def test_heal_respects_max_deletions(module, kubectl, namespace, sets):
     set_a = sets[0]
     first, r = module.steps(
@@ -88,6 +93,7 @@ def test_heal_respects_max_deletions(module, kubectl, namespace, sets):
 # ------------------------------------------------------------------ ownership between sets
 
 @pytest.mark.slow
+@lockstep.case
 def test_two_sets_contending_for_one_object_refused_then_adopted_explicitly(module, kubectl, namespace, sets):
     """Before: set B silently relabelled A's object, and the two sets took it back and forth."""
     set_a, set_b = sets
@@ -124,6 +130,7 @@ def test_two_sets_contending_for_one_object_refused_then_adopted_explicitly(modu
     assert kubectl.json("-n", namespace, "get", "configmap", "shared")["data"] == {"k": "from-b"}
 
 
+@lockstep.case
 def test_adopt_annotation_in_git_opts_in_for_one_object(module, kubectl, namespace, sets):
     set_a, set_b = sets
     wanted = cm("x", namespace, annotations={"gitops.core/adopt": "true"})
@@ -136,6 +143,7 @@ def test_adopt_annotation_in_git_opts_in_for_one_object(module, kubectl, namespa
     assert ok(r)["adopted"] == [f"ConfigMap {namespace}/x"]
 
 
+@lockstep.case
 def test_an_unlabelled_object_in_another_sets_inventory_is_not_taken(module, kubectl, namespace, sets):
     set_a, set_b = sets
     ok(module("k8s_reconcile", set_a, [cm("x", namespace)]))
@@ -151,6 +159,7 @@ def test_an_unlabelled_object_in_another_sets_inventory_is_not_taken(module, kub
 
 # ------------------------------------------------------------------ what the inventory remembers
 
+@lockstep.case
 def test_a_leaver_whose_kind_leaves_git_is_still_reported_and_can_be_pruned_later(module, kubectl, namespace, sets):
     """Before: an object left in place dropped out of the inventory; once no object of its kind was
     declared it was never listed again, neither reported as orphaned nor prunable."""
@@ -173,6 +182,7 @@ def test_a_leaver_whose_kind_leaves_git_is_still_reported_and_can_be_pruned_late
     assert [e[4] for e in inventory_entries(kubectl, set_a)] == ["stay"]
 
 
+@lockstep.case
 def test_prune_disabled_objects_stay_in_the_inventory_as_abandoned(module, kubectl, namespace, sets):
     set_a = sets[0]
     keep = cm("keep", namespace, annotations={"gitops.core/prune": "disabled"})
@@ -186,6 +196,7 @@ def test_prune_disabled_objects_stay_in_the_inventory_as_abandoned(module, kubec
 
 # ------------------------------------------------------------------ reported bugs
 
+@lockstep.case
 def test_null_annotations_and_labels_in_git_are_accepted(module, namespace, sets):
     """Before: drift_check failed with 'NoneType' object has no attribute 'get'."""
     set_a = sets[0]
@@ -195,6 +206,7 @@ def test_null_annotations_and_labels_in_git_are_accepted(module, namespace, sets
     assert r["summary"]["in_sync"] == 1
 
 
+@lockstep.case
 def test_heal_keeps_the_revision_annotation(module, kubectl, namespace, sets):
     """Before: healing applied bodies without gitops.core/revision, and server-side apply removed it."""
     set_a = sets[0]
@@ -207,6 +219,7 @@ def test_heal_keeps_the_revision_annotation(module, kubectl, namespace, sets):
     assert inv["data"]["revision"] == "rev-1"
 
 
+@lockstep.case
 def test_changed_secret_reports_no_value_derived_fingerprint(module, kubectl, namespace, sets, tmp_path):
     """Before: the result carried 12 hex digits of an unsalted SHA-256 of each value."""
     set_a = sets[0]
@@ -228,6 +241,7 @@ def test_changed_secret_reports_no_value_derived_fingerprint(module, kubectl, na
 
 # ------------------------------------------------------------------ order and health
 
+@lockstep.case
 def test_webhook_configuration_is_applied_after_the_service_and_deployment_serving_it(module, namespace, sets):
     set_a = sets[0]
     webhook = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
@@ -247,6 +261,7 @@ def test_webhook_configuration_is_applied_after_the_service_and_deployment_servi
     assert len(emptied["pruned"]) == 3
 
 
+@lockstep.case
 def test_a_failed_rollout_fails_the_wait_at_once_with_the_reason(module, namespace, sets, kubectl):
     """Before: health was yes/no, and a rollout past its deadline waited out the whole timeout.
     (A quota of no pods stalls the rollout: no pod is ever made, so only the deadline tells.)"""
@@ -260,6 +275,7 @@ def test_a_failed_rollout_fails_the_wait_at_once_with_the_reason(module, namespa
     assert health_of(r, f"apps/Deployment {namespace}/stuck")["status"] == "Failed"
 
 
+@lockstep.case
 def test_a_workload_whose_pod_cannot_be_scheduled_fails_the_wait_naming_the_pod(module, namespace, sets):
     """Before: InProgress ("Available: 0/1") until the wait timed out; kstatus calls such a pod Failed."""
     stuck = deployment("unplaced", namespace, nodeSelector={"no-such-node": "x"})
@@ -270,6 +286,7 @@ def test_a_workload_whose_pod_cannot_be_scheduled_fails_the_wait_naming_the_pod(
     assert entry["status"] == "Failed" and "pod unplaced-" in entry["message"]
 
 
+@lockstep.case
 def test_statefulset_with_on_delete_counts_as_healthy(module, namespace, sets):
     """Before: an OnDelete StatefulSet whose template changed never counted as healthy."""
     set_a = sets[0]

@@ -14,22 +14,26 @@ from pathlib import Path
 import pytest
 from gitfixtures import GitHttpServer, Keys, Repo, sh
 from helpers import ok
+from lockstep import Lockstep
 
 CM = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: %s, namespace: default}\ndata: {k: \"%s\"}\n"
+# the tests that run playbooks one after another are lockstep cases: their runs share ansible-playbook
+# start-ups (lockstep.py)
+lockstep = Lockstep()
 DEPLOY = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: default}\nspec: {replicas: %d}\n"
 
 
-@pytest.fixture(scope="module")
+@lockstep.fixture(scope="module")
 def keys(tmp_path_factory):
     return Keys(tmp_path_factory.mktemp("keys"))
 
 
-@pytest.fixture
+@lockstep.fixture
 def repo(tmp_path, keys):
     return Repo(tmp_path, keys)
 
 
-@pytest.fixture
+@lockstep.fixture
 def gds(run_tasks, tmp_path):
     """gds(**params): run the module once (failures included) and return its registered result;
     gds.each({...}, {...}): consecutive runs with nothing between them, in one playbook."""
@@ -55,6 +59,7 @@ def failed(result, *fragments):
 # ---------------------------------------------------------------- fetching
 
 
+@lockstep.case
 def test_default_branch_gives_commit_metadata_and_objects(repo, gds):
     sha = repo.commit({"apps/web.yaml": DEPLOY % 2, "apps/cm.yaml": CM % ("cfg", "v1"), "README.md": "x"},
                       message="first change")
@@ -71,6 +76,7 @@ def test_default_branch_gives_commit_metadata_and_objects(repo, gds):
     assert len(r["digest"]) == 64
 
 
+@lockstep.case
 def test_rerun_on_unchanged_repo_is_not_changed_with_the_same_digest(repo, gds):
     repo.commit({"a.yaml": CM % ("a", "1")})
     first, second = ok(gds(repo=repo.url)), ok(gds(repo=repo.url))
@@ -78,6 +84,7 @@ def test_rerun_on_unchanged_repo_is_not_changed_with_the_same_digest(repo, gds):
     assert second["digest"] == first["digest"]
 
 
+@lockstep.case
 def test_branch_tag_and_commit_each_resolve(repo, gds):
     c1 = repo.commit({"a.yaml": CM % ("a", "1")})
     repo.tag("v1")
@@ -90,6 +97,7 @@ def test_branch_tag_and_commit_each_resolve(repo, gds):
     assert (short["commit"], short["ref"]) == (c1, c1)
 
 
+@lockstep.case
 def test_force_pushed_branch_is_followed(repo, gds):
     repo.commit({"a.yaml": CM % ("a", "1")})
     before = repo.commit({"a.yaml": CM % ("a", "2")})
@@ -101,6 +109,7 @@ def test_force_pushed_branch_is_followed(repo, gds):
     assert r["objects"][0]["data"]["k"] == "rewritten"
 
 
+@lockstep.case
 def test_local_edits_in_the_cache_are_discarded(repo, gds, tmp_path):
     repo.commit({"a.yaml": CM % ("a", "1")})
     ok(gds(repo=repo.url))
@@ -111,12 +120,14 @@ def test_local_edits_in_the_cache_are_discarded(repo, gds, tmp_path):
     assert [o["metadata"]["name"] for o in r["objects"]] == ["a"] and r["objects"][0]["data"]["k"] == "1"
 
 
+@lockstep.case
 def test_check_mode_fetches_and_returns_the_objects(repo, gds):
     sha = repo.commit({"a.yaml": CM % ("a", "1")})
     r = ok(gds(check=True, repo=repo.url))
     assert r["commit"] == sha and r["object_count"] == 1
 
 
+@lockstep.case
 def test_shallow_fetch(repo, gds):
     for i in range(3):
         sha = repo.commit({"a.yaml": CM % ("a", str(i))})
@@ -126,6 +137,7 @@ def test_shallow_fetch(repo, gds):
     assert count == "1"
 
 
+@lockstep.case
 def test_paths_recursion_and_globs(repo, gds):
     repo.commit({"base/a.yaml": CM % ("a", "1"), "base/sub/b.yml": CM % ("b", "1"),
                  "base/c.json": json.dumps(json.loads(json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
@@ -138,6 +150,7 @@ def test_paths_recursion_and_globs(repo, gds):
     assert flat["files"] == ["base/a.yaml"]
 
 
+@lockstep.case
 def test_list_kinds_are_flattened(repo, gds):
     repo.commit({"list.yaml": "apiVersion: v1\nkind: List\nitems:\n"
                  "- {apiVersion: v1, kind: ConfigMap, metadata: {name: x}}\n"
@@ -148,6 +161,7 @@ def test_list_kinds_are_flattened(repo, gds):
 # ---------------------------------------------------------------- rendering
 
 
+@lockstep.case
 def test_jinja_templates_render_with_template_vars(repo, gds):
     repo.commit({"web.yaml.j2": DEPLOY.replace("%d", "{{ replicas }}"), "cm.yaml": CM % ("plain", "{{ untouched }}")})
     r = ok(gds(repo=repo.url, template_vars={"replicas": 4}))
@@ -156,16 +170,19 @@ def test_jinja_templates_render_with_template_vars(repo, gds):
     assert by_kind["ConfigMap"]["data"]["k"] == "{{ untouched }}"
 
 
+@lockstep.case
 def test_jinja_undefined_variable_names_file_and_variable(repo, gds):
     repo.commit({"web.yaml.j2": DEPLOY.replace("%d", "{{ replicas }}")})
     failed(gds(repo=repo.url), "web.yaml.j2: Jinja error", "'replicas' is undefined")
 
 
+@lockstep.case
 def test_jinja_sandbox_refuses_unsafe_attributes(repo, gds):
     repo.commit({"x.yaml.j2": "a: {{ ''.__class__.__mro__ }}\n"})
     failed(gds(repo=repo.url), "x.yaml.j2: Jinja error")
 
 
+@lockstep.case
 def test_jinja_include_and_import_read_from_the_checkout(repo, gds):
     repo.commit({"apps/cm.yaml.j2": "{% import 'partials/macros.j2' as m %}"
                                     "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ m.name('web') }}\n"
@@ -177,6 +194,7 @@ def test_jinja_include_and_import_read_from_the_checkout(repo, gds):
                              "data": {"tier": "front"}}]
 
 
+@lockstep.case
 def test_jinja_include_of_a_missing_or_outside_file_is_a_clear_error(repo, gds):
     repo.commit({"a.yaml.j2": "{% include 'partials/none.j2' %}\n"})
     failed(gds(repo=repo.url), "a.yaml.j2: Jinja template 'partials/none.j2' not found in the repository")
@@ -185,6 +203,7 @@ def test_jinja_include_of_a_missing_or_outside_file_is_a_clear_error(repo, gds):
            "resolves outside the repository")
 
 
+@lockstep.case
 def test_kustomize_folder_is_rendered(repo, gds):
     repo.commit({"app/kustomization.yaml": "namePrefix: prod-\nnamespace: shop\nresources: [cm.yaml]\n",
                  "app/cm.yaml": CM % ("cfg", "1"), "loose.yaml": CM % ("loose", "1")})
@@ -194,12 +213,14 @@ def test_kustomize_folder_is_rendered(repo, gds):
     assert names == [("default", "loose"), ("shop", "prod-cfg")]
 
 
+@lockstep.case
 def test_kustomize_remote_resources_are_refused(repo, gds):
     repo.commit({"app/kustomization.yaml": "resources:\n- https://github.com/org/repo//base?ref=main\n"})
     failed(gds(repo=repo.url), "app/kustomization.yaml: resources entry 'https://github.com/org/repo//base?ref=main'",
            "remote resources are refused")
 
 
+@lockstep.case
 def test_kustomize_cannot_read_outside_its_root_and_its_errors_keep_secret_literals(repo, gds):
     secret = "pw-" + uuid.uuid4().hex
     repo.commit({"app/kustomization.yaml": "resources: [../outside.yaml]\n", "outside.yaml": CM % ("o", "1"),
@@ -237,6 +258,7 @@ BAD_MANIFESTS = [
 ]
 
 
+@lockstep.case
 def test_bad_manifests_fail_with_file_document_and_field(gds, keys, tmp_path):
     """Each case in a repository of its own, all in one playbook."""
     repos = []
@@ -248,6 +270,7 @@ def test_bad_manifests_fail_with_file_document_and_field(gds, keys, tmp_path):
         failed(result, *fragments)
 
 
+@lockstep.case
 def test_symlink_chain_out_of_the_checkout_is_refused(repo, gds, tmp_path):
     (tmp_path / "host-secret.yaml").write_text(CM % ("stolen", "secret"))
     os.symlink(str(tmp_path / "host-secret.yaml"), repo.work / "hop1.yaml")
@@ -257,16 +280,19 @@ def test_symlink_chain_out_of_the_checkout_is_refused(repo, gds, tmp_path):
     assert "secret" not in msg.replace("host-secret", "")
 
 
+@lockstep.case
 def test_file_over_the_size_limit_is_refused(repo, gds):
     repo.commit({"big.yaml": CM % ("big", "x" * 2000)})
     failed(gds(repo=repo.url, max_file_bytes=1000), "big.yaml is", "over the limit of 1000 (max_file_bytes)")
 
 
+@lockstep.case
 def test_object_limit(repo, gds):
     repo.commit({"a.yaml": "---\n".join(CM % (n, n) for n in "abc")})
     failed(gds(repo=repo.url, max_objects=2), "3 objects, over the limit of 2 (max_objects)")
 
 
+@lockstep.case
 def test_unknown_ref_and_unreachable_remote(repo, gds, tmp_path):
     repo.commit({"a.yaml": CM % ("a", "1")})
     unknown, missing = gds.each({"repo": repo.url, "version": "nope"}, {"repo": str(tmp_path / "missing.git")})
@@ -284,6 +310,7 @@ UNSAFE = [
 ]
 
 
+@lockstep.case
 def test_unsafe_repo_or_version_is_refused_and_nothing_runs(repo, gds, tmp_path):
     repo.commit({"a.yaml": CM % ("a", "1")})
     marker = tmp_path / "pwned"
@@ -294,6 +321,7 @@ def test_unsafe_repo_or_version_is_refused_and_nothing_runs(repo, gds, tmp_path)
     assert not (tmp_path / "cache").exists()
 
 
+@lockstep.case
 def test_dest_that_is_not_a_cache_is_never_overwritten(repo, gds, tmp_path):
     repo.commit({"a.yaml": CM % ("a", "1")})
     precious = tmp_path / "precious"
@@ -303,6 +331,7 @@ def test_dest_that_is_not_a_cache_is_never_overwritten(repo, gds, tmp_path):
     assert [p.name for p in precious.iterdir()] == ["notes.txt"]
 
 
+@lockstep.case
 def test_cache_left_by_an_interrupted_run_is_repaired(repo, gds, tmp_path):
     sha = repo.commit({"a.yaml": CM % ("a", "1")})
     cache = Path(ok(gds(repo=repo.url))["cache_dir"])
@@ -338,6 +367,7 @@ def test_concurrent_runs_on_one_cache_both_succeed(repo, tmp_path):
 # ---------------------------------------------------------------- signatures
 
 
+@lockstep.case
 def test_gpg_signed_head_is_verified(repo, gds, keys):
     repo.commit({"a.yaml": CM % ("a", "1")}, signer="alice")
     r = ok(gds(repo=repo.url, verify="head", gpg_keys=[keys.gpg_public("alice")]))
@@ -345,6 +375,7 @@ def test_gpg_signed_head_is_verified(repo, gds, keys):
                               "key": keys.fingerprint("alice")}
 
 
+@lockstep.case
 def test_ssh_signed_head_is_verified(repo, gds, keys):
     repo.commit({"a.yaml": CM % ("a", "1")}, signer="bob")
     r = ok(gds(repo=repo.url, verify="head", allowed_signers=keys.allowed_signers))
@@ -352,6 +383,7 @@ def test_ssh_signed_head_is_verified(repo, gds, keys):
     assert r["signature"]["key"].startswith("SHA256:")
 
 
+@lockstep.case
 def test_gpg_and_ssh_keys_may_be_trusted_at_once(repo, gds, keys, tmp_path):
     signers = tmp_path / "allowed_signers"
     signers.write_text(keys.allowed_signers)
@@ -364,6 +396,7 @@ def test_gpg_and_ssh_keys_may_be_trusted_at_once(repo, gds, keys, tmp_path):
     assert ok(gds(repo=repo.url, verify="head", **both))["signature"]["format"] == "gpg"
 
 
+@lockstep.case
 def test_head_without_a_trusted_signature_is_refused(repo, gds, keys):
     cases = [(None, "is not signed"), ("mallory", "which is not among gpg_keys"),
              ("eve", "which is not in allowed_signers")]
@@ -376,6 +409,7 @@ def test_head_without_a_trusted_signature_is_refused(repo, gds, keys):
         assert "objects" not in failed(result, "commit %s: " % sha[:12], fragment)
 
 
+@lockstep.case
 def test_signed_annotated_tag_is_verified(repo, gds, keys):
     sha = repo.commit({"a.yaml": CM % ("a", "1")})
     repo.tag("v1.0", signer="bob")
@@ -383,6 +417,7 @@ def test_signed_annotated_tag_is_verified(repo, gds, keys):
     assert (r["commit"], r["signature"]["signer"]) == (sha, "bob@example.com")
 
 
+@lockstep.case
 def test_tag_policy_refusals(repo, gds, keys):
     repo.commit({"a.yaml": CM % ("a", "1")}, signer="bob")
     repo.tag("unsigned")
@@ -396,6 +431,7 @@ def test_tag_policy_refusals(repo, gds, keys):
         failed(result, fragment)
 
 
+@lockstep.case
 def test_verify_all_requires_every_commit_since_the_baseline(repo, gds, keys):
     trust = {"gpg_keys": [keys.gpg_public("alice")], "allowed_signers": keys.allowed_signers}
     repo.commit({"a.yaml": CM % ("a", "1")}, signer="bob")
@@ -413,6 +449,7 @@ def test_verify_all_requires_every_commit_since_the_baseline(repo, gds, keys):
     assert head["signature"]["signer"] == "Alice <alice@example.com>"
 
 
+@lockstep.case
 def test_rewritten_history_after_a_verified_commit_is_refused_under_verify_all(repo, gds, keys):
     repo.commit({"a.yaml": CM % ("a", "1")}, signer="bob")
     verified = repo.commit({"a.yaml": CM % ("a", "2")}, signer="bob")
@@ -423,12 +460,14 @@ def test_rewritten_history_after_a_verified_commit_is_refused_under_verify_all(r
            "verify_since %s is not an ancestor" % verified[:12], "history rewritten?")
 
 
+@lockstep.case
 def test_verify_since_must_be_a_known_commit(repo, gds, keys):
     repo.commit({"a.yaml": CM % ("a", "1")}, signer="bob")
     failed(gds(repo=repo.url, verify="all", verify_since="0123456789abcdef0123456789abcdef01234567",
                allowed_signers=keys.allowed_signers), "is not a commit of this repository")
 
 
+@lockstep.case
 def test_verify_without_keys_is_refused(repo, gds):
     repo.commit({"a.yaml": CM % ("a", "1")})
     failed(gds(repo=repo.url, verify="head"), "verify=head needs trusted keys")
@@ -439,7 +478,7 @@ def test_verify_without_keys_is_refused(repo, gds):
 TOKEN = "tok-3xtr4-s3cr3t-Z9"
 
 
-@pytest.fixture
+@lockstep.fixture
 def http_repo(repo):
     repo.commit({"a.yaml": CM % ("a", "1")})
     server = GitHttpServer(repo.bare.parent, "deploy-bot", TOKEN)
@@ -455,6 +494,7 @@ def assert_no_secret(result, cache_dir=None):
                 assert TOKEN.encode() not in path.read_bytes(), path
 
 
+@lockstep.case
 def test_https_token_fetches_and_is_never_shown_or_stored(http_repo, gds):
     repo, url = http_repo
     r = ok(gds(repo=url, username="deploy-bot", password=TOKEN))
@@ -463,6 +503,7 @@ def test_https_token_fetches_and_is_never_shown_or_stored(http_repo, gds):
     assert url not in (Path(r["cache_dir"]) / ".git" / "config").read_text()
 
 
+@lockstep.case
 def test_credentials_inside_the_url_are_split_off(http_repo, gds):
     _repo, url = http_repo
     with_creds = url.replace("http://", f"http://deploy-bot:{TOKEN}@")
@@ -471,6 +512,7 @@ def test_credentials_inside_the_url_are_split_off(http_repo, gds):
     assert_no_secret(r, r["cache_dir"])
 
 
+@lockstep.case
 def test_wrong_token_is_an_authentication_failure_without_the_token(http_repo, gds):
     _repo, url = http_repo
     wrong = TOKEN + "-wrong"

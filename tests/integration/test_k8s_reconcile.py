@@ -5,8 +5,11 @@ import json
 
 import pytest
 from helpers import cm, health_of, inventory_entries, ok, unique_name
+from lockstep import Lockstep
 
 pytestmark = pytest.mark.integration
+# every test here is a lockstep case: their runs share ansible-playbook start-ups (lockstep.py)
+lockstep = Lockstep()
 
 WRITE_VERBS = ("apply", "delete", "create", "update", "patch")
 
@@ -25,12 +28,12 @@ def writes(result):
     return {verb: n for verb, n in result["api_requests"].items() if verb in WRITE_VERBS}
 
 
-@pytest.fixture
+@lockstep.fixture
 def set_name():
     return unique_name("t")
 
 
-@pytest.fixture
+@lockstep.fixture
 def reconcile(run_tasks, set_name):
     """reconcile(objects, **params): one run of the test's set; reconcile.steps({...}, {...}):
     consecutive runs (each a dict of reconcile's arguments) in one playbook."""
@@ -45,6 +48,7 @@ def reconcile(run_tasks, set_name):
     return run
 
 
+@lockstep.case
 def test_create_then_rerun_is_a_no_op_without_writes(reconcile, kubectl, namespace):
     objects = [cm("a", namespace), cm("b", namespace), deployment("web", namespace)]
     first, second = map(ok, reconcile.steps({"objects": objects, "revision": "rev1"},
@@ -61,6 +65,7 @@ def test_create_then_rerun_is_a_no_op_without_writes(reconcile, kubectl, namespa
     assert second["api_requests"]["list"] == 2 and second["api_requests"].get("get", 0) == 1
 
 
+@lockstep.case
 def test_a_first_apply_finds_existing_objects_with_lists_not_a_get_each(reconcile, kubectl, namespace, set_name):
     """Desired objects the set-label LIST does not find are looked up per kind and namespace with one
     LIST (a lone object with a GET); objects in a Namespace the set itself creates are not looked up."""
@@ -90,6 +95,7 @@ def test_a_first_apply_finds_existing_objects_with_lists_not_a_get_each(reconcil
         kubectl.run("delete", "namespace", new_a, new_b, "--wait=false", check=False)
 
 
+@lockstep.case
 def test_one_changed_field_updates_only_that_object(reconcile, kubectl, namespace):
     objects = [cm("a", namespace), deployment("web", namespace, replicas=1)]
     changed = [objects[0], deployment("web", namespace, replicas=3)]
@@ -101,6 +107,7 @@ def test_one_changed_field_updates_only_that_object(reconcile, kubectl, namespac
     assert kubectl.json("-n", namespace, "get", "deployment", "web")["spec"]["replicas"] == 3
 
 
+@lockstep.case
 def test_a_field_removed_from_git_is_removed_live(reconcile, kubectl, namespace):
     first, r = map(ok, reconcile.steps({"objects": [cm("a", namespace, {"keep": "1", "drop": "2"})]},
                                        {"objects": [cm("a", namespace, {"keep": "1"})]}))
@@ -108,6 +115,7 @@ def test_a_field_removed_from_git_is_removed_live(reconcile, kubectl, namespace)
     assert kubectl.json("-n", namespace, "get", "configmap", "a")["data"] == {"keep": "1"}
 
 
+@lockstep.case
 def test_object_removed_from_git_is_pruned_and_inventory_shrinks(reconcile, kubectl, namespace, set_name):
     first, r = map(ok, reconcile.steps({"objects": [cm("a", namespace), cm("b", namespace)]},
                                        {"objects": [cm("a", namespace)]}))
@@ -116,6 +124,7 @@ def test_object_removed_from_git_is_pruned_and_inventory_shrinks(reconcile, kube
     assert inventory_entries(kubectl, set_name) == [["", "v1", "ConfigMap", namespace, "a"]]
 
 
+@lockstep.case
 def test_prune_disabled_annotation_is_respected(reconcile, kubectl, namespace):
     keep = cm("keep", namespace, annotations={"gitops.core/prune": "disabled"})
     first, r = map(ok, reconcile.steps({"objects": [cm("a", namespace), keep]}, {"objects": [cm("a", namespace)]}))
@@ -125,6 +134,7 @@ def test_prune_disabled_annotation_is_respected(reconcile, kubectl, namespace):
     assert kubectl.run("-n", namespace, "get", "configmap", "keep", check=False).returncode == 0
 
 
+@lockstep.case
 def test_object_whose_set_label_moved_is_not_pruned(reconcile, kubectl, namespace):
     ok(reconcile([cm("a", namespace), cm("moved", namespace)]))
     kubectl.run("-n", namespace, "label", "configmap", "moved", "gitops.core/set=another-set", "--overwrite")
@@ -133,6 +143,7 @@ def test_object_whose_set_label_moved_is_not_pruned(reconcile, kubectl, namespac
     assert kubectl.run("-n", namespace, "get", "configmap", "moved", check=False).returncode == 0
 
 
+@lockstep.case
 def test_empty_desired_set_is_refused_without_allow_empty(reconcile, kubectl, namespace):
     first, r = reconcile.steps({"objects": [cm("a", namespace)]}, {"objects": []})
     ok(first)
@@ -142,6 +153,7 @@ def test_empty_desired_set_is_refused_without_allow_empty(reconcile, kubectl, na
     assert r["pruned"] == [f"ConfigMap {namespace}/a"]
 
 
+@lockstep.case
 def test_max_deletions_refusal_lists_the_objects_and_changes_nothing(reconcile, kubectl, namespace):
     first, r = reconcile.steps({"objects": [cm(n, namespace) for n in "abcd"]},
                                {"objects": [cm("a", namespace), cm("e", namespace)], "max_deletions": 2})
@@ -153,6 +165,7 @@ def test_max_deletions_refusal_lists_the_objects_and_changes_nothing(reconcile, 
     assert kubectl.run("-n", namespace, "get", "configmap", "b", check=False).returncode == 0
 
 
+@lockstep.case
 def test_crd_and_its_custom_resource_in_one_run(reconcile, kubectl, namespace, set_name):
     group = f"{set_name}.example.com"
     crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
@@ -176,6 +189,7 @@ def test_crd_and_its_custom_resource_in_one_run(reconcile, kubectl, namespace, s
     assert pruned[-1] == f"apiextensions.k8s.io/CustomResourceDefinition widgets.{group}"
 
 
+@lockstep.case
 def test_a_crd_whose_names_are_refused_fails_at_once_with_the_reason(reconcile, kubectl, set_name):
     """Before: apply waited its own 60 s for Established and lost the reason; now the one wait
     verb fails as soon as the API server refuses the names (NamesAccepted=False)."""
@@ -197,6 +211,7 @@ def test_a_crd_whose_names_are_refused_fails_at_once_with_the_reason(reconcile, 
         kubectl.run("delete", "crd", f"widgets.{group}", f"gizmos.{group}", "--ignore-not-found", "--wait=false")
 
 
+@lockstep.case
 def test_namespace_created_in_the_same_run_as_its_objects(reconcile, kubectl, set_name):
     ns = f"{set_name}-ns"
     objects = [cm("a", ns), deployment("web", ns), {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}]
@@ -205,6 +220,7 @@ def test_namespace_created_in_the_same_run_as_its_objects(reconcile, kubectl, se
     assert len(emptied["pruned"]) == 3
 
 
+@lockstep.case
 def test_a_bad_object_leaves_the_cluster_untouched(reconcile, kubectl, namespace):
     bad = deployment("bad", namespace)
     bad["spec"]["replicas"] = "three"
@@ -216,6 +232,7 @@ def test_a_bad_object_leaves_the_cluster_untouched(reconcile, kubectl, namespace
     assert kubectl.run("-n", namespace, "get", "configmap", "good", check=False).returncode != 0
 
 
+@lockstep.case
 def test_unknown_kind_is_refused_before_any_write(reconcile, kubectl, namespace):
     thing = {"apiVersion": "nope.example.com/v1", "kind": "Thing", "metadata": {"name": "x", "namespace": namespace}}
     r = reconcile([cm("good", namespace), thing])
@@ -223,6 +240,7 @@ def test_unknown_kind_is_refused_before_any_write(reconcile, kubectl, namespace)
     assert kubectl.run("-n", namespace, "get", "configmap", "good", check=False).returncode != 0
 
 
+@lockstep.case
 def test_conflict_with_another_field_manager(reconcile, kubectl, namespace):
     ok(reconcile([deployment("web", namespace, replicas=1)]))
     kubectl.run("-n", namespace, "apply", "--server-side", "--field-manager=hand-edit", "--force-conflicts",
@@ -236,6 +254,7 @@ def test_conflict_with_another_field_manager(reconcile, kubectl, namespace):
     assert kubectl.json("-n", namespace, "get", "deployment", "web")["spec"]["replicas"] == 2
 
 
+@lockstep.case
 def test_check_mode_writes_nothing_and_predicts_the_real_run(reconcile, kubectl, namespace, set_name):
     nxt = [cm("stay", namespace), cm("change", namespace, {"k": "new"}), cm("new", namespace)]
     first, predicted = map(ok, reconcile.steps({"objects": [cm("stay", namespace), cm("change", namespace),
@@ -250,6 +269,7 @@ def test_check_mode_writes_nothing_and_predicts_the_real_run(reconcile, kubectl,
         assert predicted[key] == real[key], key
 
 
+@lockstep.case
 def test_diff_mode_masks_secret_values(reconcile, namespace):
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds", "namespace": namespace},
               "stringData": {"password": "hunter2-very-secret"}}
@@ -265,6 +285,7 @@ def test_diff_mode_masks_secret_values(reconcile, namespace):
     assert entry["diffs"][0]["path"] == "data.password" and entry["diffs"][0]["note"] == "changed (values hidden)"
 
 
+@lockstep.case
 def test_an_api_error_about_a_secret_never_quotes_its_values(reconcile, namespace):
     """The API server quotes a non-string stringData value in its refusal (as Argo CD's CVE-2025-23216
     showed, such messages leak); the message keeps the object and field, not the value."""
@@ -277,12 +298,14 @@ def test_an_api_error_about_a_secret_never_quotes_its_values(reconcile, namespac
         assert value not in everything
 
 
+@lockstep.case
 def test_wait_succeeds_when_kwok_makes_the_deployment_available(reconcile, namespace):
     r = ok(reconcile([deployment("web", namespace, replicas=2)], wait=True, wait_timeout=90))
     assert health_of(r, f"apps/Deployment {namespace}/web") == {"status": "Current", "healthy": True,
                                                                 "message": "Available: 2/2"}
 
 
+@lockstep.case
 def test_wait_times_out_with_the_reason(reconcile, kubectl, namespace):
     # a quota of no pods: the rollout makes no pod (so none can fail) and never progresses
     kubectl.run("-n", namespace, "create", "quota", "no-pods", "--hard=pods=0")
@@ -292,6 +315,7 @@ def test_wait_times_out_with_the_reason(reconcile, kubectl, namespace):
     assert f"apps/Deployment {namespace}/stuck: Updated: 0/2" in r["msg"]
 
 
+@lockstep.case
 def test_rbac_limited_credentials_get_a_clear_error(reconcile, kubectl, namespace, cluster_state):
     kubectl.run("-n", namespace, "create", "serviceaccount", "limited")
     kubectl.run("-n", namespace, "create", "role", "cm-read", "--verb=get,list", "--resource=configmaps")
