@@ -42,6 +42,35 @@ class Kubectl:
         return json.loads(self.run(*args, "-o", "json", **kw).stdout)
 
 
+class _LoadgroupGuard:
+    """Fails every grouped test where `--dist loadgroup` would silently spread a group's tests over several
+    workers: pytest 9.2 keeps node ids where pytest-xdist 3.8 cannot add the group (test-requirements.txt
+    pins 9.1).  Looks after pytest-xdist's own hook, which adds @GROUP to the node ids on each worker."""
+
+    def __init__(self):
+        self.broken = None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config, items):
+        if not getattr(config.option, "loadgroup", False):
+            return
+        for item in items:
+            group = item.get_closest_marker("xdist_group")
+            if group is not None and not item.nodeid.endswith("@" + group.args[0]):
+                self.broken = (f"--dist loadgroup is not in effect ({item.nodeid} has no @{group.args[0]}): "
+                               "this pytest and pytest-xdist do not work together")
+                return
+
+    def pytest_runtest_setup(self, item):
+        if self.broken and item.get_closest_marker("xdist_group"):
+            pytest.fail(self.broken, pytrace=False)
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(_LoadgroupGuard(), "gitops-core-loadgroup-guard")
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
     """Longest first: a group kept on one worker (the second control plane's tests run one after
     another there), then tests marked fault or slow, then the rest, each in file order.  Started last,
@@ -291,37 +320,44 @@ def run_task(run_tasks):
     return run
 
 
-@pytest.fixture(scope="module")
-def lockstep_batch(request, tmp_path_factory):
-    """The module's `@lockstep.case`s (tests/integration/lockstep.py), run together when the first of
-    them is called (so its cpu_s counts the whole batch); the namespaces they made are deleted at the end."""
+@pytest.fixture(scope="session")
+def lockstep_batches():
+    """module name -> the lockstep Batch of its `@lockstep.case`s (tests/integration/lockstep.py), each run
+    once per session whatever order the items come in; what they made is removed when all have reported."""
+    batches: dict = {}
+    yield batches
+    for batch, _left in batches.values():
+        batch.finish()
+
+
+@pytest.fixture
+def lockstep_outcome(request, lockstep_batches, tmp_path_factory):
+    """Passes or fails as the lockstep case of the test's name did.  The first case of a module to be
+    called runs them all (so its cpu_s counts the whole batch)."""
     from lockstep import Batch, builtin_fixtures
-    book = request.module.lockstep
-    selected = [item.name for item in request.session.items
-                if item.module is request.module and item.name in book.cases]
-    folder = tmp_path_factory.mktemp("lockstep")
-    runs = iter(range(10 ** 6))
-    batch = Batch(book, lambda text: play(_mkdir(folder / f"run-{next(runs)}"), text),
-                  builtin_fixtures(tmp_path_factory, lambda: Kubectl(CLUSTER_DIR / "kubeconfig"),
-                                   _cluster_state, lambda: CLUSTER_DIR / "kubeconfig"))
-    ran = []
+    module = request.module
 
     def outcome(case: str) -> None:
-        if not ran:
-            ran.append(True)
+        if module.__name__ not in lockstep_batches:
+            book = module.lockstep
+            selected = [item.name for item in request.session.items
+                        if item.module is module and item.name in book.cases]
+            folder = tmp_path_factory.mktemp("lockstep")
+            runs = iter(range(10 ** 6))
+            batch = Batch(book, lambda text: play(_mkdir(folder / f"run-{next(runs)}"), text),
+                          builtin_fixtures(tmp_path_factory, lambda: Kubectl(CLUSTER_DIR / "kubeconfig"),
+                                           _cluster_state, lambda: CLUSTER_DIR / "kubeconfig"))
+            lockstep_batches[module.__name__] = (batch, set(selected))
             batch.run(selected)
+        batch, left = lockstep_batches[module.__name__]
+        left.discard(case)
+        if not left:
+            batch.finish()
         error = batch.outcomes.get(case)
         if error is not None:
             raise error
 
-    yield outcome
-    batch.finish()
-
-
-@pytest.fixture
-def lockstep_outcome(lockstep_batch):
-    """Passes or fails as the lockstep case of the test's name did."""
-    return lockstep_batch
+    return outcome
 
 
 def _mkdir(path: Path) -> Path:

@@ -212,7 +212,8 @@ class Batch:
             self.cond.notify_all()
 
     def finish(self) -> None:
-        for teardown in reversed(self.teardowns):
+        teardowns, self.teardowns = self.teardowns, []
+        for teardown in reversed(teardowns):
             try:
                 teardown()
             except Exception:  # a teardown's failure must not hide the other teardowns; as pytest, go on

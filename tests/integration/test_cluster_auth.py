@@ -17,8 +17,12 @@ from pathlib import Path
 import pytest
 import yaml
 from helpers import cm, ok, unique_name
+from lockstep import Lockstep
 
 pytestmark = pytest.mark.integration
+# the tests that run playbooks through run_task are lockstep cases: their runs share ansible-playbook start-ups
+# (lockstep.py)
+lockstep = Lockstep()
 
 
 def whoami(params):
@@ -36,12 +40,12 @@ def whoami(params):
     return info["username"], info.get("groups") or []
 
 
-@pytest.fixture(scope="module")
+@lockstep.fixture(scope="module")
 def pki(cluster_state, kubeconfig):
     return kubeconfig.parent / "pki"
 
 
-@pytest.fixture(scope="module")
+@lockstep.fixture(scope="module")
 def server(cluster_state):
     return cluster_state["server"]
 
@@ -70,7 +74,7 @@ def exec_plugin(tmp_path: Path, status: dict) -> dict:
                      "interactiveMode": "Never"}}
 
 
-@pytest.fixture
+@lockstep.fixture
 def service_account(kubectl, namespace):
     """A service account of the test namespace bound to `view` cluster-wide; returns (name, token)."""
     name = "sa-" + uuid.uuid4().hex[:6]
@@ -87,6 +91,7 @@ def future(seconds=3600):
 
 # ------------------------------------------------------------------ exec credential plugins
 
+@lockstep.case
 def test_exec_plugin_token_authenticates(tmp_path, server, pki, namespace, service_account, run_task):
     name, token = service_account
     path = kubeconfig_with(tmp_path / "kc", server, pki / "ca.crt",
@@ -112,6 +117,7 @@ def test_exec_plugin_client_certificate_authenticates(tmp_path, server, pki, nam
     assert username == user and "exec-team" in groups
 
 
+@lockstep.case
 def test_oidc_auth_provider_sends_its_id_token(tmp_path, server, pki, namespace, service_account, run_task):
     """`auth-provider: oidc` (refused before as 'removed') is loaded by the kubernetes package: an
     unexpired id-token is sent as the bearer token.  The id-token here is a JWT the cluster itself
@@ -140,6 +146,7 @@ def id_token(oidc: dict, subject: str, groups: list[str], lifetime: int = 600) -
     return f"{header}.{claims}.{b64url(signature)}"
 
 
+@lockstep.case
 def test_oidc_with_the_api_servers_jwt_authenticator(tmp_path, cluster_state, server, pki, namespace, run_task):
     """The API server trusts the local issuer (structured authentication configuration); an
     `auth-provider: oidc` kubeconfig carrying a signed id-token authenticates as that user."""
@@ -164,7 +171,7 @@ def test_oidc_with_the_api_servers_jwt_authenticator(tmp_path, cluster_state, se
 
 # ------------------------------------------------------------------ a real forward proxy
 
-@pytest.fixture
+@lockstep.fixture
 def proxy(tmp_path):
     """proxy.py, a real forward proxy, on a free loopback port; yields (url, count of CONNECTs so far)."""
     with socket.socket() as s:
@@ -194,6 +201,7 @@ def proxy(tmp_path):
 
 
 @pytest.mark.slow
+@lockstep.case
 def test_proxy_option_and_kubeconfig_proxy_url_carry_the_traffic_and_no_proxy_bypasses(
         tmp_path, server, pki, kubeconfig, namespace, proxy, run_task):
     url, connects = proxy
@@ -210,6 +218,7 @@ def test_proxy_option_and_kubeconfig_proxy_url_carry_the_traffic_and_no_proxy_by
     assert connects() == via_url
 
 
+@lockstep.case
 def test_a_proxy_that_is_down_is_a_clear_error(kubeconfig, namespace, run_task):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -221,6 +230,7 @@ def test_a_proxy_that_is_down_is_a_clear_error(kubeconfig, namespace, run_task):
 
 # ------------------------------------------------------------------ impersonation
 
+@lockstep.case
 def test_impersonation_within_rbac(kubectl, namespace, service_account, server, pki, run_task):
     name, token = service_account
     allowed, other = f"allowed-{namespace}", f"other-{namespace}"

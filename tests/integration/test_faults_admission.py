@@ -16,16 +16,19 @@ import pytest
 
 from conftest import CLUSTER_DIR
 from helpers import cm, ok, wait_until
+from lockstep import Lockstep
 
 pytestmark = pytest.mark.integration
+# lockstep cases: their runs share ansible-playbook start-ups (lockstep.py)
+lockstep = Lockstep()
 
 
-@pytest.fixture
+@lockstep.fixture
 def tag():
     return uuid.uuid4().hex[:8]
 
 
-@pytest.fixture
+@lockstep.fixture
 def cluster_objects(kubectl):
     """Apply cluster-scoped objects for one test; delete them afterwards."""
     made = []
@@ -47,6 +50,7 @@ def only(ns):
     return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
 
 
+@lockstep.case
 def test_an_admission_policy_denying_one_object_stops_the_whole_set_before_any_write(
         run_task, kubectl, namespace, tag, cluster_objects):
     policy = "deny-" + tag
@@ -77,6 +81,7 @@ def test_an_admission_policy_denying_one_object_stops_the_whole_set_before_any_w
                        check=False).returncode != 0  # no inventory either
 
 
+@lockstep.case
 def test_a_mutating_policy_causes_no_endless_drift_or_reapply(run_task, kubectl, namespace, tag, cluster_objects):
     served = kubectl.run("api-resources", "--api-group=admissionregistration.k8s.io", "-o", "name").stdout.split()
     if "mutatingadmissionpolicies.admissionregistration.k8s.io" not in served or not kubectl.run(
@@ -111,6 +116,7 @@ def test_a_mutating_policy_causes_no_endless_drift_or_reapply(run_task, kubectl,
     assert not drift["drift"] and drift["summary"]["in_sync"] == 2
 
 
+@lockstep.case
 def test_an_object_over_the_api_servers_request_limit_is_refused_and_nothing_is_written(
         run_task, kubectl, namespace, tag, tmp_path):
     src = tmp_path / "src"
@@ -129,7 +135,7 @@ def test_an_object_over_the_api_servers_request_limit_is_refused_and_nothing_is_
 
 # ------------------------------------------------------------------ API Priority and Fairness: real 429s
 
-@pytest.fixture
+@lockstep.fixture
 def throttled_identity(kubectl, namespace, tag, cluster_objects):
     """A ServiceAccount (cluster-admin, so RBAC never interferes) whose requests a FlowSchema sends to a
     PriorityLevelConfiguration of zero nominal seats that neither lends nor borrows, rejecting rather
@@ -166,6 +172,7 @@ def throttled_identity(kubectl, namespace, tag, cluster_objects):
 
 
 @pytest.mark.slow
+@lockstep.case
 def test_api_priority_and_fairness_429s_are_retried_then_give_a_clear_error(
         run_task, kubectl, namespace, tag, throttled_identity):
     objects = [cm("c%03d" % i, namespace) for i in range(24)]
