@@ -259,11 +259,13 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
-def tasks_book(tasks: list, names: list[str] | None = None, titles: list[str] | None = None) -> str:
+def tasks_book(tasks: list, names: list[str] | None = None, titles: list[str] | None = None,
+               records: list[str] | None = None) -> str:
     """A playbook of gitops.core tasks, in order, failures kept (`ignore_errors`).  A task is (module,
-    params) or (module, params, {"check": bool, "diff": bool}); task i registers names[i] (default stepI)
-    and is named titles[i] (default "Step I, MODULE").  A task's check or diff flag is set only when true,
-    so ansible-playbook's --check/--diff still apply."""
+    params) or (module, params, {"check": bool, "diff": bool}); task i registers names[i] (default stepI),
+    is named titles[i] (default "Step I, MODULE") and its result is recorded as records[i] (default its
+    register name).  A task's check or diff flag is set only when true, so ansible-playbook's
+    --check/--diff still apply."""
     lines = ["- name: Run gitops.core modules", "  hosts: localhost", "  gather_facts: false", "  tasks:"]
     for index, task in enumerate(tasks):
         module, params, flags = task[0], task[1], (task[2] if len(task) > 2 else {})
@@ -271,6 +273,7 @@ def tasks_book(tasks: list, names: list[str] | None = None, titles: list[str] | 
                   f"      gitops.core.{module}: {json.dumps(params)}",
                   f"      register: {names[index] if names else f'step{index}'}",
                   "      ignore_errors: true"]
+        lines += [f"      vars: {{record_as: {records[index]}}}"] if records else []
         lines += ["      check_mode: true"] if flags.get("check") else []
         lines += ["      diff: true"] if flags.get("diff") else []
     return "\n".join(lines) + "\n"

@@ -179,15 +179,18 @@ class Batch:
     def _play(self, batch: list[tuple[str, list, dict]]) -> None:
         """One playbook of every waiting case's tasks; each case gets its own results and output."""
         from conftest import tasks_book  # the one playbook shape of the integration tests
-        tasks, names, titles = [], [], []
+        # each case's tasks register step0, step1... as in a playbook of its own (a later task may use an
+        # earlier one's result; the cases run one after another), and are recorded as c<case>_step<i>
+        tasks, names, titles, records = [], [], [], []
         for k, (case, case_tasks, _slot) in enumerate(batch):
             for i, task in enumerate(case_tasks):
                 tasks.append(task)
-                names.append(f"c{k}_step{i}")
+                names.append(f"step{i}")
+                records.append(f"c{k}_step{i}")
                 titles.append(f"{case}, step {i}, {task[0]}")
         self.playbooks += 1
         try:
-            played = self.play(tasks_book(tasks, names, titles))
+            played = self.play(tasks_book(tasks, names, titles, records))
         except BaseException as exc:
             played, error = None, exc
         else:

@@ -15,8 +15,12 @@ import pytest
 from conftest import CLUSTER_DIR, tasks_book
 from gitfixtures import Repo
 from helpers import cm, ok, unique_name
+from lockstep import Lockstep
 
 pytestmark = pytest.mark.integration
+# the tests that run playbooks through run_tasks are lockstep cases: their runs share ansible-playbook start-ups
+# (lockstep.py)
+lockstep = Lockstep()
 
 CHART = "apiVersion: v2\nname: web\nversion: 0.1.0\n"
 VALUES = "message: one\nfailMigration: false\n"
@@ -78,6 +82,7 @@ def hooks_of(result):
     return [(h["ref"].split("/")[-1], h["action"], h["stages"]) for h in result["hooks"]]
 
 
+@lockstep.case
 def test_chart_hooks_run_as_helm_upgrade_does(tmp_path, run_tasks, kubectl, namespace):
     repo = Repo(tmp_path)
     first = repo.commit(chart_files(VALUES))
@@ -202,6 +207,7 @@ SMALL_CHART = {
 }
 
 
+@lockstep.case
 def test_objects_made_by_kubectl_and_helm_are_taken_over(tmp_path, run_tasks, kubectl, namespace):
     kubectl.run("apply", "-f", "-", input=json.dumps(cm("applied", namespace, {"a": "1", "b": "2"})))
     kubectl.run("-n", namespace, "create", "configmap", "created", "--from-literal=a=1", "--from-literal=b=2")
@@ -252,6 +258,7 @@ def test_objects_made_by_kubectl_and_helm_are_taken_over(tmp_path, run_tasks, ku
 PUBLIC_CHARTS = Path(__file__).resolve().parent / "charts"
 
 
+@lockstep.case
 def test_public_charts_apply_check_clean_and_re_run_as_a_no_op(tmp_path, run_tasks, kubectl, namespace):
     """Charts written by others: metrics-server 3.12.2 and podinfo 6.14.1 as their maintainers publish
     them (tests/integration/charts/*/SOURCE.md), and the chart `helm create` writes (Helm's own starter,

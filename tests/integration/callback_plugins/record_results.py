@@ -1,6 +1,6 @@
 # Test helper, not part of the collection: save each registered result for the integration tests.
 """Writes the result of every task that has `register: NAME` to $GITOPS_TEST_RECORD_DIR/NAME.json
-(the last one wins, as with the variable).  Faster than a copy task per result: no module runs."""
+(the last one wins, as with the variable; a task var `record_as` gives another NAME).  Faster than a copy task per result: no module runs."""
 from __future__ import annotations
 
 import json
@@ -28,8 +28,10 @@ class CallbackModule(CallbackBase):
         register = getattr(result._task, "register", None)
         if not folder or not register:
             return
-        # ansible-core 2.21 keeps `register: r` as {"r": <what to store>}; older ones as "r"
-        name = next(iter(register)) if isinstance(register, dict) else register
+        # ansible-core 2.21 keeps `register: r` as {"r": <what to store>}; older ones as "r"; a task var
+        # `record_as` names the file instead (lockstep.py: several tests' step0 in one playbook)
+        name = (getattr(result._task, "vars", None) or {}).get("record_as") or (
+            next(iter(register)) if isinstance(register, dict) else register)
         data = {k: v for k, v in result._result.items() if not k.startswith("_ansible")}
         data.setdefault("changed", False)
         data.setdefault("failed", result.is_failed())
