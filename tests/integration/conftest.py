@@ -356,7 +356,9 @@ def lockstep_outcome(request, lockstep_batches, tmp_path_factory):
         left.discard(case)
         if not left:
             batch.finish()
-        error = batch.outcomes.get(case)
+        if case not in batch.outcomes:
+            raise AssertionError(f"lockstep: {case} has no outcome")
+        error = batch.outcomes[case]
         if error is not None:
             raise error
 

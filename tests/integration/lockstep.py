@@ -73,8 +73,10 @@ class Lockstep:
 class Batch:
     """One run of a module's selected cases: each in a thread; their waiting run_tasks calls played together."""
 
-    def __init__(self, book: Lockstep, play: Callable, builtins: dict[str, Callable]) -> None:
+    def __init__(self, book: Lockstep, play: Callable, builtins: dict[str, Callable],
+                 deadline_s: float = DEADLINE_S) -> None:
         self.book = book
+        self.deadline_s = deadline_s
         self.play = play  # play(playbook_text) -> PlaybookRun
         self.builtins = builtins  # name -> factory(case name, teardowns) for BUILTIN_FIXTURES but run_tasks
         self.cond = threading.Condition()
@@ -142,9 +144,9 @@ class Batch:
     def _thread(self, case: str, fn: Callable, args: list) -> None:
         try:
             fn(*args)
-            self.outcomes[case] = None
+            self.outcomes.setdefault(case, None)  # setdefault: a case past the deadline has failed already
         except BaseException as exc:  # pytest's skip and fail are BaseExceptions too; re-raised by the test
-            self.outcomes[case] = exc
+            self.outcomes.setdefault(case, exc)
         finally:
             with self.cond:
                 self.running -= 1
@@ -164,13 +166,16 @@ class Batch:
         self.running = len(threads)
         for thread in threads:
             thread.start()
-        deadline = time.monotonic() + DEADLINE_S
+        deadline = time.monotonic() + self.deadline_s
         while True:
             with self.cond:
                 while self.running > 0:
                     if not self.cond.wait(timeout=max(0.0, deadline - time.monotonic())):
-                        raise AssertionError(f"lockstep: cases still busy after {DEADLINE_S}s: "
-                                             + ", ".join(t.name for t in threads if t.is_alive()))
+                        busy = [t.name for t in threads if t.is_alive()]
+                        for name in busy:  # each fails; the others keep their outcome
+                            self.outcomes[name] = AssertionError(
+                                f"lockstep: still busy after {self.deadline_s}s (with {', '.join(busy)})")
+                        return
                 batch, self.pending = self.pending, []
             if not batch:
                 break
