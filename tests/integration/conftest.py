@@ -345,9 +345,7 @@ def lockstep_outcome(request, lockstep_batches, tmp_path_factory):
             book = module.lockstep
             selected = [item.name for item in request.session.items
                         if item.module is module and item.name in book.cases]
-            folder = tmp_path_factory.mktemp("lockstep")
-            runs = iter(range(10 ** 6))
-            batch = Batch(book, lambda text: play(_mkdir(folder / f"run-{next(runs)}"), text),
+            batch = Batch(book, lambda text: play(tmp_path_factory.mktemp("lockstep-run"), text),
                           builtin_fixtures(tmp_path_factory, lambda: Kubectl(CLUSTER_DIR / "kubeconfig"),
                                            _cluster_state, lambda: CLUSTER_DIR / "kubeconfig"))
             lockstep_batches[module.__name__] = (batch, set(selected))
@@ -363,11 +361,6 @@ def lockstep_outcome(request, lockstep_batches, tmp_path_factory):
             raise error
 
     return outcome
-
-
-def _mkdir(path: Path) -> Path:
-    path.mkdir(parents=True)
-    return path
 
 
 @pytest.fixture(scope="session")

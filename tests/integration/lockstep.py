@@ -84,7 +84,6 @@ class Batch:
         self.pending: list[tuple[str, list, dict]] = []
         self.outcomes: dict[str, BaseException | None] = {}
         self.teardowns: list[Callable] = []
-        self.playbooks = 0
 
     # ------------------------------------------------------------------ fixtures by name
 
@@ -193,7 +192,6 @@ class Batch:
                 names.append(f"step{i}")
                 records.append(f"c{k}_step{i}")
                 titles.append(f"{case}, step {i}, {task[0]}")
-        self.playbooks += 1
         try:
             played = self.play(tasks_book(tasks, names, titles, records))
         except BaseException as exc:
