@@ -189,10 +189,11 @@ def play(folder: Path, playbook: str, extra_vars: dict | None = None, check: boo
 
 def _ansiballz_cache() -> str:
     """The AnsiballZ payload folder the test run's playbooks share (callback_plugins/shared_ansiballz.py),
-    keyed by the ansible-core version and the installed collection's content: a payload is built once
-    per test run, and never reused for other code."""
+    keyed by the ansible-core version, the installed collection's content and the callback that builds it: a
+    payload is built once per test run, and never reused for other code."""
     import ansible
     key = hashlib.sha256(f"{ansible.__version__}\0{Path(ansible.__file__).parent}\0".encode())
+    key.update((Path(__file__).parent / "callback_plugins" / "shared_ansiballz.py").read_bytes())
     plugins = ROOT / ".collections" / "ansible_collections" / "gitops" / "core" / "plugins"
     for path in sorted(plugins.rglob("*.py")):
         key.update(str(path.relative_to(plugins)).encode() + b"\0" + path.read_bytes())
@@ -213,7 +214,9 @@ def _ansible_env(env: dict | None, record_dir: Path | None = None) -> dict:
                ANSIBLE_CALLBACK_PLUGINS=str(Path(__file__).parent / "callback_plugins"),
                GITOPS_TEST_RECORD_DIR=str(record_dir or ""), GITOPS_TEST_ANSIBALLZ_CACHE=ANSIBALLZ_CACHE,
                ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_RETRY_FILES_ENABLED="0",
-               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0", **{**scratch, **(env or {})})
+               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
+    out.update(scratch)
+    out.update(env or {})
     if out["ANSIBLE_COLLECTIONS_PATH"] != str(ROOT / ".collections"):  # another copy of the collection
         out.pop("GITOPS_TEST_ANSIBALLZ_CACHE")
     return out
