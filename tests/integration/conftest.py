@@ -201,6 +201,9 @@ def _ansiballz_cache() -> str:
 
 
 ANSIBALLZ_CACHE = _ansiballz_cache()
+# the test callbacks (callback_plugins/) and the shared payloads, for any ansible-playbook a test starts
+CALLBACK_ENV = {"ANSIBLE_CALLBACK_PLUGINS": str(Path(__file__).parent / "callback_plugins"),
+                "GITOPS_TEST_ANSIBALLZ_CACHE": ANSIBALLZ_CACHE}
 
 
 def _ansible_env(env: dict | None, record_dir: Path | None = None) -> dict:
@@ -210,9 +213,8 @@ def _ansible_env(env: dict | None, record_dir: Path | None = None) -> dict:
     if record_dir is not None:  # Ansible's temporary files (kept by a killed run) stay in the test's folder
         scratch = {"ANSIBLE_LOCAL_TEMP": str(record_dir.parent / "ansible-local"),
                    "ANSIBLE_REMOTE_TMP": str(record_dir.parent / "ansible-remote")}
-    out = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"),
-               ANSIBLE_CALLBACK_PLUGINS=str(Path(__file__).parent / "callback_plugins"),
-               GITOPS_TEST_RECORD_DIR=str(record_dir or ""), GITOPS_TEST_ANSIBALLZ_CACHE=ANSIBALLZ_CACHE,
+    out = dict(os.environ, **CALLBACK_ENV, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"),
+               GITOPS_TEST_RECORD_DIR=str(record_dir or ""),
                ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_RETRY_FILES_ENABLED="0",
                ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
     out.update(scratch)

@@ -24,8 +24,10 @@ BIN = Path(sys.executable).parent
 class Rulebook:
     """ansible-rulebook -r RULEBOOK --vars VARS, in its own process group, its output in a file."""
 
-    def __init__(self, name: str, variables: dict, host_vars: dict, work: Path, verbose: bool = True):
-        """`variables`: the rulebook's (--vars); `host_vars`: the playbooks' (the inventory's localhost)."""
+    def __init__(self, name: str, variables: dict, host_vars: dict, work: Path, verbose: bool = True,
+                 env: dict | None = None):
+        """`variables`: the rulebook's (--vars); `host_vars`: the playbooks' (the inventory's localhost); `env`: more
+        environment (the tests add conftest.CALLBACK_ENV; the benchmarks run the playbooks as users do)."""
         self.work = work
         work.mkdir(parents=True, exist_ok=True)
         (work / "vars.yml").write_text(yaml.safe_dump(variables))
@@ -35,7 +37,7 @@ class Rulebook:
         env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{ROOT / '.cluster' / 'bin'}{os.pathsep}{os.environ['PATH']}",
                    ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"), ANSIBLE_NOCOLOR="1",
                    ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-                   ANSIBLE_LOCAL_TEMP=str(work / "ansible-local"), HOME=str(work / "home"))
+                   ANSIBLE_LOCAL_TEMP=str(work / "ansible-local"), HOME=str(work / "home"), **(env or {}))
         argv = [str(BIN / "ansible-rulebook"), "-r", str(RULEBOOKS / name), "-i", str(work / "inventory.yml"),
                 "--vars", str(work / "vars.yml"), "--print-events"] + (["-vv"] if verbose else [])
         self.proc = subprocess.Popen(argv, cwd=work, stdout=self.log.open("w"), stderr=subprocess.STDOUT,

@@ -22,6 +22,7 @@ import time
 import pytest
 import yaml
 
+from conftest import CALLBACK_ENV
 from eda_harness import Rulebook, post_webhook, push_payload, wait_listening
 from gitfixtures import Keys, Repo
 from helpers import unique_name, wait_until
@@ -87,7 +88,8 @@ def test_the_agent_heals_live_drift_in_seconds_and_syncs_on_a_signed_push(second
     synced = ansible_playbook(_role_book("sync"), extra_vars=role_vars)
     assert synced.rc == 0, synced.stdout[-3000:]
 
-    drift = Rulebook("drift.yml", {"gitops_sets": [set_name], "gitops_kubeconfig": kc}, role_vars, tmp_path / "drift")
+    drift = Rulebook("drift.yml", {"gitops_sets": [set_name], "gitops_kubeconfig": kc}, role_vars, tmp_path / "drift",
+                     env=CALLBACK_ENV)
     try:
         wait_until(lambda: drift.alive() or drift.recaps() >= 1, 120, what="the startup drift check")
         assert drift.events() and "'change': 'startup'" in drift.events()[0], drift.output()[-3000:]
@@ -175,7 +177,8 @@ def test_the_agent_heals_live_drift_in_seconds_and_syncs_on_a_signed_push(second
     # the push rulebook: a bad HMAC is refused and runs nothing; a signed push applies the pushed commit
     port = free_port()
     push = Rulebook("push.yml", {"gitops_webhook_port": port, "gitops_webhook_secret": HOOK_SECRET,
-                                 "gitops_repo_url": repo.url, "gitops_ref": "refs/heads/main"}, role_vars, tmp_path / "push")
+                                 "gitops_repo_url": repo.url, "gitops_ref": "refs/heads/main"}, role_vars, tmp_path / "push",
+                    env=CALLBACK_ENV)
     try:
         wait_listening(port, push)
         pushed = repo.commit(manifests(namespace, "pushed", extra=False), signer="bob")

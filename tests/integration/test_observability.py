@@ -18,6 +18,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from conftest import CALLBACK_ENV
 from eda_harness import Rulebook
 from gitfixtures import Repo
 from helpers import unique_name, wait_until
@@ -94,7 +95,8 @@ def test_prometheus_scrapes_the_agent_and_sees_a_drift_appear_and_clear_after_a_
 
     port = free_port()
     agent = Rulebook("drift.yml", {"gitops_sets": [set_name], "gitops_kubeconfig": str(kubeconfig),
-                                   "gitops_heal": False, "gitops_metrics_port": port}, role_vars, tmp_path / "agent")
+                                   "gitops_heal": False, "gitops_metrics_port": port}, role_vars, tmp_path / "agent",
+                     env=CALLBACK_ENV)
     prometheus = Prometheus(tmp_path / "prometheus", f"127.0.0.1:{port}")
     try:
         selector = f'{{set="{set_name}"}}'
