@@ -4,10 +4,12 @@ merge, drift named with who changed it, heal, roll back."""
 from __future__ import annotations
 
 import base64
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import CALLBACK_ENV
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -15,8 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.slow
 def test_make_demo_tells_the_whole_story():
+    # the demo's playbooks share the test run's payloads (conftest.CALLBACK_ENV); `make demo` runs them as users do
     done = subprocess.run(["bash", str(ROOT / "hack" / "demo")], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600, check=False)
+                          timeout=600, check=False, env=dict(os.environ, **CALLBACK_ENV))
     out = done.stdout
     assert done.returncode == 0, out[-3000:] + done.stderr[-2000:]
     assert "created 5, updated 0" in out
