@@ -12,8 +12,12 @@ k8s_reconcile run, most of make test's CPU over some 550 module runs.  So the pa
 file's bytecode beside its source, compiled once per test run.  The bytecode is "checked hash-based" (PEP 552):
 at import, Python compares the hash in it with the source beside it in the zip and compiles the source
 instead when they differ, or when the interpreter running the module is another Python version.  The module
-runs the same source; only two things differ from a payload without bytecode: a module_utils file's
-`__file__` ends in `.pyc`, and tracebacks name files by their path inside the payload."""
+runs the same source.  What differs from a payload without bytecode: a module_utils file's `__file__` ends in
+`.pyc`, and its code names its file `/` plus its path inside the payload (Python does not know the payload's
+temporary path when this compiles it), which tracebacks show and ansible-core's guess of who deprecated what reads
+(a collection's files are still recognised; an ansible-core file is not, so such a guess reads "indeterminate"
+instead of "ansible.builtin"; this collection names itself in its one deprecation).  Payloads built for
+ansible-core's coverage or debugger extensions, which map those file names, are kept as ansible-core built them."""
 from __future__ import annotations
 
 import base64
@@ -50,19 +54,25 @@ def with_bytecode(zip_data: bytes) -> bytes:
         for info in src.infolist():
             body = src.read(info)
             dst.writestr(info, body)
-            if info.filename.endswith(".py"):
-                source = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n") + b"\n"
-                code = compile(source, info.filename, "exec", dont_inherit=True)
-                pyc = zipfile.ZipInfo(info.filename + "c", info.date_time)
-                pyc.compress_type, pyc.external_attr = info.compress_type, info.external_attr
-                dst.writestr(pyc, importlib.util.MAGIC_NUMBER + _CHECKED_HASH_PYC.to_bytes(4, "little")
-                             + importlib.util.source_hash(body) + marshal.dumps(code))
+            if not info.filename.endswith(".py"):
+                continue
+            try:  # as zipimport's _compile_source does
+                code = compile(body.replace(b"\r\n", b"\n").replace(b"\r", b"\n"), "/" + info.filename, "exec",
+                               dont_inherit=True)
+            except (SyntaxError, ValueError):
+                continue  # left to the import, which reports it as it would without bytecode
+            pyc = zipfile.ZipInfo(info.filename + "c", info.date_time)
+            pyc.compress_type, pyc.external_attr = info.compress_type, info.external_attr
+            dst.writestr(pyc, importlib.util.MAGIC_NUMBER + _CHECKED_HASH_PYC.to_bytes(4, "little")
+                         + importlib.util.source_hash(body) + marshal.dumps(code))
     return base64.b64encode(out.getvalue())
 
 
 def _dump_with_bytecode(dump):
     def dump_with_bytecode(self, path: str) -> None:
-        dump(dataclasses.replace(self, zip_data=with_bytecode(self.zip_data)), path)
+        if not path.endswith("-none"):  # the cache file's name ends in the payload's extensions (module_common.py)
+            return dump(self, path)
+        return dump(dataclasses.replace(self, zip_data=with_bytecode(self.zip_data)), path)
     return dump_with_bytecode
 
 
