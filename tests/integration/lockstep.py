@@ -28,7 +28,6 @@ import inspect
 import re
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Callable
 
@@ -247,9 +246,8 @@ def builtin_fixtures(tmp_path_factory, kubectl_factory: Callable, cluster_state_
     """The conftest fixtures a case can ask for, as factories(case, teardowns)."""
     def namespace(case: str, teardowns: list) -> str:
         kubectl = kubectl_factory()
-        name = f"t-{uuid.uuid4().hex[:10]}"
-        kubectl.run("create", "namespace", name)
-        teardowns.append(lambda: kubectl.run("delete", "namespace", name, "--wait=false", check=False))
+        name = kubectl.new_namespace()
+        teardowns.append(lambda: kubectl.delete_namespace(name))
         return name
 
     return {
