@@ -42,11 +42,11 @@ def inventory_entries(kubectl: Kubectl, set_name: str, missing_ok: bool = False)
     """The entries of the set's inventory (the ConfigMap gitops-system/gitops-set-<set_name>), each
     [group, version, kind, namespace, name] and a state where the entry has one.  A missing
     inventory fails, or with `missing_ok` gives []."""
-    got = kubectl.run("-n", "gitops-system", "get", "configmap", f"gitops-set-{set_name}", "-o", "json",
-                      check=not missing_ok)
-    if got.returncode != 0:
+    got = kubectl.get("configmap", f"gitops-set-{set_name}", "gitops-system")
+    if got is None:
+        assert missing_ok, f"no inventory gitops-system/gitops-set-{set_name}"
         return []
-    return json.loads(json.loads(got.stdout)["data"]["objects.json"])
+    return json.loads(got["data"]["objects.json"])
 
 
 def inventory_keys(kubectl: Kubectl, set_name: str) -> set[tuple[str, str, str]]:

@@ -4,7 +4,6 @@ SIGKILL blocks the next run only until its lease expires; different sets never w
 other; check mode and read-only drift checks take no lock."""
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
@@ -30,8 +29,7 @@ def set_name():
 
 
 def lease(kubectl, set_name):
-    got = kubectl.run("-n", "gitops-system", "get", "lease", "gitops-set-" + set_name, "-o", "json", check=False)
-    return json.loads(got.stdout) if got.returncode == 0 else None
+    return kubectl.get("lease", "gitops-set-" + set_name, "gitops-system")
 
 
 def wait_for_holder(kubectl, set_name, running, timeout=60):
@@ -73,7 +71,7 @@ def test_a_holder_killed_with_sigkill_blocks_the_next_run_only_until_its_lease_e
         "set_name": set_name, "objects": objects, "wait": True, "wait_timeout": 300, "lock_duration": 4}))
     holder = wait_for_holder(kubectl, set_name, holder_run)
     deadline = time.monotonic() + 60
-    while kubectl.run("-n", namespace, "get", "deployment", "web", check=False).returncode != 0:
+    while kubectl.get("deployment", "web", namespace) is None:
         assert time.monotonic() < deadline and holder_run.proc.poll() is None  # applied: now in its wait
         time.sleep(0.2)
     holder_run.kill()

@@ -54,7 +54,7 @@ def test_namespace_deletion_completes(kubectl):
     kubectl.run("create", "namespace", "smoke-ns-delete")
     kubectl.run("-n", "smoke-ns-delete", "create", "configmap", "left-behind", "--from-literal=a=b")
     kubectl.run("delete", "namespace", "smoke-ns-delete", "--wait=false")
-    wait_until(lambda: kubectl.run("get", "namespace", "smoke-ns-delete", check=False).returncode != 0,
+    wait_until(lambda: kubectl.get("namespace", "smoke-ns-delete") is None,
                timeout=90, what="namespace smoke-ns-delete to be finalized and removed")
     err = kubectl.run("get", "namespace", "smoke-ns-delete", check=False).stderr
     assert "NotFound" in err
@@ -62,12 +62,12 @@ def test_namespace_deletion_completes(kubectl):
 
 def test_deleting_a_deployment_garbage_collects_replicasets_and_pods(kubectl, namespace):
     kubectl.run("apply", "--server-side", "-f", "-", input=DEPLOYMENT % {"ns": namespace})
-    wait_until(lambda: len(kubectl.json("-n", namespace, "get", "pods", "-l", "app=web")["items"]) == 2,
+    wait_until(lambda: len(kubectl.items("pods", namespace, "app=web")) == 2,
                what="2 pods")
     assert len(kubectl.json("-n", namespace, "get", "replicasets", "-l", "app=web")["items"]) == 1
     kubectl.run("-n", namespace, "delete", "deployment", "web", "--cascade=background", "--wait=false")
-    wait_until(lambda: not kubectl.json("-n", namespace, "get", "replicasets", "-l", "app=web")["items"]
-               and not kubectl.json("-n", namespace, "get", "pods", "-l", "app=web")["items"],
+    wait_until(lambda: not kubectl.items("replicasets", namespace, "app=web")
+               and not kubectl.items("pods", namespace, "app=web"),
                timeout=90, what="the garbage collector to remove ReplicaSets and Pods")
 
 

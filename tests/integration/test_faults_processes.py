@@ -31,8 +31,10 @@ def write_set(path: Path, ns: str, n: int) -> Path:
 
 def live_owned(kc, set_name):
     """Keys of every live object carrying the set's label (the ones the set owns)."""
-    out = kc.json("get", "configmaps,namespaces", "-A", "-l", "gitops.core/set=" + set_name)
-    return {(o["kind"], o["metadata"].get("namespace") or "", o["metadata"]["name"]) for o in out["items"]}
+    selector = "gitops.core/set=" + set_name
+    return {(kind, o["metadata"].get("namespace") or "", o["metadata"]["name"])
+            for kind, resource in (("ConfigMap", "configmaps"), ("Namespace", "namespaces"))
+            for o in kc.items(resource, selector=selector)}
 
 
 def applied_counter(cdir, ns):
