@@ -97,7 +97,10 @@ def test_the_agent_heals_live_drift_in_seconds_and_syncs_on_a_signed_push(second
         wait_until(lambda: drift.alive() or drift.recaps() >= 1, 120, what="the startup drift check")
         assert drift.events() and "'change': 'startup'" in drift.events()[0], drift.output()[-3000:]
 
-        # kubectl scale: healed, timed from the edit
+        # kubectl scale: healed, timed from the edit. Each step below waits for its heal run's end (runs counted
+        # before its edit): a run still ending (its Lease already released, its last tasks running) would
+        # otherwise count as the next step's run
+        runs = drift.recaps()
         started = time.monotonic()
         kubectl.run("-n", namespace, "scale", "deployment", "web", "--replicas=5")
         wait_until(lambda: drift.alive() or replicas() == 2,
@@ -105,6 +108,7 @@ def test_the_agent_heals_live_drift_in_seconds_and_syncs_on_a_signed_push(second
         healed_scale = time.monotonic() - started
         scale_event = [e for e in drift.events() if "spec.replicas" in e]
         assert scale_event and "'change': 'modified'" in scale_event[0] and "kubectl" in scale_event[0]
+        wait_until(lambda: drift.recaps() > runs, 60, what="the heal run's end")
 
         # kubectl delete of a ConfigMap of the set: recreated
         runs = drift.recaps()
@@ -145,12 +149,14 @@ def test_the_agent_heals_live_drift_in_seconds_and_syncs_on_a_signed_push(second
         assert len(drift.events()) == quiet, drift.events()[quiet:]
 
         # a Secret edited by hand: an event naming the field, never the value; healed
+        runs = drift.recaps()
         kubectl.run("-n", namespace, "patch", "secret", "web-secret", "-p",
                     json.dumps({"stringData": {"password": EDITED_VALUE}}))
         wait_until(lambda: drift.alive() or any("web-secret" in e for e in drift.events()[quiet:]), 60,
                    what="the Secret's event")
         secret_event = [e for e in drift.events() if "web-secret" in e][0]
         assert "'fields': ['data.password']" in secret_event, secret_event
+        wait_until(lambda: drift.recaps() > runs, 60, what="the heal run's end")
 
         # the API server killed and restarted under the watches: the next drift is still caught
         control("kill", "kube-apiserver")
