@@ -196,7 +196,6 @@ def ansible_playbook(tmp_path):
     """Run a real ansible-playbook (the one beside this pytest's Python, so the compatibility
     venv runs its own ansible-core) on localhost.  The playbook can save registered results with
     `record: NAME` vars; they come back in PlaybookRun.results."""
-    bindir = Path(sys.executable).parent
 
     def start(playbook: str, extra_vars: dict | None = None, check: bool = False, diff: bool = False,
               env: dict | None = None, args: tuple[str, ...] = ()) -> RunningPlaybook:
@@ -206,11 +205,7 @@ def ansible_playbook(tmp_path):
         record_dir.mkdir(parents=True)
         book = run_dir / "play.yml"
         book.write_text(playbook)
-        variables = {"kubeconfig": str(CLUSTER_DIR / "kubeconfig"), "record_dir": str(record_dir),
-                     "ansible_python_interpreter": sys.executable, **(extra_vars or {})}
-        argv = [str(bindir / "ansible-playbook"), "-i", "localhost,", "-c", "local",
-                "-e", json.dumps(variables), str(book), *(["--check"] if check else []),
-                *(["--diff"] if diff else []), *args]
+        argv = _playbook_argv(book, record_dir, extra_vars, check, diff, args)
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=_ansible_env(env, record_dir), start_new_session=True)
         return RunningPlaybook(proc, record_dir)
@@ -231,19 +226,23 @@ def play(folder: Path, playbook: str, extra_vars: dict | None = None, check: boo
     book.write_text(playbook)
     record_dir = folder / "records"
     record_dir.mkdir(exist_ok=True)
-    variables = {"kubeconfig": str(CLUSTER_DIR / "kubeconfig"), "record_dir": str(record_dir),
-                 "ansible_python_interpreter": sys.executable, **(extra_vars or {})}
-    argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
-            "-e", json.dumps(variables), str(book)]
-    if check:
-        argv.append("--check")
-    if diff:
-        argv.append("--diff")
-    argv.extend(args)
+    argv = _playbook_argv(book, record_dir, extra_vars, check, diff, args)
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=_ansible_env(env, record_dir),
                           check=False)
     results = {f.stem: json.loads(f.read_text()) for f in record_dir.glob("*.json")}
     return PlaybookRun(proc, results)
+
+
+def _playbook_argv(book: Path, record_dir: Path, extra_vars: dict | None, check: bool, diff: bool,
+                   args: tuple[str, ...]) -> list[str]:
+    """The one ansible-playbook command line of the tests, for `play` and `ansible_playbook.start`: the
+    ansible-playbook beside this pytest's Python, on localhost, with the cluster's kubeconfig, the record
+    folder and this Python as the module interpreter (a test's extra vars may override them)."""
+    variables = {"kubeconfig": str(CLUSTER_DIR / "kubeconfig"), "record_dir": str(record_dir),
+                 "ansible_python_interpreter": sys.executable, **(extra_vars or {})}
+    return [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+            "-e", json.dumps(variables), str(book), *(["--check"] if check else []),
+            *(["--diff"] if diff else []), *args]
 
 
 def _ansiballz_cache() -> str:
