@@ -184,11 +184,12 @@ def namespace(kubectl):
 
 
 class PlaybookRun:
-    def __init__(self, proc: subprocess.CompletedProcess, results: dict):
+    def __init__(self, proc: subprocess.CompletedProcess, record_dir: Path):
         self.rc = proc.returncode
         self.stdout = proc.stdout
         self.stderr = proc.stderr
-        self.results = results  # name -> registered result, from the playbook's `record` tasks
+        # name -> registered result, saved by the playbook's `record` tasks in record_dir
+        self.results = {f.stem: json.loads(f.read_text()) for f in record_dir.glob("*.json")}
 
 
 @pytest.fixture
@@ -229,8 +230,7 @@ def play(folder: Path, playbook: str, extra_vars: dict | None = None, check: boo
     argv = _playbook_argv(book, record_dir, extra_vars, check, diff, args)
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=_ansible_env(env, record_dir),
                           check=False)
-    results = {f.stem: json.loads(f.read_text()) for f in record_dir.glob("*.json")}
-    return PlaybookRun(proc, results)
+    return PlaybookRun(proc, record_dir)
 
 
 def _playbook_argv(book: Path, record_dir: Path, extra_vars: dict | None, check: bool, diff: bool,
@@ -290,7 +290,7 @@ class RunningPlaybook:
     def wait(self, timeout: float = 600) -> PlaybookRun:
         stdout, stderr = self.proc.communicate(timeout=timeout)
         done = subprocess.CompletedProcess(self.proc.args, self.proc.returncode, stdout, stderr)
-        return PlaybookRun(done, {f.stem: json.loads(f.read_text()) for f in self.record_dir.glob("*.json")})
+        return PlaybookRun(done, self.record_dir)
 
     def kill(self) -> None:
         """SIGKILL ansible-playbook and every descendant (its workers and the module process, which
